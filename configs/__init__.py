@@ -1,0 +1,1 @@
+"""YAML configs of nnrun; shipped inside the package as nnrecipes.configs."""

@@ -1,0 +1,1 @@
+"""nnrecipes: a command-line experiment runner for neural networks, driven by YAML configs."""

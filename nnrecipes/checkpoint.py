@@ -1,0 +1,68 @@
+"""Checkpoints and run files, written atomically so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+PathLike = Union[str, Path]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable or does not fit the run."""
+
+
+def write_atomically(path: PathLike, payload: bytes) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; run files are for sharing
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: PathLike, data: Dict[str, Any]) -> None:
+    write_atomically(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomically(path, buffer.getvalue())
+
+
+def checkpoint_path(location: PathLike, name: str = "last.pt") -> Path:
+    """A checkpoint file given itself, its run directory or its checkpoints/ folder."""
+    location = Path(location).expanduser()
+    for candidate in (location, location / name, location / "checkpoints" / name):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise CheckpointError(f"no checkpoint at {location}: expected a .pt file, or a run directory "
+                          f"holding checkpoints/{name}")
+
+
+def load_checkpoint(location: PathLike, name: str = "last.pt") -> Dict[str, Any]:
+    path = checkpoint_path(location, name)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a checkpoint): "
+                              f"{type(error).__name__}: {error}") from error
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"{path} is not an nnrecipes checkpoint")
+    state["path"] = str(path)
+    return state

@@ -1,0 +1,267 @@
+"""Typed config schemas, registered in Hydra's ConfigStore.
+
+Every YAML under ``configs/`` is validated against these dataclasses when the config is composed,
+so a misspelled key or a wrong type fails before any work starts. Range checks that a type cannot
+express live in :func:`validate`. This module must stay free of torch so that composing a config
+is fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import II, MISSING, DictConfig
+
+
+class ConfigError(ValueError):
+    """A config value that is well typed but not usable; the message names the key."""
+
+
+class Mode(str, Enum):
+    train = "train"
+    eval = "eval"
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    gelu = "gelu"
+    tanh = "tanh"
+    sigmoid = "sigmoid"
+    leaky_relu = "leaky_relu"
+    silu = "silu"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    batch_size: int = 64
+    eval_batch_size: int = 1024
+    # Relative paths are taken from the directory nnrun was started in.
+    data_dir: str = "${oc.env:NNRECIPES_DATA,data}"
+    download: bool = False
+    # A fraction (< 1) of the training pool, or a number of samples (>= 1).
+    val_size: float = 0.1
+    # Tabular data only: image data sets come with their official test split.
+    test_size: float = 0.2
+    # Use only the first N training samples (smoke runs).
+    limit: Optional[int] = None
+    # How many epochs suit this data set; trainer.epochs follows it unless overridden.
+    epochs: int = 20
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+
+
+@dataclass
+class PerceptronConfig(ModelConfig):
+    name: str = "perceptron"
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    name: str = "mlp"
+    hidden_sizes: List[int] = field(default_factory=lambda: [128, 128])
+    activation: Activation = Activation.relu
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+
+@dataclass
+class CNNConfig(ModelConfig):
+    name: str = "cnn"
+    channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    kernel_size: int = 3
+    fc_sizes: List[int] = field(default_factory=lambda: [512, 512])
+    dropout: float = 0.4
+    batch_norm: bool = True
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    name: str = "adam"
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: str = "adamw"
+    weight_decay: float = 0.01
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    name: str = "rmsprop"
+    alpha: float = 0.99
+    momentum: float = 0.0
+    eps: float = 1e-8
+
+
+@dataclass
+class AdagradConfig(OptimizerConfig):
+    name: str = "adagrad"
+    lr: float = 0.01
+    eps: float = 1e-10
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = MISSING
+
+
+@dataclass
+class NoSchedulerConfig(SchedulerConfig):
+    name: str = "none"
+
+
+@dataclass
+class StepSchedulerConfig(SchedulerConfig):
+    name: str = "step"
+    step_epochs: int = 10
+    gamma: float = 0.1
+
+
+@dataclass
+class CosineSchedulerConfig(SchedulerConfig):
+    name: str = "cosine"
+    min_lr: float = 0.0
+    warmup_epochs: float = 0.0
+
+
+@dataclass
+class OneCycleSchedulerConfig(SchedulerConfig):
+    name: str = "onecycle"
+    # Peak learning rate; by default optimizer.lr.
+    max_lr: Optional[float] = None
+    pct_start: float = 0.3
+
+
+@dataclass
+class DeviceConfig:
+    name: str = MISSING
+    # CPU threads for torch; null keeps torch's default (one per physical core).
+    threads: Optional[int] = None
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = II("dataset.epochs")
+    # Gradient-norm clipping; null turns it off.
+    grad_clip: Optional[float] = None
+    # Validation metric that picks the best epoch: "auto" is accuracy for classification and
+    # loss for regression. Loss-like metrics are minimised, the others maximised.
+    monitor: str = "auto"
+    # Early stopping: stop after this many epochs without improvement; null turns it off.
+    patience: Optional[int] = None
+    min_delta: float = 0.0
+    # Progress bar while training; shown only when output is a terminal.
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    scheduler: SchedulerConfig = MISSING
+    device: DeviceConfig = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    mode: Mode = Mode.train
+    # A run directory or checkpoint to continue from (train) or to evaluate (eval).
+    resume: Optional[str] = None
+    checkpoint: Optional[str] = None
+
+
+GROUP_SCHEMAS = {
+    "dataset": {"dataset": DatasetConfig},
+    "model": {"perceptron": PerceptronConfig, "mlp": MLPConfig, "cnn": CNNConfig},
+    "optimizer": {
+        "sgd": SGDConfig,
+        "adam": AdamConfig,
+        "adamw": AdamWConfig,
+        "rmsprop": RMSpropConfig,
+        "adagrad": AdagradConfig,
+    },
+    "scheduler": {
+        "none": NoSchedulerConfig,
+        "step": StepSchedulerConfig,
+        "cosine": CosineSchedulerConfig,
+        "onecycle": OneCycleSchedulerConfig,
+    },
+    "device": {"device": DeviceConfig},
+}
+
+
+def register_configs() -> None:
+    """Store the schemas; each YAML of a group names its schema as ``schema_<name>``."""
+    store = ConfigStore.instance()
+    store.store(name="schema", node=Config)
+    for group, schemas in GROUP_SCHEMAS.items():
+        for name, node in schemas.items():
+            store.store(group=group, name=f"schema_{name}", node=node)
+
+
+def config_dir() -> Path:
+    """The folder of YAML configs, wherever the package is installed."""
+    from importlib.resources import files
+
+    return Path(str(files("nnrecipes.configs")))
+
+
+def _check(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range checks that types cannot express; run before any data is loaded."""
+    data, opt, trainer = cfg.dataset, cfg.optimizer, cfg.trainer
+    _check(data.batch_size >= 1, "dataset.batch_size", data.batch_size, "must be at least 1")
+    _check(data.eval_batch_size >= 1, "dataset.eval_batch_size", data.eval_batch_size,
+           "must be at least 1")
+    _check(data.val_size > 0 and (data.val_size < 1 or float(data.val_size).is_integer()),
+           "dataset.val_size", data.val_size, "a fraction in (0, 1) or a whole number of samples")
+    _check(0 < data.test_size < 1, "dataset.test_size", data.test_size, "a fraction in (0, 1)")
+    _check(data.limit is None or data.limit >= 2, "dataset.limit", data.limit,
+           "at least 2 samples, or null for all")
+    _check(opt.lr > 0, "optimizer.lr", opt.lr, "must be greater than 0")
+    _check(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")
+    _check(trainer.epochs >= 1, "trainer.epochs", trainer.epochs, "must be at least 1")
+    _check(trainer.grad_clip is None or trainer.grad_clip > 0, "trainer.grad_clip",
+           trainer.grad_clip, "a positive norm, or null")
+    _check(trainer.patience is None or trainer.patience >= 1, "trainer.patience",
+           trainer.patience, "at least 1, or null")
+    _check(cfg.device.threads is None or cfg.device.threads >= 1, "device.threads",
+           cfg.device.threads, "at least 1, or null")
+    if "dropout" in cfg.model:
+        _check(0 <= cfg.model.dropout < 1, "model.dropout", cfg.model.dropout,
+               "a probability in [0, 1)")
+    for key in ("hidden_sizes", "channels", "fc_sizes"):
+        sizes = cfg.model.get(key)
+        if sizes is not None:
+            _check(all(size >= 1 for size in sizes), f"model.{key}", list(sizes),
+                   "every size must be at least 1")
+    _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
+           cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")

@@ -1,0 +1,45 @@
+"""What a person sees while a run goes: a progress bar, one line per epoch, a results table."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Dict, Iterator, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+def _interactive() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def epoch_progress(enabled: bool, epoch: int, epochs: int,
+                   steps: int) -> Iterator[Optional[Callable[[], None]]]:
+    """A transient bar over one epoch's steps; yields the per-step callback, or None if off."""
+    if not (enabled and _interactive()):
+        yield None
+        return
+    columns = (TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, transient=True, redirect_stdout=False) as progress:
+        task = progress.add_task("train", total=steps)
+        yield lambda: progress.advance(task)
+
+
+def format_metrics(metrics: Dict[str, float]) -> str:
+    return "  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in metrics.items())
+
+
+def results_table(title: str, test: Dict[str, float], facts: Dict[str, object]) -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in test.items():
+        table.add_row(f"test {key}", f"{value:.4f}")
+    for key, value in facts.items():
+        table.add_row(key, str(value))
+    Console(highlight=False).print(table)

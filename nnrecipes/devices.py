@@ -1,0 +1,32 @@
+"""Pick the torch device a run asked for, or say clearly why it is not there."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from nnrecipes.config import ConfigError
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+AVAILABLE = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
+
+
+def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
+    """``auto`` takes cuda, then mps, then cpu; a named device that is absent is an error."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if name == "auto":
+        return torch.device(next(kind for kind, present in AVAILABLE.items() if present()))
+    if name not in AVAILABLE:
+        raise ConfigError(f"device={name!r} is unknown; known: auto, {', '.join(AVAILABLE)}")
+    if not AVAILABLE[name]():
+        found = [kind for kind, present in AVAILABLE.items() if present()]
+        raise ConfigError(f"device={name} was asked for, but this machine has no {name} device "
+                          f"that torch can use (available: {', '.join(found)}). "
+                          "Use device=auto or device=cpu.")
+    return torch.device(name)

@@ -1,0 +1,50 @@
+"""``nnrun mode=eval checkpoint=RUN``: test a saved model without training, and without its YAML."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from nnrecipes import console
+from nnrecipes.checkpoint import load_checkpoint, write_json
+from nnrecipes.data import build_data
+from nnrecipes.devices import resolve_device
+from nnrecipes.engine import evaluate
+from nnrecipes.models import build_model
+from nnrecipes.run_info import run_facts
+from nnrecipes.tasks import make_loss
+
+log = logging.getLogger("nnrecipes")
+
+
+def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
+    """Rebuild a trained model from a loaded checkpoint alone."""
+    spec = saved["model_spec"]
+    model = build_model(OmegaConf.create(saved["config"]["model"]), tuple(spec["input_shape"]),
+                        spec["num_outputs"], saved["stats"])
+    model.load_state_dict(saved["model"])
+    return model
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
+                        command: Optional[str] = None) -> Dict[str, Any]:
+    """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
+    saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
+    trained = OmegaConf.create(saved["config"])
+    device = resolve_device(cfg.device.name, cfg.device.threads)
+    data = build_data(trained, device)
+    model = model_from_checkpoint(saved).to(device)
+    test = evaluate(model, data.test.x, data.test.y, make_loss(data.task, saved["stats"]),
+                    data.task, trained.dataset.eval_batch_size)
+    result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
+              "model": trained.model.name, "task": data.task, "epoch": saved["progress"]["epoch"],
+              "test": test, **run_facts(device, command)}
+    write_json(Path(run_dir) / "eval.json", result)
+    log.info(f"test  {console.format_metrics(test)}")
+    console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,
+                          {"checkpoint": saved["path"]})
+    return result

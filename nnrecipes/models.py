@@ -1,0 +1,129 @@
+"""Perceptron, MLP and CNN, and ``build_model`` that sizes them from the data.
+
+The built model takes the raw tensors that the data layer keeps on the device (uint8 images,
+unscaled features): its first layer standardises them with statistics fit on the training split,
+and for regression its last layer maps back to the targets' units. So a checkpoint alone is
+enough to predict from raw inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from nnrecipes.config import Activation, ConfigError
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+               "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
+IMAGE_ONLY_MODELS = {"cnn"}
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std, converting integer pixels to float on the device."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) / self.std
+
+
+class Rescale(nn.Module):
+    """y * std + mean: the network predicts standardised targets, the model reports real units."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float())
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.std + self.mean
+
+
+def _dense_block(n_in: int, n_out: int, activation: str, dropout: float, batch_norm: bool):
+    layers = [nn.Linear(n_in, n_out, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(n_out))
+    layers.append(ACTIVATIONS[activation]())
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return layers
+
+
+class Perceptron(nn.Sequential):
+    def __init__(self, input_shape: Sequence[int], num_outputs: int):
+        super().__init__(nn.Flatten(), nn.Linear(math.prod(input_shape), num_outputs))
+
+
+class MLP(nn.Sequential):
+    def __init__(self, input_shape: Sequence[int], num_outputs: int, hidden_sizes: Sequence[int],
+                 activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False):
+        layers, width = [nn.Flatten()], math.prod(input_shape)
+        for size in hidden_sizes:
+            layers += _dense_block(width, size, activation, dropout, batch_norm)
+            width = size
+        super().__init__(*layers, nn.Linear(width, num_outputs))
+
+
+class CNN(nn.Sequential):
+    """Blocks of conv, batch norm, ReLU and 2x2 max-pool, then dense layers with dropout."""
+
+    def __init__(self, input_shape: Sequence[int], num_outputs: int, channels: Sequence[int],
+                 kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
+                 dropout: float = 0.4, batch_norm: bool = True):
+        c_in, height, width = input_shape
+        if min(height, width) < 2 ** len(channels):
+            raise ConfigError(
+                f"model.channels={list(channels)} has {len(channels)} blocks, each halving the "
+                f"{height}x{width} images; at most {int(math.log2(min(height, width)))} fit")
+        layers = []
+        for c_out in channels:
+            layers += [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
+                                 bias=not batch_norm)]
+            layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
+            layers += [nn.ReLU(), nn.MaxPool2d(2)]
+            c_in, height, width = c_out, height // 2, width // 2
+        layers.append(nn.Flatten())
+        features = c_in * height * width
+        for size in fc_sizes:
+            layers += _dense_block(features, size, "relu", dropout, batch_norm)
+            features = size
+        super().__init__(*layers, nn.Linear(features, num_outputs))
+
+
+def check_model_fits_data(model_name: str, dataset_name: str, image_data: bool) -> None:
+    if model_name in IMAGE_ONLY_MODELS and not image_data:
+        raise ConfigError(
+            f"model={model_name} needs image data (channels x height x width), but "
+            f"dataset={dataset_name} is tabular. Use model=mlp or model=perceptron, or an image "
+            "data set: mnist, fashion_mnist, digits.")
+
+
+def _network(cfg, input_shape: Tuple[int, ...], num_outputs: int) -> nn.Module:
+    if cfg.name == "perceptron":
+        return Perceptron(input_shape, num_outputs)
+    if cfg.name == "mlp":
+        return MLP(input_shape, num_outputs, list(cfg.hidden_sizes),
+                   Activation(cfg.activation).value, cfg.dropout, cfg.batch_norm)
+    if cfg.name == "cnn":
+        if len(input_shape) != 3:
+            raise ConfigError(f"model=cnn needs image inputs (C, H, W), got shape {input_shape}")
+        return CNN(input_shape, num_outputs, list(cfg.channels), cfg.kernel_size,
+                   list(cfg.fc_sizes), cfg.dropout, cfg.batch_norm)
+    raise ConfigError(f"model={cfg.name!r} is unknown; known: perceptron, mlp, cnn")
+
+
+def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
+                stats: Optional[Dict[str, torch.Tensor]] = None) -> nn.Sequential:
+    """The network for ``cfg`` (the model config), wrapped in the data's normalisation."""
+    layers = [_network(cfg, tuple(input_shape), num_outputs)]
+    if stats is not None:
+        layers.insert(0, Standardize(stats["input_mean"], stats["input_std"]))
+        if "target_mean" in stats:
+            layers.append(Rescale(stats["target_mean"], stats["target_std"]))
+    return nn.Sequential(*layers)

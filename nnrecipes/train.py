@@ -1,0 +1,235 @@
+"""``train(cfg, run_dir)``: config -> data -> model -> epochs -> run directory. Orchestration only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes import console
+from nnrecipes.checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
+                                  write_atomically, write_json)
+from nnrecipes.config import ConfigError, validate
+from nnrecipes.data import DataBundle, build_data, dataset_spec
+from nnrecipes.devices import resolve_device
+from nnrecipes.engine import evaluate, train_one_epoch
+from nnrecipes.models import build_model, check_model_fits_data
+from nnrecipes.optim import build_optimizer, build_scheduler
+from nnrecipes.run_info import run_facts
+from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss, minimised
+
+log = logging.getLogger("nnrecipes")
+
+
+@dataclass
+class Progress:
+    """Everything about the loop that a resumed run must pick up again."""
+
+    epoch: int = 0  # epochs completed
+    best_value: Optional[float] = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: List[Dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    cfg: DictConfig
+    run_dir: Path
+    data: DataBundle
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Any
+    monitor: str
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
+def prepare(cfg: DictConfig) -> torch.device:
+    """Checks that need no data, so a bad config fails before any time is spent."""
+    validate(cfg)
+    spec = dataset_spec(cfg.dataset.name)
+    check_model_fits_data(cfg.model.name, cfg.dataset.name, spec.image)
+    # Checkpoints must find the data again from any working directory.
+    cfg.dataset.data_dir = str(Path(cfg.dataset.data_dir).expanduser().resolve())
+    return resolve_device(cfg.device.name, cfg.device.threads)
+
+
+def _monitor(cfg: DictConfig, task: str) -> str:
+    name = default_monitor(task) if cfg.trainer.monitor == "auto" else cfg.trainer.monitor
+    allowed = ("loss", *TASK_METRICS[task])
+    if name not in allowed:
+        raise ConfigError(f"trainer.monitor={name!r} is not a {task} metric; "
+                          f"allowed: auto, {', '.join(allowed)}")
+    return name
+
+
+def build_run(cfg: DictConfig, run_dir: Path, device: torch.device) -> Run:
+    torch.manual_seed(cfg.seed)
+    data = build_data(cfg, device)
+    monitor = _monitor(cfg, data.task)
+    model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
+    if len(data.input_shape) == 3:
+        # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs, steps)
+    return Run(cfg, run_dir, data, model, optimizer, scheduler, make_loss(data.task, data.stats),
+               monitor)
+
+
+def _checkpoint_state(run: Run) -> Dict[str, Any]:
+    data = run.data
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "progress": asdict(run.progress),
+        "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
+        "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
+                       "task": data.task},
+        "stats": data.stats,
+        "class_names": data.class_names,
+    }
+
+
+def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The parts of a config that must match for a checkpoint to be resumed."""
+    dataset = {k: v for k, v in config["dataset"].items() if k not in ("data_dir", "download")}
+    return {"dataset": dataset, "model": config["model"], "seed": config["seed"]}
+
+
+def restore(run: Run, location: str) -> None:
+    """Continue from a checkpoint of the same model on the same data."""
+    saved = load_checkpoint(location)
+    before = _identity(saved["config"])
+    now = _identity(OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True))
+    for key in before:
+        if before[key] != now[key]:
+            raise CheckpointError(f"cannot resume from {saved['path']}: its {key} config differs "
+                                  f"from this run's ({before[key]} vs {now[key]})")
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    if run.scheduler is not None and saved["scheduler"] is not None:
+        run.scheduler.load_state_dict(saved["scheduler"])
+    run.progress = Progress(**saved["progress"])
+    log.info(f"resumed from {saved['path']} after epoch {run.progress.epoch}")
+
+
+def _write_metrics_csv(path: Path, history: List[Dict[str, float]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomically(path, buffer.getvalue().encode())
+
+
+def _improved(run: Run, row: Dict[str, float]) -> bool:
+    """Better on the monitored metric, or level with it and lower in validation loss."""
+    value, best = row[f"val_{run.monitor}"], run.progress.best_value
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    delta = run.cfg.trainer.min_delta
+    if minimised(run.monitor):
+        return value < best - delta
+    if value == best and run.monitor != "loss":
+        best_row = run.progress.history[run.progress.best_epoch - 1]
+        return row["val_loss"] < best_row["val_loss"]
+    return value > best + delta
+
+
+def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
+    cfg, data = run.cfg, run.data
+    torch.manual_seed(cfg.seed + epoch)  # the same batches and dropout after a resume
+    started = time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
+    with console.epoch_progress(cfg.trainer.progress, epoch, cfg.trainer.epochs, steps) as step:
+        train = train_one_epoch(run.model, data.train.x, data.train.y, run.optimizer,
+                                run.loss_fn, cfg.dataset.batch_size, run.scheduler,
+                                cfg.trainer.grad_clip, on_step=step)
+    val = evaluate(run.model, data.val.x, data.val.y, run.loss_fn, data.task,
+                   cfg.dataset.eval_batch_size)
+    return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
+            **{f"val_{key}": value for key, value in val.items()},
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def fit(run: Run) -> None:
+    """Train epoch by epoch, writing metrics and checkpoints after each one."""
+    epochs, patience = run.cfg.trainer.epochs, run.cfg.trainer.patience
+    for epoch in range(run.progress.epoch + 1, epochs + 1):
+        row = run_epoch(run, epoch)
+        progress = run.progress
+        improved = _improved(run, row)
+        progress.epoch, progress.history = epoch, [*progress.history, row]
+        shown = {key: value for key, value in row.items() if key != "epoch"}
+        log.info(f"epoch {epoch}/{epochs}  {console.format_metrics(shown)}")
+        _write_metrics_csv(run.run_dir / "metrics.csv", progress.history)
+        if improved:
+            progress.best_value, progress.best_epoch = row[f"val_{run.monitor}"], epoch
+            progress.bad_epochs = 0
+            save_checkpoint(run.checkpoints / "best.pt", _checkpoint_state(run))
+        else:
+            progress.bad_epochs += 1
+        save_checkpoint(run.checkpoints / "last.pt", _checkpoint_state(run))
+        if patience is not None and progress.bad_epochs >= patience:
+            log.info(f"early stop: val_{run.monitor} has not improved for {patience} epochs")
+            break
+
+
+def finish(run: Run, started: float, command: Optional[str]) -> Dict[str, Any]:
+    """Test the best epoch's weights and write summary.json."""
+    best = load_checkpoint(run.checkpoints / "best.pt")
+    run.model.load_state_dict(best["model"])
+    data = run.data
+    test = evaluate(run.model, data.test.x, data.test.y, run.loss_fn, data.task,
+                    run.cfg.dataset.eval_batch_size)
+    progress = run.progress
+    summary = {
+        "status": "completed",
+        "dataset": run.cfg.dataset.name, "model": run.cfg.model.name, "task": data.task,
+        "test": test,
+        "monitor": f"val_{run.monitor}", "best_val": progress.best_value,
+        "best_epoch": progress.best_epoch, "epochs_run": progress.epoch,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+        "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        **run_facts(data.train.x.device, command),
+    }
+    write_json(run.run_dir / "summary.json", summary)
+    return summary
+
+
+def train(cfg: DictConfig, run_dir: Path, command: Optional[str] = None) -> Dict[str, Any]:
+    """Train the model that ``cfg`` describes, leaving everything in ``run_dir``."""
+    started = time.perf_counter()
+    device = prepare(cfg)
+    run = build_run(cfg, Path(run_dir), device)
+    if cfg.resume:
+        restore(run, cfg.resume)
+    log.info(f"{cfg.dataset.name} ({run.data.task}, {len(run.data.train)} train / "
+             f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
+             f"{device}; run directory {run.run_dir}")
+    fit(run)
+    summary = finish(run, started, command)
+    log.info(f"test  {console.format_metrics(summary['test'])}")
+    console.results_table(f"{cfg.dataset.name} / {cfg.model.name}", summary["test"],
+                          {"best epoch": summary["best_epoch"],
+                           "train seconds": summary["train_seconds"],
+                           "run directory": str(run.run_dir)})
+    return summary

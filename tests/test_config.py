@@ -1,0 +1,97 @@
+"""Every config composes; typos, wrong types and bad values fail with the key in the message."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from nnrecipes.config import ConfigError, config_dir, validate
+
+GROUPS = ("dataset", "model", "optimizer", "scheduler", "device")
+
+
+def group_options():
+    for group in GROUPS:
+        for path in sorted((config_dir() / group).glob("*.yaml")):
+            yield group, path.stem
+
+
+@pytest.mark.parametrize("group,option", list(group_options()))
+def test_every_group_option_composes(composed, group, option):
+    cfg = composed(f"{group}={option}")
+    assert cfg[group].name == option
+    validate(cfg)
+
+
+def test_each_group_offers_what_the_docs_promise():
+    options = {group: {path.stem for path in (config_dir() / group).glob("*.yaml")}
+               for group in GROUPS}
+    assert options["dataset"] == {"mnist", "fashion_mnist", "iris", "california",
+                                  "breast_cancer", "digits", "wine", "diabetes"}
+    assert options["model"] == {"perceptron", "mlp", "cnn"}
+    assert options["optimizer"] == {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
+    assert options["scheduler"] == {"none", "step", "cosine", "onecycle"}
+    assert options["device"] == {"auto", "cpu", "cuda", "mps"}
+
+
+def test_default_is_an_offline_dataset(composed):
+    cfg = composed()
+    assert cfg.dataset.name in {"iris", "wine", "breast_cancer", "digits", "diabetes"}
+
+
+def test_misspelled_key_fails_naming_it(composed):
+    with pytest.raises(ConfigCompositionException) as error:
+        composed("optimizer.lrr=0.1")
+    assert "lrr" in str(error.value) + str(error.value.__cause__)
+
+
+def test_key_of_another_optimizer_is_rejected(composed):
+    with pytest.raises(ConfigCompositionException) as error:
+        composed("optimizer=adam", "optimizer.momentum=0.9")
+    assert "momentum" in str(error.value) + str(error.value.__cause__)
+
+
+def test_wrong_type_fails_naming_the_key(composed):
+    with pytest.raises(ConfigCompositionException) as error:
+        composed("trainer.epochs=ten")
+    cause = error.value.__cause__
+    assert isinstance(cause, ValidationError)
+    assert "epochs" in str(error.value) + str(cause)
+
+
+def test_unknown_activation_is_rejected_at_composition(composed):
+    with pytest.raises(ConfigCompositionException):
+        composed("model.activation=swishy")
+
+
+def test_epochs_follow_the_dataset_unless_overridden(composed):
+    assert composed("dataset=fashion_mnist").trainer.epochs == 5
+    assert composed("dataset=iris").trainer.epochs == 100
+    assert composed("dataset=fashion_mnist", "trainer.epochs=2").trainer.epochs == 2
+
+
+@pytest.mark.parametrize("override,key", [
+    ("optimizer.lr=0", "optimizer.lr"),
+    ("optimizer.lr=-0.1", "optimizer.lr"),
+    ("dataset.batch_size=0", "dataset.batch_size"),
+    ("trainer.epochs=0", "trainer.epochs"),
+    ("model.dropout=1.0", "model.dropout"),
+    ("dataset.val_size=0", "dataset.val_size"),
+    ("dataset.val_size=2.5", "dataset.val_size"),
+    ("trainer.patience=0", "trainer.patience"),
+    ("device.threads=0", "device.threads"),
+])
+def test_out_of_range_values_name_the_key(composed, override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(composed(override))
+
+
+def test_eval_mode_needs_a_checkpoint(composed):
+    with pytest.raises(ConfigError, match="checkpoint"):
+        validate(composed("mode=eval"))
+
+
+def test_configs_ship_inside_the_package():
+    assert (config_dir() / "config.yaml").is_file()
+    assert Path(config_dir()).name == "configs"

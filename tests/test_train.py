@@ -1,0 +1,159 @@
+"""Train every offline dataset x model through nnrun's own path and check the run directory."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import RunResult
+from nnrecipes import cli
+from nnrecipes import train as train_module
+from nnrecipes.data import build_data
+from nnrecipes.tasks import TASK_METRICS
+
+OFFLINE = {"iris": "multiclass", "wine": "multiclass", "breast_cancer": "binary",
+           "diabetes": "regression", "digits": "multiclass"}
+CASES = [(dataset, model) for dataset in OFFLINE for model in ("perceptron", "mlp")]
+CASES.append(("digits", "cnn"))
+
+
+def assert_complete_run_dir(run, task, epochs):
+    assert (run.dir / ".hydra" / "config.yaml").is_file()
+    assert (run.dir / ".hydra" / "overrides.yaml").is_file()
+    assert (run.dir / "nnrun.log").stat().st_size > 0
+    rows = run.metrics_rows()
+    assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
+    expected = {"epoch", "lr", "train_loss", "val_loss", "seconds",
+                *(f"val_{name}" for name in TASK_METRICS[task])}
+    assert set(rows[0]) == expected
+    summary = run.summary
+    assert summary["status"] == "completed"
+    assert summary["task"] == task
+    assert "loss" in summary["test"]
+    assert ("r2" if task == "regression" else "accuracy") in summary["test"]
+    assert set(TASK_METRICS[task]) <= set(summary["test"])
+    for key in ("best_epoch", "wall_seconds", "parameters", "device", "versions", "command"):
+        assert key in summary
+    assert summary["versions"]["torch"] == torch.__version__.split("+")[0] or \
+        summary["versions"]["torch"] == torch.__version__
+    for name in ("best.pt", "last.pt"):
+        assert (run.dir / "checkpoints" / name).is_file()
+
+
+@pytest.mark.parametrize("dataset,model", CASES)
+def test_offline_dataset_trains_into_a_complete_run_dir(nnrun, dataset, model):
+    run = nnrun(f"dataset={dataset}", f"model={model}", "trainer.epochs=1")
+    assert_complete_run_dir(run, OFFLINE[dataset], epochs=1)
+
+
+def test_classification_learns_something(nnrun):
+    run = nnrun("dataset=iris", "trainer.epochs=60", "optimizer.lr=0.01")
+    assert run.summary["test"]["accuracy"] >= 0.9
+
+
+def test_regression_reports_real_units(nnrun):
+    run = nnrun("dataset=diabetes", "trainer.epochs=20")
+    test = run.summary["test"]
+    assert test["rmse"] == pytest.approx(test["mse"] ** 0.5)
+    # Diabetes targets range 25-346: an RMSE in standardised units would be near 1.
+    assert test["rmse"] > 20
+    assert test["r2"] > 0.2
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_every_optimizer_trains(nnrun, optimizer):
+    run = nnrun(f"optimizer={optimizer}", "trainer.epochs=2")
+    assert len(run.metrics_rows()) == 2
+
+
+@pytest.mark.parametrize("scheduler", ["none", "step", "cosine", "onecycle"])
+def test_every_scheduler_sets_the_learning_rate(nnrun, scheduler):
+    run = nnrun(f"scheduler={scheduler}", "trainer.epochs=4", "scheduler.step_epochs=2"
+                if scheduler == "step" else "seed=0")
+    lrs = [float(row["lr"]) for row in run.metrics_rows()]
+    if scheduler == "none":
+        assert lrs == [lrs[0]] * 4
+    elif scheduler == "step":
+        assert lrs[0] == lrs[1] > lrs[2] == lrs[3]
+    elif scheduler == "cosine":
+        assert lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]
+    else:
+        assert lrs[0] < max(lrs)
+
+
+def test_same_seed_gives_identical_metrics(nnrun):
+    first, second = (nnrun("dataset=wine", "trainer.epochs=3") for _ in range(2))
+    assert without_seconds(first.metrics_rows()) == without_seconds(second.metrics_rows())
+    assert first.summary["test"] == second.summary["test"]
+
+
+def test_early_stopping_stops_when_the_metric_stalls(nnrun):
+    run = nnrun("trainer.epochs=10", "trainer.patience=2", "trainer.monitor=loss",
+                "trainer.min_delta=100")
+    assert run.summary["epochs_run"] == 3
+    assert run.summary["best_epoch"] == 1
+
+
+def test_gradient_clipping_runs(nnrun):
+    run = nnrun("trainer.epochs=1", "trainer.grad_clip=0.5")
+    assert run.summary["status"] == "completed"
+
+
+def test_scaler_is_fit_on_the_training_split_only(composed):
+    cfg = composed("dataset=breast_cancer")
+    data = build_data(cfg, torch.device("cpu"))
+    train_mean = data.train.x.double().mean(dim=0).float()
+    all_mean = torch.cat([data.train.x, data.val.x, data.test.x]).double().mean(dim=0).float()
+    assert torch.allclose(data.stats["input_mean"], train_mean, rtol=1e-4)
+    assert not torch.allclose(data.stats["input_mean"], all_mean, rtol=1e-4)
+
+
+def test_splits_are_disjoint_and_stratified(composed):
+    data = build_data(composed("dataset=iris"), torch.device("cpu"))
+    rows = [tuple(row.tolist()) for split in (data.train, data.val, data.test) for row in split.x]
+    assert len(rows) == 150
+    assert torch.bincount(data.test.y).tolist() == [10, 10, 10]
+
+
+def test_limit_uses_only_the_first_samples(nnrun):
+    run = nnrun("dataset=digits", "dataset.limit=100", "trainer.epochs=1")
+    samples = run.summary["samples"]
+    assert samples["train"] + samples["val"] == 100
+
+
+def test_resume_after_a_kill_ends_like_an_uninterrupted_run(nnrun, monkeypatch, tmp_path):
+    """A kill in epoch 3 leaves last.pt of epoch 2; resuming runs epochs 3-4 in the same folder."""
+    overrides = ("dataset=wine", "trainer.epochs=4", "model.dropout=0.2")
+    whole = nnrun(*overrides)
+
+    real_run_epoch = train_module.run_epoch
+
+    def killed_in_epoch_three(run, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real_run_epoch(run, epoch)
+
+    monkeypatch.setattr(train_module, "run_epoch", killed_in_epoch_three)
+    killed = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        nnrun(*overrides, run_dir=killed)
+    assert len(RunResult(killed).metrics_rows()) == 2
+    monkeypatch.setattr(train_module, "run_epoch", real_run_epoch)
+
+    cli.main([f"resume={killed}", "trainer.progress=false"])
+    resumed = RunResult(killed)
+    assert resumed.summary["test"] == whole.summary["test"]
+    assert resumed.summary["best_epoch"] == whole.summary["best_epoch"]
+    assert without_seconds(resumed.metrics_rows()) == without_seconds(whole.metrics_rows())
+
+
+def without_seconds(rows):
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
+
+
+def test_eval_mode_tests_a_checkpoint_without_training(nnrun):
+    trained = nnrun("dataset=breast_cancer", "trainer.epochs=3")
+    evaluated = nnrun("mode=eval", f"checkpoint={trained.dir}")
+    result = json.loads((evaluated.dir / "eval.json").read_text())
+    assert result["test"] == pytest.approx(trained.summary["test"])
+    assert not (evaluated.dir / "checkpoints").exists()
