@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -30,6 +31,13 @@ def _run_dir_of(location: str) -> Optional[Path]:
     return None
 
 
+def _override_value(text: str) -> str:
+    """A path as a Hydra override value: bare when it is plain, quoted otherwise."""
+    if re.fullmatch(r"[\w./-]+", text):
+        return text
+    return "'" + text.replace("'", "\\'") + "'"
+
+
 def with_resume_overrides(args: List[str]) -> List[str]:
     """``nnrun resume=RUN`` recomposes RUN's own overrides and writes into RUN again.
 
@@ -43,7 +51,8 @@ def with_resume_overrides(args: List[str]) -> List[str]:
     original = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
     kept = [str(o) for o in original if _override_key(str(o)) not in given]
     others = [arg for arg in args if _override_key(arg) not in ("resume", "hydra.run.dir")]
-    return [*kept, *others, f"resume='{run_dir}'", f"hydra.run.dir='{run_dir}'"]
+    location = _override_value(str(run_dir))
+    return [*kept, *others, f"resume={location}", f"hydra.run.dir={location}"]
 
 
 def _task(cfg: DictConfig) -> None:

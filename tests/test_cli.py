@@ -56,7 +56,15 @@ def test_resume_recomposes_the_original_overrides(tmp_path):
     args = with_resume_overrides([f"resume={run / 'checkpoints' / 'last.pt'}",
                                   "trainer.epochs=8"])
     assert args[:2] == ["dataset=wine", "trainer.epochs=8"]
-    assert f"hydra.run.dir='{run}'" in args
+    assert f"hydra.run.dir={run}" in args
+
+
+def test_resume_quotes_paths_that_hydra_would_misread(tmp_path):
+    run = tmp_path / "lr=0.1,bs=32"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- dataset=wine\n")
+    args = with_resume_overrides([f"resume={run}"])
+    assert f"resume='{run}'" in args
 
 
 def test_wheel_ships_every_config(tmp_path):
