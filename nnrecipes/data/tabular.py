@@ -1,0 +1,70 @@
+"""Tabular data sets from scikit-learn: the bundled ones and California housing's cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import numpy as np
+from sklearn import datasets as sk
+
+from nnrecipes.data.errors import DataError, DataNotFound
+from nnrecipes.data.raw import RawData
+
+CALIFORNIA_CACHE = "cal_housing_py3.pkz"
+
+
+def _classification(bunch) -> RawData:
+    names = [str(name) for name in bunch.target_names]
+    return RawData(bunch.data.astype(np.float32), bunch.target.astype(np.int64), names)
+
+
+def _regression(x: np.ndarray, y: np.ndarray) -> RawData:
+    return RawData(x.astype(np.float32), y.astype(np.float32), None)
+
+
+def load_iris(cfg) -> RawData:
+    return _classification(sk.load_iris())
+
+
+def load_wine(cfg) -> RawData:
+    return _classification(sk.load_wine())
+
+
+def load_breast_cancer(cfg) -> RawData:
+    return _classification(sk.load_breast_cancer())
+
+
+def load_diabetes(cfg) -> RawData:
+    bunch = sk.load_diabetes()
+    return _regression(bunch.data, bunch.target)
+
+
+def california_homes(data_dir: str) -> List[Path]:
+    """Where nnrun looks for scikit-learn's California cache, in order."""
+    root = Path(data_dir).expanduser().resolve()
+    return [root / "sklearn", root, Path(sk.get_data_home())]
+
+
+def load_california(cfg) -> RawData:
+    homes = california_homes(cfg.data_dir)
+    found = next((home for home in homes if (home / CALIFORNIA_CACHE).is_file()), None)
+    if found is None and not cfg.download:
+        looked = "\n".join(f"  {home / CALIFORNIA_CACHE}" for home in homes)
+        raise DataNotFound(
+            "California housing not found. nnrun looked for scikit-learn's cache file in:\n"
+            f"{looked}\n"
+            "Supply it: copy cal_housing_py3.pkz into one of these folders, point "
+            "dataset.data_dir (or NNRECIPES_DATA) at a folder that holds it, or pass "
+            "dataset.download=true on a machine with network access.")
+    home = found or homes[0]
+    try:
+        bunch = sk.fetch_california_housing(data_home=str(home), download_if_missing=cfg.download)
+    except OSError as error:  # URLError is an OSError: no network, or the server refused
+        raise DataError(f"California housing could not be downloaded into {home}: {error}. "
+                        "Copy cal_housing_py3.pkz there by hand instead.") from error
+    except Exception as error:
+        raise DataError(f"California housing cache {home / CALIFORNIA_CACHE} is unreadable "
+                        f"({type(error).__name__}: {error}); delete it and supply it again.") \
+            from error
+    return _regression(bunch.data, bunch.target)
