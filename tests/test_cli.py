@@ -36,6 +36,17 @@ def test_nnrun_trains_from_another_directory(tmp_path):
     assert "test accuracy" in result.stdout
 
 
+def test_help_names_every_option_of_every_group(tmp_path):
+    result = run_nnrun(tmp_path, "--help")
+    assert result.returncode == 0
+    groups = {line.split(":")[0]: line for line in result.stdout.splitlines()
+              if line.split(":")[0] in {"dataset", "model", "optimizer", "scheduler", "device"}}
+    for group, line in groups.items():
+        for path in (REPO / "configs" / group).glob("*.yaml"):
+            assert path.stem in line, f"--help does not mention {group}={path.stem}"
+    assert len(groups) == 5 and "schema" not in result.stdout
+
+
 def test_unknown_group_option_lists_the_choices(tmp_path):
     result = run_nnrun(tmp_path, "model=resnet")
     assert result.returncode != 0
