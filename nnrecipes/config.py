@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING, DictConfig
+from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -214,8 +214,14 @@ GROUP_SCHEMAS = {
 }
 
 
+def run_name(mode: str, dataset: str, model: str) -> str:
+    """The tail of a run folder's name: what was trained, or that a checkpoint was evaluated."""
+    return "eval" if str(mode) in ("eval", "Mode.eval") else f"{dataset}_{model}"
+
+
 def register_configs() -> None:
-    """Store the schemas; each YAML of a group names its schema as ``schema_<name>``."""
+    """Store the schemas (each YAML names its schema as ``schema_<name>``) and resolvers."""
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     store = ConfigStore.instance()
     store.store(name="schema", node=Config)
     for group, schemas in GROUP_SCHEMAS.items():

@@ -21,25 +21,24 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.
 IMAGE_ONLY_MODELS = {"cnn"}
 
 
-class Standardize(nn.Module):
-    """(x - mean) / std, converting integer pixels to float on the device."""
+class _Statistics(nn.Module):
+    """Holds a mean and a standard deviation as buffers, so they travel in the state dict."""
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.register_buffer("mean", mean.clone().float())
         self.register_buffer("std", std.clone().float())
+
+
+class Standardize(_Statistics):
+    """(x - mean) / std, converting integer pixels to float on the device."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean) / self.std
 
 
-class Rescale(nn.Module):
+class Rescale(_Statistics):
     """y * std + mean: the network predicts standardised targets, the model reports real units."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__()
-        self.register_buffer("mean", mean.clone().float())
-        self.register_buffer("std", std.clone().float())
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.std + self.mean

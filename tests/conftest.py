@@ -53,10 +53,11 @@ def composed():
     """Compose a config as nnrun would, without running it."""
     register_configs()
 
-    def make(*overrides: str):
+    def make(*overrides: str, with_hydra: bool = False):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=list(overrides),
+                           return_hydra_config=with_hydra)
 
     yield make
     GlobalHydra.instance().clear()

@@ -39,8 +39,11 @@ def test_nnrun_trains_from_another_directory(tmp_path):
 def test_help_names_every_option_of_every_group(tmp_path):
     result = run_nnrun(tmp_path, "--help")
     assert result.returncode == 0
-    groups = {line.split(":")[0]: line for line in result.stdout.splitlines()
-              if line.split(":")[0] in {"dataset", "model", "optimizer", "scheduler", "device"}}
+    groups = {}
+    for line in result.stdout.splitlines():  # the first line per group; the config dump follows
+        group = line.split(":")[0]
+        if group in {"dataset", "model", "optimizer", "scheduler", "device"}:
+            groups.setdefault(group, line)
     for group, line in groups.items():
         for path in (REPO / "configs" / group).glob("*.yaml"):
             assert path.stem in line, f"--help does not mention {group}={path.stem}"

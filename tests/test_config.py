@@ -95,3 +95,10 @@ def test_eval_mode_needs_a_checkpoint(composed):
 def test_configs_ship_inside_the_package():
     assert (config_dir() / "config.yaml").is_file()
     assert Path(config_dir()).name == "configs"
+
+
+def test_run_folder_names_what_ran(composed):
+    trained = composed("dataset=wine", "model=perceptron", with_hydra=True)
+    assert trained.hydra.run.dir.endswith("_wine_perceptron")
+    assert trained.hydra.run.dir.startswith("outputs/")
+    assert composed("mode=eval", with_hydra=True).hydra.run.dir.endswith("_eval")
