@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.config import ConfigError, Mode, config_dir, register_configs
 
 log = logging.getLogger("nnrecipes")
+SWEEP_ROOT = Path("outputs") / "multirun"
 
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def _override_value(text: str) -> str:
+    """A path as a Hydra override value: bare when it is plain, quoted otherwise."""
+    if re.fullmatch(r"[\w./-]+", text):
+        return text
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def _run_dir_of(location: str) -> Optional[Path]:
@@ -31,11 +41,8 @@ def _run_dir_of(location: str) -> Optional[Path]:
     return None
 
 
-def _override_value(text: str) -> str:
-    """A path as a Hydra override value: bare when it is plain, quoted otherwise."""
-    if re.fullmatch(r"[\w./-]+", text):
-        return text
-    return "'" + text.replace("'", "\\'") + "'"
+def _multirun(args: List[str]) -> bool:
+    return "-m" in args or "--multirun" in args
 
 
 def with_resume_overrides(args: List[str]) -> List[str]:
@@ -45,14 +52,124 @@ def with_resume_overrides(args: List[str]) -> List[str]:
     """
     targets = [arg.split("=", 1)[1] for arg in args if _override_key(arg) == "resume"]
     run_dir = _run_dir_of(targets[-1]) if targets else None
-    if run_dir is None or "-m" in args or "--multirun" in args:
+    if run_dir is None or _multirun(args):
         return args
     given = {_override_key(arg) for arg in args}
     original = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
     kept = [str(o) for o in original if _override_key(str(o)) not in given]
     others = [arg for arg in args if _override_key(arg) not in ("resume", "hydra.run.dir")]
     location = _override_value(str(run_dir))
-    return [*kept, *others, f"resume={location}", f"hydra.run.dir={location}"]
+    return [*_config_dirs_of(run_dir), *kept, *others, f"resume={location}",
+            f"hydra.run.dir={location}"]
+
+
+def _config_dirs_of(run_dir: Path) -> List[str]:
+    """The --config-dir a run was started with, so that its own YAML files are found again."""
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    if not hydra_yaml.is_file():
+        return []
+    sources = OmegaConf.load(hydra_yaml).hydra.runtime.config_sources
+    return [item for source in sources if source.provider == "command-line"
+            for item in ("--config-dir", source.path.removeprefix("file://"))]
+
+
+def _sweep_identity(overrides: List[str]) -> List[str]:
+    return sorted(item for item in overrides
+                  if not item.startswith("-") and not item.startswith("hydra")
+                  and _override_key(item) != "sweep.resume")
+
+
+def previous_sweep(args: List[str], root: Path = SWEEP_ROOT) -> Optional[Path]:
+    """The newest sweep under ``root`` that ran the same overrides as ``args``."""
+    wanted = _sweep_identity(args)
+    found = sorted(root.glob("*/*/multirun.yaml"), key=lambda path: path.stat().st_mtime)
+    for path in reversed(found):
+        ran = OmegaConf.load(path).hydra.overrides.task
+        if _sweep_identity([str(item) for item in ran]) == wanted:
+            return path.parent.resolve()
+    return None
+
+
+def with_sweep_resume(args: List[str]) -> List[str]:
+    """``nnrun -m ... sweep.resume=true`` goes on in the earlier sweep of the same command."""
+    asked = any(arg.replace(" ", "") == "sweep.resume=true" for arg in args)
+    named = any(_override_key(arg) == "hydra.sweep.dir" for arg in args)
+    if not (_multirun(args) and asked) or named:
+        return args
+    earlier = previous_sweep(args)
+    if earlier is None:
+        print(f"nnrun: no earlier sweep of these overrides under {SWEEP_ROOT}; starting a new one")
+        return args
+    print(f"nnrun: resuming the sweep in {earlier}")
+    return [*args, f"hydra.sweep.dir={_override_value(str(earlier))}"]
+
+
+class SweepSummary(Callback):
+    """At the end of a multirun: summary CSV, ranked table; exit code 1 if any job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from nnrecipes.sweep import summarize_sweep
+
+        if summarize_sweep(Path(config.hydra.sweep.dir)):
+            raise SystemExit(1)
+
+
+def _traceback_to_log_file(error: BaseException) -> None:
+    """The full traceback goes to the run's own log file; the console gets one line."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "traceback:", None,
+                            (type(error), error, error.__traceback__))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _already_completed(run_dir: Path, overrides: List[str]) -> bool:
+    summary = run_dir / "summary.json"
+    if not summary.is_file():
+        return False
+    previous = json.loads(summary.read_text())
+    same = _without_resume(previous.get("overrides", [])) == _without_resume(overrides)
+    return previous.get("status") == "completed" and same
+
+
+def _without_resume(overrides: List[str]) -> List[str]:
+    return [item for item in overrides if _override_key(item) != "sweep.resume"]
+
+
+def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
+    """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
+    from nnrecipes.sweep import summarize_sweep
+    from nnrecipes.train import train
+
+    number = HydraConfig.get().job.num
+    if cfg.sweep.resume and _already_completed(run_dir, overrides):
+        log.info(f"job {number} already completed in {run_dir}; skipped")
+        return
+    failed_before = (run_dir / "summary.json").is_file()
+    if cfg.sweep.resume and not failed_before and (run_dir / "checkpoints" / "last.pt").is_file():
+        cfg.resume = str(run_dir)
+    try:
+        train(cfg, run_dir, overrides)
+    except Exception as error:
+        log.error(f"job {number} failed ({' '.join(overrides)}): {error}")
+        if not isinstance(error, user_errors):
+            _traceback_to_log_file(error)
+        if cfg.sweep.fail_fast:
+            log.error("sweep.fail_fast=true: stopping the sweep")
+            summarize_sweep(Path(HydraConfig.get().sweep.dir))
+            raise SystemExit(1) from None
+
+
+def _show_results(summary: dict, run_dir: Path) -> None:
+    from nnrecipes.console import results_table
+
+    results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
+                  {"best epoch": summary["best_epoch"], "train seconds": summary["train_seconds"],
+                   "run directory": str(run_dir)})
+
+
+def _compose_in_app(overrides: List[str]) -> DictConfig:
+    return hydra.compose(config_name="config", overrides=overrides)
 
 
 def _task(cfg: DictConfig) -> None:
@@ -60,23 +177,31 @@ def _task(cfg: DictConfig) -> None:
     from nnrecipes.checkpoint import CheckpointError
     from nnrecipes.data import DataError
     from nnrecipes.evaluate import evaluate_checkpoint
-    from nnrecipes.train import train
+    from nnrecipes.search import run_search
+    from nnrecipes.train import TrainingDiverged, train
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    command = shlex.join(["nnrun", *HydraConfig.get().overrides.task])
+    user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    overrides = list(hydra_config.overrides.task)
+    if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
+        return _sweep_job(cfg, run_dir, overrides, user_errors)
     try:
         if cfg.mode == Mode.eval:
-            evaluate_checkpoint(cfg, run_dir, command)
+            evaluate_checkpoint(cfg, run_dir, overrides)
+        elif cfg.mode == Mode.search:
+            run_search(cfg, run_dir, overrides, compose=_compose_in_app)
         else:
-            train(cfg, run_dir, command)
-    except (ConfigError, DataError, CheckpointError) as error:
+            _show_results(train(cfg, run_dir, overrides), run_dir)
+    except user_errors as error:
         log.error(f"error: {error}")
         raise SystemExit(2) from None
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``nnrun``; ``argv`` (without the program name) defaults to sys.argv."""
-    args = with_resume_overrides(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    args = with_sweep_resume(with_resume_overrides(args))
     register_configs()
     saved_argv = sys.argv
     sys.argv = ["nnrun", *args]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 class Mode(str, Enum):
     train = "train"
     eval = "eval"
+    search = "search"
 
 
 class Activation(str, Enum):
@@ -180,6 +181,30 @@ class TrainerConfig:
 
 
 @dataclass
+class SweepConfig:
+    # Stop the whole sweep at the first failed job instead of running the others.
+    fail_fast: bool = False
+    # Rerun an earlier sweep of the same command: skip finished jobs, continue interrupted ones.
+    resume: bool = False
+
+
+@dataclass
+class SearchConfig:
+    """``mode=search``: an Optuna study over ``space``, pruning trials that fall behind."""
+
+    trials: int = 20
+    # Stop starting new trials after this many seconds; null for no limit.
+    timeout: Optional[float] = None
+    # Median pruning: compare a trial's validation metric with the others' at the same epoch.
+    pruner: str = "median"
+    startup_trials: int = 5
+    warmup_epochs: int = 1
+    # Each entry: {low, high, log} for a float, {low, high, step} with integers for an int,
+    # {choices: [...]} for a categorical; a key naming a config group picks its option.
+    space: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
@@ -187,6 +212,8 @@ class Config:
     scheduler: SchedulerConfig = MISSING
     device: DeviceConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    search: SearchConfig = MISSING
     seed: int = 0
     mode: Mode = Mode.train
     # A run directory or checkpoint to continue from (train) or to evaluate (eval).
@@ -211,17 +238,40 @@ GROUP_SCHEMAS = {
         "onecycle": OneCycleSchedulerConfig,
     },
     "device": {"device": DeviceConfig},
+    "search": {"search": SearchConfig},
 }
 
 
 def run_name(mode: str, dataset: str, model: str) -> str:
-    """The tail of a run folder's name: what was trained, or that a checkpoint was evaluated."""
-    return "eval" if str(mode) in ("eval", "Mode.eval") else f"{dataset}_{model}"
+    """The tail of a run folder's name: what was trained, or which other mode ran."""
+    mode = str(mode).replace("Mode.", "")
+    names = {"train": f"{dataset}_{model}", "search": f"search_{dataset}"}
+    return names.get(mode, mode)  # eval: the data set is the checkpoint's, not the config's
+
+
+def unique_dir(path: str) -> str:
+    """Create ``path`` (or ``path-2``, ``path-3``, ...) and return it.
+
+    ``mkdir`` is atomic, so two runs started in the same second, in one process or several,
+    never share a folder.
+    """
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, number = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return str(candidate)
+        except FileExistsError:
+            number += 1
+            candidate = base.with_name(f"{base.name}-{number}")
 
 
 def register_configs() -> None:
     """Store the schemas (each YAML names its schema as ``schema_<name>``) and resolvers."""
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+    # Cached, like Hydra's ${now:}, so each composed config claims its folder exactly once.
+    OmegaConf.register_new_resolver("unique_dir", unique_dir, replace=True, use_cache=True)
     store = ConfigStore.instance()
     store.store(name="schema", node=Config)
     for group, schemas in GROUP_SCHEMAS.items():
@@ -269,5 +319,6 @@ def validate(cfg: DictConfig) -> None:
         if sizes is not None:
             _check(all(size >= 1 for size in sizes), f"model.{key}", list(sizes),
                    "every size must be at least 1")
+    _check(cfg.search.trials >= 1, "search.trials", cfg.search.trials, "at least 1")
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -31,7 +32,7 @@ def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
-                        command: Optional[str] = None) -> Dict[str, Any]:
+                        overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
     saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
     trained = OmegaConf.create(saved["config"])
@@ -42,7 +43,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                     data.task, trained.dataset.eval_batch_size)
     result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
               "model": trained.model.name, "task": data.task, "epoch": saved["progress"]["epoch"],
-              "test": test, **run_facts(device, command)}
+              "test": test, **run_facts(device, shlex.join(["nnrun", *overrides]))}
     write_json(Path(run_dir) / "eval.json", result)
     log.info(f"test  {console.format_metrics(test)}")
     console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,

@@ -6,10 +6,11 @@ import csv
 import io
 import logging
 import math
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +28,15 @@ from nnrecipes.run_info import run_facts
 from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss, minimised
 
 log = logging.getLogger("nnrecipes")
+EpochHook = Callable[[int, Dict[str, float], str], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def command_line(overrides: Sequence[str]) -> str:
+    return shlex.join(["nnrun", *overrides])
 
 
 @dataclass
@@ -168,11 +178,15 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def fit(run: Run) -> None:
+def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
     """Train epoch by epoch, writing metrics and checkpoints after each one."""
     epochs, patience = run.cfg.trainer.epochs, run.cfg.trainer.patience
     for epoch in range(run.progress.epoch + 1, epochs + 1):
         row = run_epoch(run, epoch)
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingDiverged(
+                f"training diverged: the loss became {row['train_loss']} in epoch {epoch} "
+                f"(lr {row['lr']:.4g}); lower optimizer.lr or set trainer.grad_clip")
         progress = run.progress
         improved = _improved(run, row)
         progress.epoch, progress.history = epoch, [*progress.history, row]
@@ -186,12 +200,14 @@ def fit(run: Run) -> None:
         else:
             progress.bad_epochs += 1
         save_checkpoint(run.checkpoints / "last.pt", _checkpoint_state(run))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row, f"val_{run.monitor}")
         if patience is not None and progress.bad_epochs >= patience:
             log.info(f"early stop: val_{run.monitor} has not improved for {patience} epochs")
             break
 
 
-def finish(run: Run, started: float, command: Optional[str]) -> Dict[str, Any]:
+def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]:
     """Test the best epoch's weights and write summary.json."""
     best = load_checkpoint(run.checkpoints / "best.pt")
     run.model.load_state_dict(best["model"])
@@ -204,32 +220,46 @@ def finish(run: Run, started: float, command: Optional[str]) -> Dict[str, Any]:
         "dataset": run.cfg.dataset.name, "model": run.cfg.model.name, "task": data.task,
         "test": test,
         "monitor": f"val_{run.monitor}", "best_val": progress.best_value,
+        "best_val_loss": progress.history[progress.best_epoch - 1]["val_loss"],
         "best_epoch": progress.best_epoch, "epochs_run": progress.epoch,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
         "parameters": sum(p.numel() for p in run.model.parameters()),
         "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        **run_facts(data.train.x.device, command),
+        **run_facts(data.train.x.device, command_line(overrides)),
+        "overrides": list(overrides),
     }
     write_json(run.run_dir / "summary.json", summary)
     return summary
 
 
-def train(cfg: DictConfig, run_dir: Path, command: Optional[str] = None) -> Dict[str, Any]:
-    """Train the model that ``cfg`` describes, leaving everything in ``run_dir``."""
+def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
+    """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
+    write_json(Path(run_dir) / "summary.json", {
+        "status": getattr(error, "run_status", "failed"), "error": str(error), "error_type": type(error).__name__,
+        "command": command_line(overrides), "overrides": list(overrides)})
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
+          on_epoch_end: Optional[EpochHook] = None) -> Dict[str, Any]:
+    """Train the model that ``cfg`` describes, leaving everything in ``run_dir``.
+
+    ``overrides`` are the command-line overrides that composed ``cfg``, kept for the record;
+    ``on_epoch_end(epoch, metrics_row, monitor)`` runs after each epoch's checkpoint.
+    """
     started = time.perf_counter()
-    device = prepare(cfg)
-    run = build_run(cfg, Path(run_dir), device)
-    if cfg.resume:
-        restore(run, cfg.resume)
-    log.info(f"{cfg.dataset.name} ({run.data.task}, {len(run.data.train)} train / "
-             f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
-             f"{device}; run directory {run.run_dir}")
-    fit(run)
-    summary = finish(run, started, command)
+    try:
+        device = prepare(cfg)
+        run = build_run(cfg, Path(run_dir), device)
+        if cfg.resume:
+            restore(run, cfg.resume)
+        log.info(f"{cfg.dataset.name} ({run.data.task}, {len(run.data.train)} train / "
+                 f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
+                 f"{device}; run directory {run.run_dir}")
+        fit(run, on_epoch_end)
+        summary = finish(run, started, overrides)
+    except Exception as error:
+        record_failure(run_dir, error, overrides)
+        raise
     log.info(f"test  {console.format_metrics(summary['test'])}")
-    console.results_table(f"{cfg.dataset.name} / {cfg.model.name}", summary["test"],
-                          {"best epoch": summary["best_epoch"],
-                           "train seconds": summary["train_seconds"],
-                           "run directory": str(run.run_dir)})
     return summary

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
 from pathlib import Path
 from typing import Callable, Dict, List
 
-import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from nnrecipes import cli
 from nnrecipes.config import config_dir, register_configs
+from nnrecipes.smoke import write_idx_dataset
 
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"
 
@@ -61,35 +60,6 @@ def composed():
 
     yield make
     GlobalHydra.instance().clear()
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, dtype=">i4").tobytes()
-    payload = header + array.astype(np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as handle:
-            handle.write(payload)
-    else:
-        path.write_bytes(payload)
-
-
-def synthetic_digits(count: int, seed: int):
-    """Learnable 28x28 images: class k lights up its own 4x4 square, on a noisy background."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 10
-    images = rng.integers(0, 60, size=(count, 28, 28))
-    for index, label in enumerate(labels):
-        row, col = 2 + 6 * (label // 4), 2 + 6 * (label % 4)
-        images[index, row:row + 4, col:col + 4] = 255
-    return images.astype(np.uint8), labels.astype(np.uint8)
-
-
-def write_idx_dataset(folder: Path, compress: bool, train: int = 300, test: int = 100) -> None:
-    for split, count in (("train", train), ("t10k", test)):
-        images, labels = synthetic_digits(count, seed=count)
-        write_idx(folder / f"{split}-images-idx3-ubyte", images, compress)
-        write_idx(folder / f"{split}-labels-idx1-ubyte", labels, compress)
 
 
 @pytest.fixture(scope="session")

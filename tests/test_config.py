@@ -97,8 +97,12 @@ def test_configs_ship_inside_the_package():
     assert Path(config_dir()).name == "configs"
 
 
-def test_run_folder_names_what_ran(composed):
+def test_run_folder_names_what_ran(composed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # resolving the folder claims it
     trained = composed("dataset=wine", "model=perceptron", with_hydra=True)
     assert trained.hydra.run.dir.endswith("_wine_perceptron")
     assert trained.hydra.run.dir.startswith("outputs/")
     assert composed("mode=eval", with_hydra=True).hydra.run.dir.endswith("_eval")
+    searched = composed("mode=search", "dataset=wine", with_hydra=True)
+    assert searched.hydra.run.dir.endswith("_search_wine")
+    assert (tmp_path / searched.hydra.run.dir).is_dir()

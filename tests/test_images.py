@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_idx_dataset
+from nnrecipes.smoke import write_idx_dataset
 from nnrecipes.data import DataError, build_data
 from nnrecipes.data.images import DEBIAN_FASHION_MNIST, idx_folders, load_idx_split, read_idx
 

@@ -1,0 +1,207 @@
+"""What a sweep found: one row per job ranked by its validation metric, seeds grouped, failures
+listed with the command that reruns each. Reads the job folders only; knows nothing of Hydra's
+runtime, so a finished sweep can be summarised again at any time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from nnrecipes.checkpoint import write_atomically
+from nnrecipes.tasks import minimised
+
+MAIN_TEST_METRICS = ("accuracy", "r2")
+
+
+FINISHED = ("completed", "pruned")
+
+
+def job_dirs(sweep_dir: Path) -> List[Path]:
+    found = [path for path in sweep_dir.iterdir()
+             if (path / ".hydra").is_dir() or (path / "summary.json").is_file()]
+    return sorted(found, key=lambda path: (not path.name.isdigit(), int(path.name)
+                                           if path.name.isdigit() else 0, path.name))
+
+
+def job_overrides(job_dir: Path) -> List[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    return [str(item) for item in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+
+
+def _status_without_summary(job_dir: Path) -> str:
+    return "interrupted" if (job_dir / "checkpoints" / "last.pt").is_file() else "not finished"
+
+
+def job_row(job_dir: Path) -> Dict[str, Any]:
+    summary_path = job_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    test = summary.get("test", {})
+    main_metric = next((name for name in MAIN_TEST_METRICS if name in test), None)
+    return {
+        "job": job_dir.name,
+        "overrides": " ".join(job_overrides(job_dir)),
+        "status": summary.get("status", _status_without_summary(job_dir)),
+        "monitor": summary.get("monitor"),
+        "val": summary.get("best_val"),
+        "val_loss": summary.get("best_val_loss"),
+        "test_metric": main_metric,
+        "test": test.get(main_metric) if main_metric else None,
+        "test_loss": test.get("loss"),
+        "best_epoch": summary.get("best_epoch"),
+        "seconds": summary.get("wall_seconds"),
+        "error": summary.get("error", ""),
+        "run_dir": str(job_dir),
+    }
+
+
+def rank(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Completed jobs best first by their validation metric; the rest after, in job order."""
+    done = [row for row in rows if row["status"] == "completed" and _number(row["val"])]
+    rest = [row for row in rows if row not in done]
+    if done:
+        lower_is_better = minimised(str(done[0]["monitor"]).replace("val_", "", 1))
+        sign = 1 if lower_is_better else -1
+        # Level on the metric (small validation sets saturate accuracy): lower loss ranks first.
+        done.sort(key=lambda row: (sign * row["val"], row["val_loss"] or 0.0))
+    return done + rest
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def _setting(overrides: str) -> str:
+    return " ".join(item for item in overrides.split() if not item.startswith("seed="))
+
+
+def seed_groups(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Mean and standard deviation over jobs that differ only in ``seed``."""
+    if not any(item.startswith("seed=") for row in rows for item in row["overrides"].split()):
+        return []
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    varying = _varying(rows)
+    for row in rows:
+        if row["status"] == "completed":
+            groups.setdefault(_setting(varying[row["job"]]), []).append(row)
+    result = []
+    for setting, members in groups.items():
+        vals = [row["val"] for row in members]
+        tests = [row["test"] for row in members if _number(row["test"])]
+        result.append({"setting": setting or "(shared only)", "runs": len(members),
+                       "val_mean": statistics.fmean(vals), "val_std": _std(vals),
+                       "test_mean": statistics.fmean(tests) if tests else None,
+                       "test_std": _std(tests) if tests else None})
+    return rank_groups(result, rows)
+
+
+def _std(values: List[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def rank_groups(groups: List[Dict[str, Any]], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    monitor = next((row["monitor"] for row in rows if row["monitor"]), "val_loss")
+    lower_is_better = minimised(str(monitor).replace("val_", "", 1))
+    return sorted(groups, key=lambda group: group["val_mean"], reverse=not lower_is_better)
+
+
+def _csv_text(rows: List[Dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def rerun_script(failed: List[Dict[str, Any]]) -> str:
+    lines = ["#!/bin/sh", "# Each line reruns one job of this sweep that did not complete."]
+    for row in failed:
+        reason = row["error"].splitlines()[0] if row["error"] else row["status"]
+        lines.append(f"# job {row['job']}: {reason}")
+        lines.append(shlex.join(["nnrun", *shlex.split(row["overrides"])]))
+    return "\n".join(lines) + "\n"
+
+
+def summarize_sweep(sweep_dir: Path, console: Optional[Console] = None) -> List[Dict[str, Any]]:
+    """Write sweep_summary.csv (and seed groups, rerun commands); print the ranked table.
+
+    Returns the rows of jobs that did not complete.
+    """
+    sweep_dir = Path(sweep_dir)
+    rows = rank([job_row(job) for job in job_dirs(sweep_dir)])
+    if not rows:
+        return []
+    write_atomically(sweep_dir / "sweep_summary.csv", _csv_text(rows))
+    groups = seed_groups(rows)
+    if groups:
+        write_atomically(sweep_dir / "sweep_groups.csv", _csv_text(groups))
+    failed = [row for row in rows if row["status"] not in FINISHED]
+    rerun = sweep_dir / "rerun_failed.sh"
+    if failed:
+        write_atomically(rerun, rerun_script(failed).encode())
+    elif rerun.exists():
+        rerun.unlink()
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    print_summary(sweep_dir, rows, groups, failed, console)
+    return failed
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if _number(value) else "-"
+
+
+def _varying(rows: List[Dict[str, Any]]) -> Dict[str, str]:
+    """Each job's overrides less those that every job shares, and the shared ones."""
+    lists = {row["job"]: row["overrides"].split() for row in rows}
+    shared = set.intersection(*(set(items) for items in lists.values())) if len(rows) > 1 else set()
+    varying = {job: " ".join(item for item in items if item not in shared) or "(shared only)"
+               for job, items in lists.items()}
+    return {**varying, "": " ".join(item for item in next(iter(lists.values())) if item in shared)}
+
+
+def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict[str, Any]],
+                  failed: List[Dict[str, Any]], console: Console) -> None:
+    monitor = next((row["monitor"] for row in rows if row["monitor"]), "val")
+    test_metric = next((row["test_metric"] for row in rows if row["test_metric"]), "test")
+    varying = _varying(rows)
+    title = f"sweep {sweep_dir}, ranked by {monitor}" + (f"\nall jobs: {varying['']}"
+                                                           if varying[""] else "")
+    table = Table(title=title, header_style="bold")
+    for column in ("#", "job", "overrides", "status", monitor, f"test {test_metric}",
+                   "best epoch", "seconds"):
+        table.add_column(column, justify="left" if column in ("overrides", "status") else "right")
+    for place, row in enumerate(rows, start=1):
+        winner = place == 1 and row["status"] == "completed"
+        table.add_row("★" if winner else str(place), row["job"], varying[row["job"]], row["status"],
+                      _fmt(row["val"]), _fmt(row["test"]), str(row["best_epoch"] or "-"),
+                      _fmt(row["seconds"]), style="bold green" if winner else None)
+    console.print(table)
+    if groups:
+        grouped = Table(title="over seeds (mean ± std)", header_style="bold")
+        for column in ("setting", "runs", monitor, f"test {test_metric}"):
+            grouped.add_column(column, justify="left" if column == "setting" else "right")
+        for group in groups:
+            test = "-" if group["test_mean"] is None else \
+                f"{group['test_mean']:.4f} ± {group['test_std']:.4f}"
+            grouped.add_row(group["setting"], str(group["runs"]),
+                            f"{group['val_mean']:.4f} ± {group['val_std']:.4f}", test)
+        console.print(grouped)
+    if rows[0]["status"] == "completed":
+        console.print(f"best: job {rows[0]['job']}  {rows[0]['overrides']}  "
+                      f"({monitor} {_fmt(rows[0]['val'])})")
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(rows)} jobs did not complete[/]; "
+                      f"rerun commands in {sweep_dir / 'rerun_failed.sh'}")
+        for row in failed:
+            console.print(f"  job {row['job']} ({row['overrides']}): {row['error'] or row['status']}")

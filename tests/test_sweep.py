@@ -1,0 +1,166 @@
+"""Multirun sweeps: summary, failure policy, resume, no collisions; the Optuna search."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from nnrecipes import cli
+from nnrecipes.config import unique_dir
+
+FAST = ("trainer.epochs=2", "trainer.progress=false")
+
+
+def sweep(tmp_path, *overrides, name="sweep"):
+    """Run ``nnrun -m`` in-process; returns (exit code, sweep dir)."""
+    sweep_dir = tmp_path / name
+    try:
+        cli.main(["-m", *FAST, *overrides, f"hydra.sweep.dir={sweep_dir}"])
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, sweep_dir
+
+
+def summary_rows(sweep_dir):
+    with open(sweep_dir / "sweep_summary.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_grid_sweep_writes_a_ranked_summary_of_every_job(tmp_path, capsys):
+    code, sweep_dir = sweep(tmp_path, "dataset=iris", "optimizer.lr=0.1,0.01,0.001",
+                            "dataset.batch_size=32,64,128")
+    assert code == 0
+    rows = summary_rows(sweep_dir)
+    assert len(rows) == 9 and {row["status"] for row in rows} == {"completed"}
+    assert len({row["overrides"] for row in rows}) == 9
+    vals = [float(row["val"]) for row in rows]
+    assert vals == sorted(vals, reverse=True)
+    out = capsys.readouterr().out
+    assert "ranked by val_accuracy" in out and "★" in out and "best: job" in out
+    assert not (sweep_dir / "rerun_failed.sh").exists()
+
+
+def test_failed_jobs_do_not_stop_the_sweep(tmp_path, capsys):
+    code, sweep_dir = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.05,-1,1e12")
+    assert code == 1
+    rows = {row["job"]: row for row in summary_rows(sweep_dir)}
+    assert rows["0"]["status"] == "completed"
+    assert rows["1"]["status"] == "failed"
+    assert "optimizer.lr" in rows["1"]["error"]
+    assert rows["2"]["status"] == "failed"
+    assert "diverged" in rows["2"]["error"]
+    rerun = (sweep_dir / "rerun_failed.sh").read_text()
+    assert "optimizer=sgd optimizer.lr=-1\n" in rerun
+    assert "optimizer=sgd optimizer.lr=1000000000000.0\n" in rerun
+    assert "optimizer.lr=0.05" not in rerun.split("\n", 2)[2]
+    out = capsys.readouterr().out
+    assert "job 1 failed" in out and "2 of 3 jobs did not complete" in out
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path):
+    code, sweep_dir = sweep(tmp_path, "sweep.fail_fast=true", "optimizer.lr=-1,0.01")
+    assert code == 1
+    assert (sweep_dir / "0" / "summary.json").is_file()
+    assert not (sweep_dir / "1").exists()
+
+
+def test_resume_runs_only_what_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    grid = ("dataset=wine", "optimizer.lr=0.01,0.001,-1")
+    with pytest.raises(SystemExit):
+        cli.main(["-m", *FAST, *grid])
+    (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    # Job 1 was "killed" after its first epoch: a checkpoint, no summary.
+    (sweep_dir / "1" / "summary.json").unlink()
+    finished = (sweep_dir / "0" / "summary.json").stat().st_mtime_ns
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit):  # job 2 (lr=-1) fails again
+        cli.main(["-m", *FAST, *grid, "sweep.resume=true"])
+    out = capsys.readouterr().out
+    assert f"resuming the sweep in {sweep_dir}" in out.replace("\n", "")
+    assert "job 0 already completed" in out
+    assert (sweep_dir / "0" / "summary.json").stat().st_mtime_ns == finished
+    assert "resumed from" in (sweep_dir / "1" / "nnrun.log").read_text()
+    assert json.loads((sweep_dir / "1" / "summary.json").read_text())["status"] == "completed"
+    assert len(list((tmp_path / "outputs" / "multirun").glob("*/*"))) == 1
+
+
+def test_runs_started_together_never_share_a_folder(tmp_path):
+    folders = {unique_dir(str(tmp_path / "11-00-00_iris_mlp")) for _ in range(3)}
+    assert len(folders) == 3
+
+
+def test_two_runs_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        cli.main(["trainer.epochs=1", "trainer.progress=false"])
+    runs = list((tmp_path / "outputs").glob("*/*_iris_mlp*"))
+    assert len(runs) == 2
+    assert all((run / "summary.json").is_file() for run in runs)
+
+
+def test_seeds_are_grouped_with_mean_and_std(tmp_path, capsys):
+    code, sweep_dir = sweep(tmp_path, "optimizer.lr=0.01,0.001", "seed=0,1")
+    assert code == 0
+    with open(sweep_dir / "sweep_groups.csv", newline="") as handle:
+        groups = list(csv.DictReader(handle))
+    assert sorted(group["setting"] for group in groups) == ["optimizer.lr=0.001",
+                                                           "optimizer.lr=0.01"]
+    assert all(group["runs"] == "2" for group in groups)
+    assert "mean ± std" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_parallel_launchers_run_jobs_in_other_processes(tmp_path, launcher):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher" if launcher == "joblib"
+                        else "hydra_plugins.hydra_submitit_launcher")
+    settings = (["hydra.launcher.n_jobs=2"] if launcher == "joblib"
+                else ["hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"])
+    code, sweep_dir = sweep(tmp_path, f"hydra/launcher={launcher}", *settings,
+                            "optimizer.lr=0.01,0.001")
+    assert code == 0
+    rows = summary_rows(sweep_dir)
+    assert [row["status"] for row in rows] == ["completed", "completed"]
+
+
+TINY_SPACE = """
+defaults:
+  - schema_search
+  - _self_
+trials: 8
+startup_trials: 2
+warmup_epochs: 0
+space:
+  optimizer.lr: {low: 1.0e-6, high: 1.0e-2, log: true}
+  model.hidden_sizes: {choices: [[16], [32, 32]]}
+"""
+
+
+def test_search_prunes_stores_the_study_and_writes_a_best_config_that_reproduces(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "search").mkdir(parents=True)
+    (tmp_path / "mine" / "search" / "tiny.yaml").write_text(TINY_SPACE)
+    search_dir = tmp_path / "search"
+    cli.main(["--config-dir", str(tmp_path / "mine"), "mode=search", "search=tiny",
+              "dataset=breast_cancer", "trainer.epochs=4", "trainer.monitor=loss",
+              "trainer.progress=false", f"hydra.run.dir={search_dir}"])
+    rows = summary_rows(search_dir)
+    assert len(rows) == 8
+    assert "pruned" in {row["status"] for row in rows}
+    assert (search_dir / "study.db").is_file()
+    best_yaml = yaml.safe_load((search_dir / "experiment" / "best.yaml").read_text())
+    assert {"override /dataset": "breast_cancer"} in best_yaml["defaults"]
+
+    best = rows[0]
+    cli.main(["--config-dir", str(search_dir), "+experiment=best", "trainer.progress=false",
+              f"hydra.run.dir={tmp_path / 'again'}"])
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["best_val"] == pytest.approx(float(best["val"]))
+    assert again["test"]["accuracy"] == pytest.approx(float(best["test"]))
+
+    cli.main([f"resume={search_dir}", "search.trials=10", "trainer.progress=false"])
+    assert len(summary_rows(search_dir)) == 10
