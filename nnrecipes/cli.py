@@ -108,9 +108,9 @@ class SweepSummary(Callback):
     """At the end of a multirun: summary CSV, ranked table; exit code 1 if any job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from nnrecipes.sweep import summarize_sweep
+        from nnrecipes.sweep import summarize_sweep, unfinished
 
-        if summarize_sweep(Path(config.hydra.sweep.dir)):
+        if unfinished(summarize_sweep(Path(config.hydra.sweep.dir))):
             raise SystemExit(1)
 
 

@@ -85,9 +85,7 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
             if trial.should_prune():
                 raise Pruned(f"pruned after epoch {epoch}: {monitor} {row[monitor]:.4g}")
 
-        summary = train(trial_cfg, trial_dir, overrides, on_epoch_end=report)
-        trial.set_user_attr("run_dir", str(trial_dir))
-        return summary["best_val"]
+        return train(trial_cfg, trial_dir, overrides, on_epoch_end=report)["best_val"]
 
     return objective
 
@@ -120,20 +118,19 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
              f"{'minimising' if minimised(name) else 'maximising'} val_{name}; study {run_dir}")
     study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), f"val_{name}"),
                    n_trials=remaining, timeout=cfg.search.timeout, catch=(Exception,))
-    summarize_sweep(run_dir)
-    _write_best(study, run_dir, f"val_{name}")
+    _write_best(summarize_sweep(run_dir), run_dir, f"val_{name}")
     return study
 
 
-def _write_best(study: optuna.Study, run_dir: Path, monitor: str) -> None:
-    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
+def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:
+    """The summary's winner (ties on the metric broken by validation loss) as an experiment."""
+    if not ranked or ranked[0]["status"] != "completed":
         log.error("search: no trial completed, so there is no best config")
         return
-    best = study.best_trial
-    config = OmegaConf.to_container(OmegaConf.load(Path(best.user_attrs["run_dir"]) / ".hydra" /
+    best = ranked[0]
+    config = OmegaConf.to_container(OmegaConf.load(Path(best["run_dir"]) / ".hydra" /
                                                    "config.yaml"), resolve=True)
-    note = f"best of {len(study.trials)} trials: trial {best.number}, {monitor} {best.value:.6g}"
+    note = f"best of {len(ranked)} trials: {best['job']}, {monitor} {best['val']:.6g}"
     target = run_dir / "experiment" / "best.yaml"
     target.parent.mkdir(exist_ok=True)
     target.write_text(best_experiment(config, note))

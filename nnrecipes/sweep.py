@@ -36,8 +36,10 @@ def job_dirs(sweep_dir: Path) -> List[Path]:
 
 
 def job_overrides(job_dir: Path) -> List[str]:
+    """What the job ran, less the switch that resumed its sweep."""
     path = job_dir / ".hydra" / "overrides.yaml"
-    return [str(item) for item in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+    items = [str(item) for item in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+    return [item for item in items if not item.startswith("sweep.resume=")]
 
 
 def _status_without_summary(job_dir: Path) -> str:
@@ -133,10 +135,11 @@ def rerun_script(failed: List[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summarize_sweep(sweep_dir: Path, console: Optional[Console] = None) -> List[Dict[str, Any]]:
+def summarize_sweep(sweep_dir: Path,
+                    console: Optional[Console] = None) -> List[Dict[str, Any]]:
     """Write sweep_summary.csv (and seed groups, rerun commands); print the ranked table.
 
-    Returns the rows of jobs that did not complete.
+    Returns every job's row, best first.
     """
     sweep_dir = Path(sweep_dir)
     rows = rank([job_row(job) for job in job_dirs(sweep_dir)])
@@ -146,7 +149,7 @@ def summarize_sweep(sweep_dir: Path, console: Optional[Console] = None) -> List[
     groups = seed_groups(rows)
     if groups:
         write_atomically(sweep_dir / "sweep_groups.csv", _csv_text(groups))
-    failed = [row for row in rows if row["status"] not in FINISHED]
+    failed = unfinished(rows)
     rerun = sweep_dir / "rerun_failed.sh"
     if failed:
         write_atomically(rerun, rerun_script(failed).encode())
@@ -154,7 +157,11 @@ def summarize_sweep(sweep_dir: Path, console: Optional[Console] = None) -> List[
         rerun.unlink()
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     print_summary(sweep_dir, rows, groups, failed, console)
-    return failed
+    return rows
+
+
+def unfinished(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [row for row in rows if row["status"] not in FINISHED]
 
 
 def _fmt(value: Any) -> str:
