@@ -178,6 +178,12 @@ class TrainerConfig:
     min_delta: float = 0.0
     # Progress bar while training; shown only when output is a terminal.
     progress: bool = True
+    # Cross-entropy label smoothing for multiclass training (evaluation loss stays plain).
+    label_smoothing: float = 0.0
+    # auto: bf16 autocast on CUDA (where supported), float32 elsewhere; or fp32, bf16.
+    precision: str = "auto"
+    # torch.compile the model: pays off on long GPU runs, slows short ones (compile time).
+    compile: bool = False
 
 
 @dataclass
@@ -319,6 +325,10 @@ def validate(cfg: DictConfig) -> None:
         if sizes is not None:
             _check(all(size >= 1 for size in sizes), f"model.{key}", list(sizes),
                    "every size must be at least 1")
+    _check(0 <= trainer.label_smoothing < 1, "trainer.label_smoothing", trainer.label_smoothing,
+           "a fraction in [0, 1)")
+    _check(trainer.precision in ("auto", "fp32", "bf16"), "trainer.precision", trainer.precision,
+           "auto, fp32 or bf16")
     _check(cfg.search.trials >= 1, "search.trials", cfg.search.trials, "at least 1")
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")

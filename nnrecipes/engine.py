@@ -26,17 +26,26 @@ def batch_indices(n: int, batch_size: int, device: torch.device,
         yield batch
 
 
+def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     optimizer: torch.optim.Optimizer, loss_fn: LossFn, batch_size: int,
                     scheduler=None, grad_clip: Optional[float] = None,
-                    on_step: Optional[Callable[[], None]] = None) -> Dict[str, float]:
-    """One pass over (x, y) in a random order; returns the mean training loss."""
+                    on_step: Optional[Callable[[], None]] = None,
+                    autocast: Optional[torch.dtype] = None) -> Dict[str, float]:
+    """One pass over (x, y) in a random order; returns the mean training loss.
+
+    ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision.
+    """
     model.train()
     total = torch.zeros((), device=x.device)
     seen = 0
     for batch in batch_indices(len(y), batch_size, x.device, shuffle=True):
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[batch]), y[batch])
+        with _autocast(x.device, autocast):
+            loss = loss_fn(model(x[batch]), y[batch])
         loss.backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -51,17 +60,19 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Model outputs for every row of x, in order, on x's device."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int,
+            autocast: Optional[torch.dtype] = None) -> torch.Tensor:
+    """Model outputs (float32) for every row of x, in order, on x's device."""
     model.eval()
-    return torch.cat([model(x[batch]) for batch in
-                      batch_indices(len(x), batch_size, x.device, shuffle=False)])
+    with _autocast(x.device, autocast):
+        return torch.cat([model(x[batch]).float() for batch in
+                          batch_indices(len(x), batch_size, x.device, shuffle=False)])
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: str,
-             batch_size: int) -> Dict[str, float]:
+             batch_size: int, autocast: Optional[torch.dtype] = None) -> Dict[str, float]:
     """Loss and task metrics of the model on (x, y)."""
-    outputs = predict(model, x, batch_size)
+    outputs = predict(model, x, batch_size, autocast)
     with torch.inference_mode():
         loss = loss_fn(outputs, y).item()
     return {"loss": loss, **compute_metrics(task, outputs, y)}

@@ -40,13 +40,20 @@ OPTIMIZERS: Dict[str, tuple] = {
 }
 
 
-def build_optimizer(cfg, parameters) -> torch.optim.Optimizer:
+FUSED_ON_CUDA = {"sgd", "adam", "adamw"}
+
+
+def build_optimizer(cfg, parameters, device: torch.device = torch.device("cpu")
+                    ) -> torch.optim.Optimizer:
+    """The optimizer ``cfg`` names; on CUDA the fused kernels where torch has them."""
     if cfg.name not in OPTIMIZERS:
         raise ConfigError(f"optimizer={cfg.name!r} is unknown; known: {', '.join(OPTIMIZERS)}")
     if cfg.name == "sgd" and cfg.nesterov and cfg.momentum <= 0:
         raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0")
     optimizer_class, options = OPTIMIZERS[cfg.name]
-    return optimizer_class(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **options(cfg))
+    extra = {"fused": True} if device.type == "cuda" and cfg.name in FUSED_ON_CUDA else {}
+    return optimizer_class(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **options(cfg),
+                           **extra)
 
 
 def _step_decay(cfg, steps_per_epoch: int, total_steps: int, base_lr: float) -> Callable:

@@ -40,9 +40,9 @@ def _binary_bce(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
 
 
-def make_loss(task: str, stats: Dict[str, torch.Tensor]) -> LossFn:
+def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float = 0.0) -> LossFn:
     if task == "multiclass":
-        return F.cross_entropy
+        return partial(F.cross_entropy, label_smoothing=label_smoothing)
     if task == "binary":
         return _binary_bce
     # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²), so

@@ -58,8 +58,12 @@ class Run:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    loss_fn: Any
+    loss_fn: Any  # training loss (label smoothing applied)
+    eval_loss_fn: Any
     monitor: str
+    autocast: Optional[torch.dtype] = None
+    # The module that runs the steps: the model itself, or its torch.compile wrapper.
+    step_model: Optional[torch.nn.Module] = None
     progress: Progress = field(default_factory=Progress)
 
     @property
@@ -94,11 +98,22 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device) -> Run:
     if len(data.input_shape) == 3:
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
     steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
     scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs, steps)
-    return Run(cfg, run_dir, data, model, optimizer, scheduler, make_loss(data.task, data.stats),
-               monitor)
+    return Run(cfg, run_dir, data, model, optimizer, scheduler,
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
+               eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
+               autocast=autocast_dtype(cfg.trainer.precision, device),
+               step_model=torch.compile(model) if cfg.trainer.compile else model)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 autocast on CUDA by default (where the GPU has it); plain float32 elsewhere."""
+    if precision == "auto":
+        bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_gpu else None
+    return torch.bfloat16 if precision == "bf16" else None
 
 
 def _checkpoint_state(run: Run) -> Dict[str, Any]:
@@ -168,11 +183,11 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
     lr = run.optimizer.param_groups[0]["lr"]
     steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
     with console.epoch_progress(cfg.trainer.progress, epoch, cfg.trainer.epochs, steps) as step:
-        train = train_one_epoch(run.model, data.train.x, data.train.y, run.optimizer,
+        train = train_one_epoch(run.step_model, data.train.x, data.train.y, run.optimizer,
                                 run.loss_fn, cfg.dataset.batch_size, run.scheduler,
-                                cfg.trainer.grad_clip, on_step=step)
-    val = evaluate(run.model, data.val.x, data.val.y, run.loss_fn, data.task,
-                   cfg.dataset.eval_batch_size)
+                                cfg.trainer.grad_clip, on_step=step, autocast=run.autocast)
+    val = evaluate(run.step_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
+                   cfg.dataset.eval_batch_size, run.autocast)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
             **{f"val_{key}": value for key, value in val.items()},
             "seconds": round(time.perf_counter() - started, 3)}
@@ -212,8 +227,8 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     best = load_checkpoint(run.checkpoints / "best.pt")
     run.model.load_state_dict(best["model"])
     data = run.data
-    test = evaluate(run.model, data.test.x, data.test.y, run.loss_fn, data.task,
-                    run.cfg.dataset.eval_batch_size)
+    test = evaluate(run.step_model, data.test.x, data.test.y, run.eval_loss_fn, data.task,
+                    run.cfg.dataset.eval_batch_size, run.autocast)
     progress = run.progress
     summary = {
         "status": "completed",

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Fashion-MNIST CNN: the usual PyTorch loop against nnrun, side by side on one machine.
+
+Contenders, each trained from scratch on the same machine in one run:
+  reference     the tutorials' loop, written out below: torchvision FashionMNIST with
+                ToTensor + Normalize through a DataLoader (batch 64, shuffled), the tutorials'
+                3-block CNN, SGD lr 0.01 momentum 0.9, 5 epochs;
+  nnrun-same    nnrun's own training of the same model and hyper-parameters;
+  nnrun-fast    nnrun's fastest recipe, +experiment=fashion_fast.
+Test accuracy is measured after every epoch, outside the timed part. Printed per contender:
+seconds per epoch, time to the target test accuracy, final accuracy, ratios to the reference.
+Also printed: nnrun's start-up (imports, config composition) and per-epoch bookkeeping
+(metrics.csv, two checkpoints). With --out the table is appended to that Markdown file.
+
+    python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TutorialCNN(nn.Module):
+    """The tutorials' ConvNeuralNetwork, as they write it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, stride=1, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, stride=1, padding=1)
+        self.conv3 = nn.Conv2d(64, 128, kernel_size=3, stride=1, padding=1)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(128 * 3 * 3, 512), nn.Linear(512, 512), nn.Linear(512, 10)
+        self.dropout = nn.Dropout(0.4)
+        self.bn1, self.bn2, self.bn3 = nn.BatchNorm2d(32), nn.BatchNorm2d(64), nn.BatchNorm2d(128)
+        self.bn_fc1, self.bn_fc2 = nn.BatchNorm1d(512), nn.BatchNorm1d(512)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)
+        x = self.dropout(F.relu(self.bn_fc1(self.fc1(torch.flatten(x, 1)))))
+        x = self.dropout(F.relu(self.bn_fc2(self.fc2(x))))
+        return self.fc3(x)
+
+
+def reference_loop(data_dir: Path, device: torch.device, epochs: int) -> Dict:
+    """The usual loop: per-sample transforms and a DataLoader, as in the tutorials."""
+    from torchvision import datasets, transforms
+
+    root = Path(tempfile.mkdtemp(prefix="bench-fmnist-"))
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for packed in (data_dir / "FashionMNIST" / "raw").glob("*.gz"):  # torchvision reads them raw
+        with gzip.open(packed) as source, open(raw / packed.stem, "wb") as target:
+            shutil.copyfileobj(source, target)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    train_set = datasets.FashionMNIST(str(root), train=True, download=False, transform=transform)
+    test_set = datasets.FashionMNIST(str(root), train=False, download=False, transform=transform)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
+    torch.manual_seed(0)
+    model = TutorialCNN().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    epoch_seconds, accuracies = [], []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        model.train()
+        for images, labels in train_loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+        _synchronize(device)
+        epoch_seconds.append(time.perf_counter() - started)
+        accuracies.append(_reference_accuracy(model, test_loader, device))
+    shutil.rmtree(root)
+    return {"epoch_seconds": epoch_seconds, "accuracies": accuracies}
+
+
+@torch.no_grad()
+def _reference_accuracy(model, loader, device) -> float:
+    model.eval()
+    correct = sum((model(x.to(device)).argmax(1) == y.to(device)).sum().item() for x, y in loader)
+    return correct / len(loader.dataset)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path) -> Dict:
+    """nnrun's own path (compose, train() with its checkpoints and metrics.csv); the test
+    accuracy after each epoch is read from last.pt, outside the timed part."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from nnrecipes.config import config_dir, register_configs
+    from nnrecipes.data import build_data
+    from nnrecipes.engine import evaluate
+    from nnrecipes.evaluate import model_from_checkpoint
+    from nnrecipes.checkpoint import load_checkpoint
+    from nnrecipes.tasks import make_loss
+    from nnrecipes.train import train
+
+    everything = [*overrides, f"dataset.data_dir={data_dir}", f"device={device}",
+                  "trainer.progress=false"]
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=everything)
+    test = build_data(cfg, torch.device(device)).test
+    run_dir = work / "-".join(overrides).replace("/", "_")[:80]
+    marks, accuracies, hook_seconds = [], [], []
+
+    def after_epoch(epoch, row, monitor):
+        marks.append(time.perf_counter())
+        saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        model = model_from_checkpoint(saved).to(device)
+        loss = make_loss("multiclass", saved["stats"])
+        accuracies.append(evaluate(model, test.x, test.y, loss, "multiclass", 2048)["accuracy"])
+        hook_seconds.append(time.perf_counter() - marks[-1])
+
+    started = time.perf_counter()
+    summary = train(cfg, run_dir, everything, on_epoch_end=after_epoch)
+    rows = (run_dir / "metrics.csv").read_text().splitlines()[1:]
+    epoch_seconds = [float(line.split(",")[-1]) for line in rows]
+    walls = [mark - (marks[i - 1] + hook_seconds[i - 1] if i else started)
+             for i, mark in enumerate(marks)]
+    return {"epoch_seconds": epoch_seconds, "accuracies": accuracies,
+            "bookkeeping": [wall - sec for wall, sec in zip(walls, epoch_seconds)],
+            "epoch_walls": walls, "final_test": summary["test"]["accuracy"]}
+
+
+def time_to(target: float, result: Dict) -> Optional[float]:
+    walls = result.get("epoch_walls", result["epoch_seconds"])
+    for epoch, accuracy in enumerate(result["accuracies"]):
+        if accuracy >= target:
+            return sum(walls[: epoch + 1])
+    return None
+
+
+def startup_seconds() -> Dict[str, float]:
+    """Wall time of `nnrun --help` (imports + compose) and of importing the training stack."""
+    def wall(command: List[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    nnrun = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")
+    return {"nnrun --help": min(wall([nnrun, "--help"]) for _ in range(3)),
+            "python -c 'import nnrecipes.train'":
+                min(wall([sys.executable, "-c", "import nnrecipes.train"]) for _ in range(3))}
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def report(results: Dict[str, Dict], target: float, device: torch.device,
+           startup: Dict[str, float], command: str) -> str:
+    reference = results["reference"]
+    ref_epoch = sum(reference["epoch_seconds"]) / len(reference["epoch_seconds"])
+    ref_time = time_to(target, reference)
+    lines = [f"### Fashion-MNIST CNN on {device.type.upper()}: {machine(device)}",
+             "", f"{datetime.date.today()} · `{command}`", "",
+             f"| contender | s/epoch | × faster per epoch | time to {target:.1%} test | "
+             "× faster to target | final test accuracy | epochs |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, result in results.items():
+        per_epoch = sum(result["epoch_seconds"]) / len(result["epoch_seconds"])
+        reached = time_to(target, result)
+        speedup = f"{ref_time / reached:.1f}" if reached and ref_time else "-"
+        lines.append(f"| {name} | {per_epoch:.2f} | {ref_epoch / per_epoch:.2f} | "
+                     f"{f'{reached:.1f} s' if reached else 'not reached'} | {speedup} | "
+                     f"{result['accuracies'][-1]:.4f} | {len(result['accuracies'])} |")
+    lines += ["", "Test accuracy after each epoch: " + "; ".join(
+        f"{name} " + ", ".join(f"{a:.4f}" for a in result["accuracies"])
+        for name, result in results.items()), ""]
+    bookkeeping = [b for name, r in results.items() if name != "reference"
+                   for b in r.get("bookkeeping", [])]
+    lines.append("nnrun overhead: per-epoch bookkeeping (metrics.csv + last.pt/best.pt) "
+                 f"{1000 * sum(bookkeeping) / max(len(bookkeeping), 1):.0f} ms on average; "
+                 "start-up " + ", ".join(f"`{k}` {v:.2f} s" for k, v in startup.items()) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the reference loop")
+    parser.add_argument("--target", type=float, default=0.915)
+    parser.add_argument("--out", type=Path, help="append the table to this Markdown file")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    work = Path(tempfile.mkdtemp(prefix="bench-runs-"))
+    results: Dict[str, Dict] = {}
+    if not args.skip_reference:
+        results["reference"] = reference_loop(args.data_dir, device, args.epochs)
+        print("reference", results["reference"], flush=True)
+    same = ["model=cnn", "dataset=fashion_mnist", "optimizer=sgd", "optimizer.lr=0.01",
+            "optimizer.momentum=0.9", "scheduler=none", "dataset.batch_size=64",
+            "dataset.val_size=100", "model.fc_sizes=[512,512]", f"trainer.epochs={args.epochs}"]
+    results["nnrun-same"] = nnrun_training(same, args.data_dir, args.device, work)
+    print("nnrun-same", results["nnrun-same"], flush=True)
+    results["nnrun-fast"] = nnrun_training(["+experiment=fashion_fast"], args.data_dir,
+                                           args.device, work)
+    print("nnrun-fast", results["nnrun-fast"], flush=True)
+    shutil.rmtree(work)
+    if "reference" not in results:
+        return 0
+    command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
+    table = report(results, args.target, device, startup_seconds(), command)
+    print(table)
+    if args.out:
+        with open(args.out, "a") as handle:
+            handle.write("\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Behaviour of the speed options: presets, label smoothing, precision, fused optimizers."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nnrecipes.optim import build_optimizer
+from nnrecipes.tasks import make_loss
+from nnrecipes.train import autocast_dtype
+
+
+def test_fashion_fast_preset_composes(composed):
+    cfg = composed("+experiment=fashion_fast")
+    assert cfg.dataset.name == "fashion_mnist" and cfg.model.name == "cnn"
+    assert list(cfg.model.channels) == [16, 32, 64]
+    assert cfg.optimizer.name == "adamw" and cfg.scheduler.name == "onecycle"
+    assert cfg.trainer.label_smoothing == 0.1 and cfg.trainer.epochs == 4
+
+
+def test_preset_values_can_still_be_overridden(composed):
+    cfg = composed("+experiment=fashion_fast", "trainer.epochs=2", "dataset.batch_size=256")
+    assert cfg.trainer.epochs == 2 and cfg.dataset.batch_size == 256
+
+
+def test_label_smoothing_applies_to_the_training_loss_only(nnrun):
+    outputs, targets = torch.tensor([[4.0, 0.0, 0.0]]), torch.tensor([0])
+    smoothed = make_loss("multiclass", {}, label_smoothing=0.2)(outputs, targets)
+    assert smoothed > F.cross_entropy(outputs, targets)
+    plain, smooth = (nnrun("trainer.epochs=3", f"trainer.label_smoothing={value}")
+                     for value in (0.0, 0.3))
+    assert smooth.metrics_rows()[0]["train_loss"] != plain.metrics_rows()[0]["train_loss"]
+    assert smooth.summary["test"]["loss"] < 1.0  # plain cross-entropy of a trained model
+
+
+def test_precision_defaults_to_float32_off_cuda():
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    assert autocast_dtype("fp32", torch.device("cpu")) is None
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_bf16_autocast_trains_on_cpu(nnrun):
+    run = nnrun("dataset=digits", "model=cnn", "trainer.epochs=2", "trainer.precision=bf16")
+    assert run.summary["test"]["accuracy"] > 0.5
+
+
+def test_optimizers_are_fused_only_on_cuda():
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    from omegaconf import OmegaConf
+    cfg = OmegaConf.create({"name": "adamw", "lr": 0.001, "weight_decay": 0.0,
+                            "betas": [0.9, 0.999], "eps": 1e-8})
+    assert not build_optimizer(cfg, parameters).defaults.get("fused")
+    if torch.cuda.is_available():
+        cuda_parameters = [torch.nn.Parameter(torch.zeros(2, device="cuda"))]
+        assert build_optimizer(cfg, cuda_parameters, torch.device("cuda")).defaults["fused"]
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_saves_plain_weights(nnrun):
+    run = nnrun("trainer.epochs=1", "trainer.compile=true")
+    state = torch.load(run.dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert not any(key.startswith("_orig_mod") for key in state)
