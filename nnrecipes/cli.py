@@ -163,9 +163,12 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
 def _show_results(summary: dict, run_dir: Path) -> None:
     from nnrecipes.console import results_table
 
+    facts = {f"baseline {name} {metric}": f"{value:.4f}"
+             for name, scores in summary.get("baseline", {}).items()
+             for metric, value in scores.items()}
     results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
-                  {"best epoch": summary["best_epoch"], "train seconds": summary["train_seconds"],
-                   "run directory": str(run_dir)})
+                  {**facts, "best epoch": summary["best_epoch"],
+                   "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
 
 
 def _compose_in_app(overrides: List[str]) -> DictConfig:

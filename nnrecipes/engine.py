@@ -72,7 +72,11 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int,
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: str,
              batch_size: int, autocast: Optional[torch.dtype] = None) -> Dict[str, float]:
     """Loss and task metrics of the model on (x, y)."""
-    outputs = predict(model, x, batch_size, autocast)
+    return score(predict(model, x, batch_size, autocast), y, loss_fn, task)
+
+
+def score(outputs: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: str) -> Dict[str, float]:
+    """Loss and task metrics of given model outputs against the targets."""
     with torch.inference_mode():
         loss = loss_fn(outputs, y).item()
     return {"loss": loss, **compute_metrics(task, outputs, y)}

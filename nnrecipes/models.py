@@ -126,3 +126,27 @@ def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
         if "target_mean" in stats:
             layers.append(Rescale(stats["target_mean"], stats["target_std"]))
     return nn.Sequential(*layers)
+
+
+def describe(model: nn.Module, sample: torch.Tensor) -> str:
+    """The model's layers with output shapes and parameter counts, from one forward pass."""
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        if not list(module.children()):
+            def record(layer, inputs, output, name=name):
+                parameters = sum(p.numel() for p in layer.parameters())
+                rows.append((name, type(layer).__name__, tuple(output.shape[1:]), parameters))
+            hooks.append(module.register_forward_hook(record))
+    training = model.training
+    model.eval()
+    with torch.inference_mode():
+        model(sample)
+    model.train(training)
+    for hook in hooks:
+        hook.remove()
+    lines = [f"{'layer':<12} {'type':<14} {'output shape':<18} {'parameters':>10}"]
+    lines += [f"{name:<12} {kind:<14} {str(shape):<18} {count:>10,}"
+              for name, kind, shape, count in rows]
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return "\n".join([*lines, f"total parameters {total:,} (trainable {trainable:,})"])

@@ -18,7 +18,8 @@ import optuna
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from nnrecipes.config import ConfigError, validate
+from nnrecipes.config import ConfigError
+from nnrecipes.validation import validate
 from nnrecipes.data import dataset_spec
 from nnrecipes.sweep import summarize_sweep
 from nnrecipes.tasks import default_monitor, minimised

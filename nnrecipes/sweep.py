@@ -157,7 +157,32 @@ def summarize_sweep(sweep_dir: Path,
         rerun.unlink()
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     print_summary(sweep_dir, rows, groups, failed, console)
+    write_sweep_plots(sweep_dir, rows)
     return rows
+
+
+def _lr_batch_points(rows: List[Dict[str, Any]]) -> List[Dict[str, float]]:
+    """Learning rate, batch size and validation score of each completed job, from its config."""
+    points = []
+    for row in rows:
+        config = Path(row["run_dir"]) / ".hydra" / "config.yaml"
+        if row["status"] == "completed" and _number(row["val"]) and config.is_file():
+            composed = yaml.safe_load(config.read_text())
+            points.append({"lr": float(composed["optimizer"]["lr"]),
+                           "batch_size": int(composed["dataset"]["batch_size"]),
+                           "value": row["val"]})
+    return points
+
+
+def write_sweep_plots(sweep_dir: Path, rows: List[Dict[str, Any]]) -> List[Path]:
+    """sweep_lr.png and sweep_heatmap.png when the sweep varied the learning rate."""
+    points = _lr_batch_points(rows)
+    if len({point["lr"] for point in points}) < 2:
+        return []
+    from nnrecipes import plots
+
+    monitor = next(row["monitor"] for row in rows if row["monitor"])
+    return plots.sweep_lr_batch(points, monitor, Path(sweep_dir))
 
 
 def unfinished(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

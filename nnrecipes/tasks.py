@@ -50,17 +50,24 @@ def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float 
     return partial(_relative_mse, variance=float(stats["target_std"]) ** 2)
 
 
+def predicted_labels(task: str, outputs: torch.Tensor) -> torch.Tensor:
+    """Class indices from classification outputs (logits)."""
+    if task == "multiclass":
+        return outputs.argmax(dim=1)
+    return (outputs.squeeze(-1) >= 0).long()  # logit 0 is probability 0.5
+
+
 def compute_metrics(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> Dict[str, float]:
     """Task metrics from a whole split's model outputs (any device) and targets."""
     outputs = outputs.detach().float().cpu()
     y = targets.detach().cpu().numpy()
     if task == "multiclass":
-        pred = outputs.argmax(dim=1).numpy()
+        pred = predicted_labels(task, outputs).numpy()
         return {"accuracy": skm.accuracy_score(y, pred),
                 "f1_macro": skm.f1_score(y, pred, average="macro", zero_division=0)}
     if task == "binary":
         scores = torch.sigmoid(outputs.squeeze(-1)).numpy()
-        pred = (scores >= 0.5).astype(np.int64)
+        pred = predicted_labels(task, outputs).numpy()
         both_classes = len(np.unique(y)) == 2
         return {"accuracy": skm.accuracy_score(y, pred),
                 "precision": skm.precision_score(y, pred, zero_division=0),

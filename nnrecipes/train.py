@@ -18,10 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 from nnrecipes import console
 from nnrecipes.checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
                                   write_atomically, write_json)
-from nnrecipes.config import ConfigError, validate
+from nnrecipes.config import ConfigError
+from nnrecipes.validation import validate
 from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
-from nnrecipes.engine import evaluate, train_one_epoch
+from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
+from nnrecipes.baseline import baseline_scores
+from nnrecipes.engine import evaluate, predict, score, train_one_epoch
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
 from nnrecipes.run_info import run_facts
@@ -223,16 +226,15 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
 
 
 def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]:
-    """Test the best epoch's weights and write summary.json."""
+    """Test the best epoch's weights; write summary.json, figures and baselines."""
     best = load_checkpoint(run.checkpoints / "best.pt")
     run.model.load_state_dict(best["model"])
-    data = run.data
-    test = evaluate(run.step_model, data.test.x, data.test.y, run.eval_loss_fn, data.task,
-                    run.cfg.dataset.eval_batch_size, run.autocast)
-    progress = run.progress
+    data, cfg, progress = run.data, run.cfg, run.progress
+    outputs = predict(run.step_model, data.test.x, cfg.dataset.eval_batch_size, run.autocast)
+    test = score(outputs, data.test.y, run.eval_loss_fn, data.task)
     summary = {
         "status": "completed",
-        "dataset": run.cfg.dataset.name, "model": run.cfg.model.name, "task": data.task,
+        "dataset": cfg.dataset.name, "model": cfg.model.name, "task": data.task,
         "test": test,
         "monitor": f"val_{run.monitor}", "best_val": progress.best_value,
         "best_val_loss": progress.history[progress.best_epoch - 1]["val_loss"],
@@ -244,7 +246,11 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
         **run_facts(data.train.x.device, command_line(overrides)),
         "overrides": list(overrides),
     }
+    if wants_baseline(cfg.trainer.baseline, len(data.input_shape) == 3):
+        summary["baseline"] = baseline_scores(data, cfg.seed)
     write_json(run.run_dir / "summary.json", summary)
+    if cfg.trainer.plots:
+        write_run_plots(run.run_dir, data, progress.history, outputs)
     return summary
 
 
@@ -271,6 +277,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
         log.info(f"{cfg.dataset.name} ({run.data.task}, {len(run.data.train)} train / "
                  f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
                  f"{device}; run directory {run.run_dir}")
+        log.info(write_model_summary(run.model, run.data.train.x[:2], run.run_dir))
         fit(run, on_epoch_end)
         summary = finish(run, started, overrides)
     except Exception as error:

@@ -6,7 +6,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from nnrecipes.config import ConfigError, config_dir, validate
+from nnrecipes.config import ConfigError, config_dir
+from nnrecipes.validation import validate
 
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "device")
 
@@ -28,7 +29,7 @@ def test_each_group_offers_what_the_docs_promise():
     options = {group: {path.stem for path in (config_dir() / group).glob("*.yaml")}
                for group in GROUPS}
     assert options["dataset"] == {"mnist", "fashion_mnist", "iris", "california",
-                                  "breast_cancer", "digits", "wine", "diabetes"}
+                                  "breast_cancer", "digits", "wine", "diabetes", "logic_gates"}
     assert options["model"] == {"perceptron", "mlp", "cnn"}
     assert options["optimizer"] == {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
     assert options["scheduler"] == {"none", "step", "cosine", "onecycle"}

@@ -35,6 +35,7 @@ DATASETS: Dict[str, DatasetSpec] = {
     "breast_cancer": DatasetSpec("binary", False, tabular.load_breast_cancer),
     "diabetes": DatasetSpec("regression", False, tabular.load_diabetes),
     "california": DatasetSpec("regression", False, tabular.load_california),
+    "logic_gates": DatasetSpec("binary", False, tabular.load_logic_gates),
     "digits": DatasetSpec("multiclass", True, images.load_digits),
     "mnist": DatasetSpec("multiclass", True, images.load_mnist),
     "fashion_mnist": DatasetSpec("multiclass", True, images.load_fashion_mnist),

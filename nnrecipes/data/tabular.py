@@ -40,6 +40,21 @@ def load_diabetes(cfg) -> RawData:
     return _regression(bunch.data, bunch.target)
 
 
+GATES = {"and": [0, 0, 0, 1], "or": [0, 1, 1, 1], "nand": [1, 1, 1, 0], "nor": [1, 0, 0, 0],
+         "xor": [0, 1, 1, 0]}
+
+
+def load_logic_gates(cfg) -> RawData:
+    """A two-input gate's truth table: 200 noisy copies to train on, the 4 exact rows to test."""
+    if cfg.gate not in GATES:
+        raise DataError(f"dataset.gate={cfg.gate!r} is unknown; known: {', '.join(GATES)}")
+    inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    outputs = np.array(GATES[cfg.gate], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    copies = np.tile(inputs, (50, 1)) + rng.normal(0, 0.05, (200, 2)).astype(np.float32)
+    return RawData(copies, np.tile(outputs, 50), ["0", "1"], test=(inputs, outputs))
+
+
 def california_homes(data_dir: str) -> List[Path]:
     """Where nnrun looks for scikit-learn's California cache, in order."""
     root = Path(data_dir).expanduser().resolve()

@@ -1,0 +1,47 @@
+"""What a finished run leaves besides its metrics: figures, baselines, the model's summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import torch
+
+from nnrecipes.tasks import predicted_labels
+
+log = logging.getLogger("nnrecipes")
+
+
+def write_model_summary(model: torch.nn.Module, sample: torch.Tensor, run_dir: Path) -> str:
+    from nnrecipes.models import describe
+
+    text = describe(model, sample)
+    (Path(run_dir) / "model.txt").write_text(text + "\n")
+    return text
+
+
+def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
+                    outputs: torch.Tensor) -> List[Path]:
+    """Loss and metric curves; confusion matrix and prediction grid, or regression scatter."""
+    from nnrecipes import plots
+
+    run_dir = Path(run_dir)
+    written = [plots.curves(list(history), data.task, run_dir / "curves.png")]
+    y_true = data.test.y.cpu().numpy()
+    if data.task == "regression":
+        y_pred = outputs.squeeze(-1).float().cpu().numpy()
+        written.append(plots.regression(y_true, y_pred, run_dir / "regression.png"))
+        return written
+    y_pred = predicted_labels(data.task, outputs).cpu().numpy()
+    written.append(plots.confusion(y_true, y_pred, data.class_names,
+                                   run_dir / "confusion_matrix.png"))
+    if len(data.input_shape) == 3:
+        written.append(plots.prediction_grid(data.test.x[:24].cpu().numpy(), y_true[:24],
+                                             y_pred[:24], data.class_names,
+                                             run_dir / "predictions.png"))
+    return written
+
+
+def wants_baseline(setting: str, image_data: bool) -> bool:
+    return setting == "on" or (setting == "auto" and not image_data)

@@ -1,0 +1,165 @@
+"""``nnrun-report PATH...``: compare runs and sweeps.
+
+Prints a table of the runs (the config values that differ between them, metrics, time), writes
+their validation curves on shared axes, and with --markdown or --html a report with the pictures
+(the HTML embeds them, so it is one self-contained file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from nnrecipes.sweep import job_dirs
+
+RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")
+
+
+def find_runs(paths: Sequence[Path]) -> List[Path]:
+    """Run folders named directly, or the jobs of named sweep and search folders."""
+    runs: List[Path] = []
+    for path in map(Path, paths):
+        if (path / "summary.json").is_file():
+            runs.append(path)
+        elif path.is_dir():
+            runs.extend(job for job in job_dirs(path) if (job / "summary.json").is_file())
+        else:
+            raise SystemExit(f"nnrun-report: {path} is neither a run nor a sweep folder")
+    return runs
+
+
+def _flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: Dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def load_run(run_dir: Path) -> Dict[str, Any]:
+    config_path = run_dir / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    metrics_path = run_dir / "metrics.csv"
+    history = []
+    if metrics_path.is_file():
+        with open(metrics_path, newline="") as handle:
+            history = [{key: float(value) for key, value in row.items()}
+                       for row in csv.DictReader(handle)]
+    return {"dir": run_dir, "config": _flatten(config),
+            "summary": json.loads((run_dir / "summary.json").read_text()), "history": history}
+
+
+def differences(runs: List[Dict[str, Any]]) -> List[str]:
+    """Config keys whose values are not the same in every run."""
+    keys = sorted({key for run in runs for key in run["config"]})
+    return [key for key in keys if len({repr(run["config"].get(key)) for run in runs}) > 1
+            and not key.endswith("data_dir")]
+
+
+def _names(runs: List[Dict[str, Any]]) -> List[str]:
+    return [f"{run['dir'].parent.name}/{run['dir'].name}" for run in runs]
+
+
+def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]:
+    rows = []
+    for name, run in zip(_names(runs), runs):
+        summary, test = run["summary"], run["summary"].get("test", {})
+        metric = "r2" if "r2" in test else "accuracy"
+        rows.append({"run": name, **{key: str(run["config"].get(key, "-")) for key in keys},
+                     "status": summary.get("status", "-"),
+                     f"test {metric}": f"{test[metric]:.4f}" if metric in test else "-",
+                     "test loss": f"{test['loss']:.4f}" if "loss" in test else "-",
+                     "best epoch": str(summary.get("best_epoch", "-")),
+                     "train s": str(summary.get("train_seconds", "-"))})
+    return rows
+
+
+def print_table(rows: List[Dict[str, str]], console: Console) -> None:
+    table = Table(title=f"{len(rows)} runs", header_style="bold")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+
+
+def _markdown_table(rows: List[Dict[str, str]]) -> str:
+    header = "| " + " | ".join(rows[0]) + " |\n|" + " --- |" * len(rows[0]) + "\n"
+    return header + "".join("| " + " | ".join(row.values()) + " |\n" for row in rows)
+
+
+def write_markdown(rows, figures: List[Path], out: Path) -> Path:
+    parts = ["# nnrecipes report\n", _markdown_table(rows)]
+    parts += [f"\n![{figure.stem}]({figure.name})\n" for figure in figures]
+    target = out / "report.md"
+    target.write_text("\n".join(parts))
+    return target
+
+
+def write_html(rows, figures: List[Path], out: Path) -> Path:
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values())
+                    + "</tr>" for row in rows)
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in rows[0])
+    images = "".join(
+        f"<h3>{html.escape(figure.stem)}</h3><img alt='{html.escape(figure.stem)}' "
+        f"src='data:image/png;base64,{base64.b64encode(figure.read_bytes()).decode()}'>"
+        for figure in figures)
+    target = out / "report.html"
+    target.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>nnrecipes report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}</style></head><body>"
+        f"<h1>nnrecipes report</h1><table><tr>{head}</tr>{cells}</table>{images}</body></html>")
+    return target
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="nnrun-report", description=__doc__.split("\n\n")[1])
+    parser.add_argument("paths", nargs="+", type=Path, help="run, sweep or search folders")
+    parser.add_argument("--out", type=Path, default=Path("report"), help="where files go")
+    parser.add_argument("--markdown", action="store_true", help="write report.md")
+    parser.add_argument("--html", action="store_true", help="write a self-contained report.html")
+    args = parser.parse_args(argv)
+    runs = [load_run(path) for path in find_runs(args.paths)]
+    if not runs:
+        raise SystemExit("nnrun-report: no finished runs found")
+    rows = rows_of(runs, differences(runs))
+    print_table(rows, Console(highlight=False, width=None if sys.stdout.isatty() else 200))
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(runs, args.out)
+    written = [*figures]
+    if args.markdown:
+        written.append(write_markdown(rows, figures, args.out))
+    if args.html:
+        written.append(write_html(rows, figures, args.out))
+    print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+def _figures(runs: List[Dict[str, Any]], out: Path) -> List[Path]:
+    """The comparison curves, and each run's own figures copied beside them."""
+    from nnrecipes import plots
+
+    task = runs[0]["summary"].get("task", "multiclass")
+    metric = "r2" if task == "regression" else "accuracy"
+    histories = {name: run["history"] for name, run in zip(_names(runs), runs) if run["history"]}
+    figures = [plots.compare_curves(histories, metric, out / "compare_curves.png")]
+    for name, run in zip(_names(runs), runs):
+        for figure in RUN_FIGURES:
+            if (run["dir"] / figure).is_file():
+                target = out / f"{name.replace('/', '_')}_{figure}"
+                shutil.copyfile(run["dir"] / figure, target)
+                figures.append(target)
+    return figures
