@@ -232,6 +232,8 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     data, cfg, progress = run.data, run.cfg, run.progress
     outputs = predict(run.step_model, data.test.x, cfg.dataset.eval_batch_size, run.autocast)
     test = score(outputs, data.test.y, run.eval_loss_fn, data.task)
+    baseline = (baseline_scores(data, cfg.seed)
+                if wants_baseline(cfg.trainer.baseline, len(data.input_shape) == 3) else None)
     summary = {
         "status": "completed",
         "dataset": cfg.dataset.name, "model": cfg.model.name, "task": data.task,
@@ -246,8 +248,8 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
         **run_facts(data.train.x.device, command_line(overrides)),
         "overrides": list(overrides),
     }
-    if wants_baseline(cfg.trainer.baseline, len(data.input_shape) == 3):
-        summary["baseline"] = baseline_scores(data, cfg.seed)
+    if baseline is not None:
+        summary["baseline"] = baseline
     write_json(run.run_dir / "summary.json", summary)
     if cfg.trainer.plots:
         write_run_plots(run.run_dir, data, progress.history, outputs)
