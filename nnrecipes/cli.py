@@ -138,6 +138,7 @@ def _without_resume(overrides: List[str]) -> List[str]:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
+    from nnrecipes.interrupt import Interrupted
     from nnrecipes.sweep import summarize_sweep
     from nnrecipes.train import train
 
@@ -145,11 +146,16 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
     if cfg.sweep.resume and _already_completed(run_dir, overrides):
         log.info(f"job {number} already completed in {run_dir}; skipped")
         return
-    failed_before = (run_dir / "summary.json").is_file()
+    summary = run_dir / "summary.json"
+    failed_before = summary.is_file() and json.loads(summary.read_text()).get("status") == "failed"
     if cfg.sweep.resume and not failed_before and (run_dir / "checkpoints" / "last.pt").is_file():
-        cfg.resume = str(run_dir)
+        cfg.resume = str(run_dir)  # interrupted: continue from its last complete epoch
     try:
         train(cfg, run_dir, overrides)
+    except Interrupted as stop:
+        log.error(f"job {number}: {stop}")
+        summarize_sweep(Path(HydraConfig.get().sweep.dir))
+        raise SystemExit(stop.exit_code) from None
     except Exception as error:
         log.error(f"job {number} failed ({' '.join(overrides)}): {error}")
         if not isinstance(error, user_errors):
@@ -180,6 +186,7 @@ def _task(cfg: DictConfig) -> None:
     from nnrecipes.checkpoint import CheckpointError
     from nnrecipes.data import DataError
     from nnrecipes.evaluate import evaluate_checkpoint
+    from nnrecipes.interrupt import Interrupted
     from nnrecipes.search import run_search
     from nnrecipes.train import TrainingDiverged, train
 
@@ -199,6 +206,9 @@ def _task(cfg: DictConfig) -> None:
     except user_errors as error:
         log.error(f"error: {error}")
         raise SystemExit(2) from None
+    except Interrupted as stop:
+        log.error(str(stop))
+        raise SystemExit(stop.exit_code) from None
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -26,6 +26,10 @@ def batch_indices(n: int, batch_size: int, device: torch.device,
         yield batch
 
 
+class StopRequested(Exception):
+    """``should_stop`` asked the epoch to end early; the model holds a partial epoch."""
+
+
 def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -34,10 +38,12 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     optimizer: torch.optim.Optimizer, loss_fn: LossFn, batch_size: int,
                     scheduler=None, grad_clip: Optional[float] = None,
                     on_step: Optional[Callable[[], None]] = None,
-                    autocast: Optional[torch.dtype] = None) -> Dict[str, float]:
+                    autocast: Optional[torch.dtype] = None,
+                    should_stop: Optional[Callable[[], object]] = None) -> Dict[str, float]:
     """One pass over (x, y) in a random order; returns the mean training loss.
 
-    ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision.
+    ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision; when
+    ``should_stop()`` turns true after a step, StopRequested is raised.
     """
     model.train()
     total = torch.zeros((), device=x.device)
@@ -56,6 +62,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         seen += len(batch)
         if on_step is not None:
             on_step()
+        if should_stop is not None and should_stop():
+            raise StopRequested
     return {"loss": total.item() / max(seen, 1)}
 
 

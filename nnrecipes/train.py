@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import shlex
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
 from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
 from nnrecipes.baseline import baseline_scores
-from nnrecipes.engine import evaluate, predict, score, train_one_epoch
+from nnrecipes.engine import StopRequested, evaluate, predict, score, train_one_epoch
+from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
 from nnrecipes.run_info import run_facts
@@ -67,6 +69,8 @@ class Run:
     autocast: Optional[torch.dtype] = None
     # The module that runs the steps: the model itself, or its torch.compile wrapper.
     step_model: Optional[torch.nn.Module] = None
+    # Returns the signal that asked training to stop, or None.
+    stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
 
     @property
@@ -188,7 +192,8 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
     with console.epoch_progress(cfg.trainer.progress, epoch, cfg.trainer.epochs, steps) as step:
         train = train_one_epoch(run.step_model, data.train.x, data.train.y, run.optimizer,
                                 run.loss_fn, cfg.dataset.batch_size, run.scheduler,
-                                cfg.trainer.grad_clip, on_step=step, autocast=run.autocast)
+                                cfg.trainer.grad_clip, on_step=step, autocast=run.autocast,
+                                should_stop=run.stop_signal)
     val = evaluate(run.step_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
                    cfg.dataset.eval_batch_size, run.autocast)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
@@ -200,7 +205,15 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
     """Train epoch by epoch, writing metrics and checkpoints after each one."""
     epochs, patience = run.cfg.trainer.epochs, run.cfg.trainer.patience
     for epoch in range(run.progress.epoch + 1, epochs + 1):
-        row = run_epoch(run, epoch)
+        try:
+            row = run_epoch(run, epoch)
+        except StopRequested:
+            # last.pt still holds the last complete epoch; a resume replays this one exactly.
+            number = run.stop_signal()
+            raise Interrupted(number, f"interrupted by {signal.Signals(number).name} in epoch "
+                                      f"{epoch}; {run.checkpoints / 'last.pt'} holds epoch "
+                                      f"{epoch - 1}. Continue with: nnrun resume={run.run_dir}"
+                              ) from None
         if not math.isfinite(row["train_loss"]):
             raise TrainingDiverged(
                 f"training diverged: the loss became {row['train_loss']} in epoch {epoch} "
@@ -280,7 +293,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
                  f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
                  f"{device}; run directory {run.run_dir}")
         log.info(write_model_summary(run.model, run.data.train.x[:2], run.run_dir))
-        fit(run, on_epoch_end)
+        with stop_requests() as stop_signal:
+            run.stop_signal = stop_signal
+            fit(run, on_epoch_end)
         summary = finish(run, started, overrides)
     except Exception as error:
         record_failure(run_dir, error, overrides)
