@@ -74,9 +74,9 @@ def _config_dirs_of(run_dir: Path) -> List[str]:
 
 
 def _sweep_identity(overrides: List[str]) -> List[str]:
-    return sorted(item for item in overrides
-                  if not item.startswith("-") and not item.startswith("hydra")
-                  and _override_key(item) != "sweep.resume")
+    """What makes two sweep commands the same sweep: their overrides, less flags and Hydra's."""
+    return sorted(item for item in _without_resume(overrides)
+                  if not item.startswith(("-", "hydra")))
 
 
 def previous_sweep(args: List[str], root: Path = SWEEP_ROOT) -> Optional[Path]:
