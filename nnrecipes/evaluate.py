@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
@@ -43,7 +42,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                     data.task, trained.dataset.eval_batch_size)
     result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
               "model": trained.model.name, "task": data.task, "epoch": saved["progress"]["epoch"],
-              "test": test, **run_facts(device, shlex.join(["nnrun", *overrides]))}
+              "test": test, **run_facts(device, overrides)}
     write_json(Path(run_dir) / "eval.json", result)
     log.info(f"test  {console.format_metrics(test)}")
     console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,

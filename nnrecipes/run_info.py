@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import platform
+import shlex
 from importlib import metadata
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 
@@ -27,11 +28,16 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
-def run_facts(device: torch.device, command: Optional[str]) -> Dict[str, Any]:
+def command_line(overrides: Sequence[str]) -> str:
+    """The nnrun command that composes the same config."""
+    return shlex.join(["nnrun", *overrides])
+
+
+def run_facts(device: torch.device, overrides: Sequence[str]) -> Dict[str, Any]:
     return {
         "device": str(device),
         "device_name": device_name(device),
         "versions": {"python": platform.python_version(),
                      **{package: _version(package) for package in PACKAGES}},
-        "command": command,
+        "command": command_line(overrides),
     }

@@ -6,7 +6,6 @@ import csv
 import io
 import logging
 import math
-import shlex
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from nnrecipes.engine import StopRequested, evaluate, predict, score, train_one_
 from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
-from nnrecipes.run_info import run_facts
+from nnrecipes.run_info import command_line, run_facts
 from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss, minimised
 
 log = logging.getLogger("nnrecipes")
@@ -38,10 +37,6 @@ EpochHook = Callable[[int, Dict[str, float], str], None]
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def command_line(overrides: Sequence[str]) -> str:
-    return shlex.join(["nnrun", *overrides])
 
 
 @dataclass
@@ -78,6 +73,10 @@ class Run:
         return self.run_dir / "checkpoints"
 
 
+def steps_per_epoch(cfg: DictConfig, data: DataBundle) -> int:
+    return math.ceil(len(data.train) / cfg.dataset.batch_size)
+
+
 def prepare(cfg: DictConfig) -> torch.device:
     """Checks that need no data, so a bad config fails before any time is spent."""
     validate(cfg)
@@ -106,8 +105,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device) -> Run:
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
-    steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs, steps)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs,
+                                steps_per_epoch(cfg, data))
     return Run(cfg, run_dir, data, model, optimizer, scheduler,
                loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
                eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
@@ -188,8 +187,8 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
     torch.manual_seed(cfg.seed + epoch)  # the same batches and dropout after a resume
     started = time.perf_counter()
     lr = run.optimizer.param_groups[0]["lr"]
-    steps = math.ceil(len(data.train) / cfg.dataset.batch_size)
-    with console.epoch_progress(cfg.trainer.progress, epoch, cfg.trainer.epochs, steps) as step:
+    with console.epoch_progress(cfg.trainer.progress, epoch, cfg.trainer.epochs,
+                                steps_per_epoch(cfg, data)) as step:
         train = train_one_epoch(run.step_model, data.train.x, data.train.y, run.optimizer,
                                 run.loss_fn, cfg.dataset.batch_size, run.scheduler,
                                 cfg.trainer.grad_clip, on_step=step, autocast=run.autocast,
@@ -258,7 +257,7 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
         "parameters": sum(p.numel() for p in run.model.parameters()),
         "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        **run_facts(data.train.x.device, command_line(overrides)),
+        **run_facts(data.train.x.device, overrides),
         "overrides": list(overrides),
     }
     if baseline is not None:
@@ -272,8 +271,9 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
 def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
     """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
     write_json(Path(run_dir) / "summary.json", {
-        "status": getattr(error, "run_status", "failed"), "error": str(error), "error_type": type(error).__name__,
-        "command": command_line(overrides), "overrides": list(overrides)})
+        "status": getattr(error, "run_status", "failed"), "error": str(error),
+        "error_type": type(error).__name__, "command": command_line(overrides),
+        "overrides": list(overrides)})
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
