@@ -15,6 +15,11 @@ def _interactive() -> bool:
     return sys.stdout.isatty()
 
 
+def wide_console(width: int) -> Console:
+    """A console for wide tables: the terminal's width, or ``width`` when output is a file."""
+    return Console(highlight=False, width=None if _interactive() else width)
+
+
 @contextlib.contextmanager
 def epoch_progress(enabled: bool, epoch: int, epochs: int,
                    steps: int) -> Iterator[Optional[Callable[[], None]]]:

@@ -13,7 +13,6 @@ import csv
 import html
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -21,7 +20,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nnrecipes.sweep import job_dirs
+from nnrecipes.console import wide_console
+from nnrecipes.sweep import job_dirs, main_test_metric
 
 RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")
 
@@ -76,7 +76,7 @@ def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]
     rows = []
     for name, run in zip(_names(runs), runs):
         summary, test = run["summary"], run["summary"].get("test", {})
-        metric = "r2" if "r2" in test else "accuracy"
+        metric = main_test_metric(test) or "accuracy"
         rows.append({"run": name, **{key: str(run["config"].get(key, "-")) for key in keys},
                      "status": summary.get("status", "-"),
                      f"test {metric}": f"{test[metric]:.4f}" if metric in test else "-",
@@ -136,7 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not runs:
         raise SystemExit("nnrun-report: no finished runs found")
     rows = rows_of(runs, differences(runs))
-    print_table(rows, Console(highlight=False, width=None if sys.stdout.isatty() else 200))
+    print_table(rows, wide_console(200))
     args.out.mkdir(parents=True, exist_ok=True)
     figures = _figures(runs, args.out)
     written = [*figures]

@@ -11,7 +11,6 @@ import json
 import math
 import shlex
 import statistics
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nnrecipes.checkpoint import write_atomically
+from nnrecipes.console import wide_console
 from nnrecipes.tasks import minimised
 
 MAIN_TEST_METRICS = ("accuracy", "r2")
@@ -38,7 +38,8 @@ def job_dirs(sweep_dir: Path) -> List[Path]:
 def job_overrides(job_dir: Path) -> List[str]:
     """What the job ran, less the switch that resumed its sweep."""
     path = job_dir / ".hydra" / "overrides.yaml"
-    items = [str(item) for item in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+    items = [str(item) for item in yaml.safe_load(path.read_text()) or []] \
+        if path.is_file() else []
     return [item for item in items if not item.startswith("sweep.resume=")]
 
 
@@ -50,7 +51,7 @@ def job_row(job_dir: Path) -> Dict[str, Any]:
     summary_path = job_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     test = summary.get("test", {})
-    main_metric = next((name for name in MAIN_TEST_METRICS if name in test), None)
+    main_metric = main_test_metric(test)
     return {
         "job": job_dir.name,
         "overrides": " ".join(job_overrides(job_dir)),
@@ -68,13 +69,26 @@ def job_row(job_dir: Path) -> Dict[str, Any]:
     }
 
 
+def main_test_metric(test: Dict[str, float]) -> Optional[str]:
+    """The headline test metric in a summary's test metrics: accuracy or r2."""
+    return next((name for name in MAIN_TEST_METRICS if name in test), None)
+
+
+def _monitor_of(rows: List[Dict[str, Any]]) -> str:
+    """The validation metric the jobs were ranked by (val_loss if none says)."""
+    return next((row["monitor"] for row in rows if row["monitor"]), "val_loss")
+
+
+def _lower_is_better(monitor: str) -> bool:
+    return minimised(monitor.replace("val_", "", 1))
+
+
 def rank(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Completed jobs best first by their validation metric; the rest after, in job order."""
     done = [row for row in rows if row["status"] == "completed" and _number(row["val"])]
     rest = [row for row in rows if row not in done]
     if done:
-        lower_is_better = minimised(str(done[0]["monitor"]).replace("val_", "", 1))
-        sign = 1 if lower_is_better else -1
+        sign = 1 if _lower_is_better(_monitor_of(done)) else -1
         # Level on the metric (small validation sets saturate accuracy): lower loss ranks first.
         done.sort(key=lambda row: (sign * row["val"], row["val_loss"] or 0.0))
     return done + rest
@@ -113,8 +127,7 @@ def _std(values: List[float]) -> float:
 
 
 def rank_groups(groups: List[Dict[str, Any]], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    monitor = next((row["monitor"] for row in rows if row["monitor"]), "val_loss")
-    lower_is_better = minimised(str(monitor).replace("val_", "", 1))
+    lower_is_better = _lower_is_better(_monitor_of(rows))
     return sorted(groups, key=lambda group: group["val_mean"], reverse=not lower_is_better)
 
 
@@ -155,7 +168,7 @@ def summarize_sweep(sweep_dir: Path,
         write_atomically(rerun, rerun_script(failed).encode())
     elif rerun.exists():
         rerun.unlink()
-    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = console or wide_console(160)
     print_summary(sweep_dir, rows, groups, failed, console)
     write_sweep_plots(sweep_dir, rows)
     return rows
@@ -181,8 +194,7 @@ def write_sweep_plots(sweep_dir: Path, rows: List[Dict[str, Any]]) -> List[Path]
         return []
     from nnrecipes import plots
 
-    monitor = next(row["monitor"] for row in rows if row["monitor"])
-    return plots.sweep_lr_batch(points, monitor, Path(sweep_dir))
+    return plots.sweep_lr_batch(points, _monitor_of(rows), Path(sweep_dir))
 
 
 def unfinished(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -204,7 +216,7 @@ def _varying(rows: List[Dict[str, Any]]) -> Dict[str, str]:
 
 def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict[str, Any]],
                   failed: List[Dict[str, Any]], console: Console) -> None:
-    monitor = next((row["monitor"] for row in rows if row["monitor"]), "val")
+    monitor = _monitor_of(rows)
     test_metric = next((row["test_metric"] for row in rows if row["test_metric"]), "test")
     varying = _varying(rows)
     title = f"sweep {sweep_dir}, ranked by {monitor}" + (f"\nall jobs: {varying['']}"
