@@ -226,10 +226,12 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         if improved:
             progress.best_value, progress.best_epoch = row[f"val_{run.monitor}"], epoch
             progress.bad_epochs = 0
-            save_checkpoint(run.checkpoints / "best.pt", _checkpoint_state(run))
         else:
             progress.bad_epochs += 1
-        save_checkpoint(run.checkpoints / "last.pt", _checkpoint_state(run))
+        state = _checkpoint_state(run)
+        if improved:
+            save_checkpoint(run.checkpoints / "best.pt", state)
+        save_checkpoint(run.checkpoints / "last.pt", state)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row, f"val_{run.monitor}")
         if patience is not None and progress.bad_epochs >= patience:
