@@ -7,12 +7,16 @@ on the accelerator inside the loop.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterator, Optional
+import math
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 from torch import nn
 
 from nnrecipes.tasks import LossFn, compute_metrics
+
+# How often an accelerator's host waits to check the loss: rarely enough to keep the GPU busy.
+CHECK_EVERY = 50
 
 
 def batch_indices(n: int, batch_size: int, device: torch.device,
@@ -30,8 +34,24 @@ class StopRequested(Exception):
     """``should_stop`` asked the epoch to end early; the model holds a partial epoch."""
 
 
+class LossNotFinite(Exception):
+    """The training loss became NaN or infinite at ``step`` (counted from 1) of the epoch."""
+
+    def __init__(self, step: int, lr: float, value: float):
+        super().__init__(f"the loss became {value} at step {step} (lr {lr:.4g})")
+        self.step, self.lr, self.value = step, lr, value
+
+
 def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _check_finite(losses: torch.Tensor, start: int, end: int, lrs: List[float]) -> None:
+    """Raise LossNotFinite for the first non-finite loss of steps [start, end); one host sync."""
+    if bool(torch.isfinite(losses[start:end].sum())):
+        return
+    step = start + int((~torch.isfinite(losses[start:end])).nonzero()[0])
+    raise LossNotFinite(step + 1, lrs[step], float(losses[step]))
 
 
 def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -43,12 +63,16 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """One pass over (x, y) in a random order; returns the mean training loss.
 
     ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision; when
-    ``should_stop()`` turns true after a step, StopRequested is raised.
+    ``should_stop()`` turns true after a step, StopRequested is raised. A NaN or infinite loss
+    raises LossNotFinite: checked every step on CPU, every CHECK_EVERY steps on an accelerator.
     """
     model.train()
-    total = torch.zeros((), device=x.device)
-    seen = 0
-    for batch in batch_indices(len(y), batch_size, x.device, shuffle=True):
+    # Per-step losses stay on the device; the host reads them only to check and at the end.
+    losses = torch.zeros(math.ceil(len(y) / batch_size), device=x.device)
+    sizes, lrs = [], []
+    check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
+    for step, batch in enumerate(batch_indices(len(y), batch_size, x.device, shuffle=True)):
+        lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.zero_grad(set_to_none=True)
         with _autocast(x.device, autocast):
             loss = loss_fn(model(x[batch]), y[batch])
@@ -58,13 +82,17 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total += loss.detach() * len(batch)
-        seen += len(batch)
+        losses[step] = loss.detach()
+        sizes.append(len(batch))
+        if (step + 1) % check_every == 0:
+            _check_finite(losses, step + 1 - check_every, step + 1, lrs)
         if on_step is not None:
             on_step()
         if should_stop is not None and should_stop():
             raise StopRequested
-    return {"loss": total.item() / max(seen, 1)}
+    _check_finite(losses, len(sizes) - len(sizes) % check_every, len(sizes), lrs)
+    weights = torch.tensor(sizes, device=x.device, dtype=losses.dtype)
+    return {"loss": float((losses[:len(sizes)] * weights).sum()) / max(sum(sizes), 1)}
 
 
 @torch.inference_mode()
