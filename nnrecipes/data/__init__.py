@@ -7,6 +7,7 @@ split to the device as one tensor. Images stay uint8; the model normalises them 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -76,9 +77,7 @@ def build_data(cfg, device: torch.device) -> DataBundle:
     raw = spec.load(cfg.dataset)
     stratify = spec.task != "regression"
     if raw.test is None:
-        x_pool, x_test, y_pool, y_test = train_test_split(
-            raw.x, raw.y, test_size=cfg.dataset.test_size, random_state=cfg.seed,
-            stratify=raw.y if stratify else None)
+        x_pool, x_test, y_pool, y_test = _split_test(raw.x, raw.y, cfg, stratify)
     else:
         (x_pool, y_pool), (x_test, y_test) = (raw.x, raw.y), raw.test
     if cfg.dataset.limit is not None:
@@ -96,20 +95,39 @@ def build_data(cfg, device: torch.device) -> DataBundle:
     )
 
 
+def _split_test(x, y, cfg, stratify: bool):
+    test_size = cfg.dataset.test_size
+    count = math.ceil(test_size * len(y))
+    if len(y) - count < 3:
+        raise DataError(
+            f"dataset.test_size={test_size} leaves no room for training: of {len(y)} samples the "
+            f"test set would take {count}, and training and validation need at least 3. "
+            f"Use a fraction such as dataset.test_size=0.2.")
+    return _split(x, y, count, cfg.seed, stratify)
+
+
 def _split_validation(x, y, cfg, stratify: bool):
     val_size = cfg.dataset.val_size
     count = round(val_size * len(y)) if val_size < 1 else int(val_size)
-    if not 1 <= count <= len(y) - 2:
+    if count < 1:
+        raise DataError(
+            f"dataset.val_size={val_size} of a {len(y)}-sample training pool gives no validation "
+            f"samples; raise dataset.val_size (or dataset.limit).")
+    if count > len(y) - 2:
         raise DataError(
             f"dataset.val_size={val_size} leaves no room for training: the training pool has "
             f"{len(y)} samples, the validation set would take {count}. "
             f"Use a fraction such as dataset.val_size=0.1.")
+    return _split(x, y, count, cfg.seed, stratify)
+
+
+def _split(x, y, count: int, seed: int, stratify: bool):
     try:
-        return train_test_split(x, y, test_size=count, random_state=cfg.seed,
+        return train_test_split(x, y, test_size=count, random_state=seed,
                                 stratify=y if stratify else None)
     except ValueError:
-        # Too few samples of some class to stratify (tiny smoke runs): split plainly.
-        return train_test_split(x, y, test_size=count, random_state=cfg.seed)
+        # Too few samples of some class to stratify (tiny runs): split plainly.
+        return train_test_split(x, y, test_size=count, random_state=seed)
 
 
 def _training_stats(x: np.ndarray, y: np.ndarray, spec: DatasetSpec) -> Dict[str, torch.Tensor]:
