@@ -19,8 +19,19 @@ class CheckpointError(RuntimeError):
 
 
 def write_atomically(path: PathLike, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``.
+
+    If anything fails (a full disk, a read-only folder) the previous ``path`` is left as it was,
+    and the OSError names ``path``.
+    """
     path = Path(path)
+    try:
+        _replace(path, payload)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def _replace(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -60,8 +71,9 @@ def load_checkpoint(location: PathLike, name: str = "last.pt") -> Dict[str, Any]
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a checkpoint): "
-                              f"{type(error).__name__}: {error}") from error
+        reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else ""
+        raise CheckpointError(f"checkpoint {path} is unreadable: truncated, corrupt or not a "
+                              f"checkpoint ({type(error).__name__}: {reason})") from error
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not an nnrecipes checkpoint")
     state["path"] = str(path)

@@ -11,6 +11,7 @@ from torch import nn
 
 from nnrecipes import console
 from nnrecipes.checkpoint import load_checkpoint, write_json
+from nnrecipes.config import ConfigError
 from nnrecipes.data import build_data
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import evaluate
@@ -19,6 +20,8 @@ from nnrecipes.run_info import run_facts
 from nnrecipes.tasks import make_loss
 
 log = logging.getLogger("nnrecipes")
+# Where the data lives may differ on the machine that evaluates; what it is may not.
+MOVABLE_KEYS = ("dataset.data_dir", "dataset.download", "dataset.eval_batch_size")
 
 
 def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
@@ -30,11 +33,27 @@ def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
     return model
 
 
+def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[str]):
+    """The checkpoint's own config, with only where its data lives taken from this command."""
+    trained = OmegaConf.create(saved["config"])
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in MOVABLE_KEYS:
+            OmegaConf.update(trained, key, OmegaConf.select(cfg, key))
+        elif key.split(".")[0] in ("dataset", "model") and \
+                OmegaConf.select(cfg, key) != OmegaConf.select(trained, key):
+            raise ConfigError(
+                f"{override}: mode=eval tests the checkpoint's model on the data set it was "
+                f"trained on (dataset={trained.dataset.name}, model={trained.model.name}); only "
+                f"{', '.join(MOVABLE_KEYS)} can be changed")
+    return trained
+
+
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                         overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
     saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
-    trained = OmegaConf.create(saved["config"])
+    trained = _trained_config(saved, cfg, overrides)
     device = resolve_device(cfg.device.name, cfg.device.threads)
     data = build_data(trained, device)
     model = model_from_checkpoint(saved).to(device)
