@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,11 +15,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from nnrecipes.config import ConfigError, Mode, config_dir, register_configs
+from nnrecipes.explain import explain
 
 log = logging.getLogger("nnrecipes")
 SWEEP_ROOT = Path("outputs") / "multirun"
+# Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
+DEBUG_VARIABLE = "NNRUN_DEBUG"
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
 def _override_key(override: str) -> str:
@@ -59,8 +68,9 @@ def with_resume_overrides(args: List[str]) -> List[str]:
     kept = [str(o) for o in original if _override_key(str(o)) not in given]
     others = [arg for arg in args if _override_key(arg) not in ("resume", "hydra.run.dir")]
     location = _override_value(str(run_dir))
+    # Hydra would rewrite RUN/.hydra before the checkpoint is checked; _task does it after.
     return [*_config_dirs_of(run_dir), *kept, *others, f"resume={location}",
-            f"hydra.run.dir={location}"]
+            f"hydra.run.dir={location}", "hydra.output_subdir=null"]
 
 
 def _config_dirs_of(run_dir: Path) -> List[str]:
@@ -157,7 +167,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
         summarize_sweep(Path(HydraConfig.get().sweep.dir))
         raise SystemExit(stop.exit_code) from None
     except Exception as error:
-        log.error(f"job {number} failed ({' '.join(overrides)}): {error}")
+        log.error(f"job {number} failed ({' '.join(overrides)}): {_describe(error)}")
         if not isinstance(error, user_errors):
             _traceback_to_log_file(error)
         if cfg.sweep.fail_fast:
@@ -177,6 +187,23 @@ def _show_results(summary: dict, run_dir: Path) -> None:
                    "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
 
 
+def _train_keeping_record(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> dict:
+    """Train; a resumed run's .hydra record takes the new command once its checkpoint fits."""
+    from nnrecipes.checkpoint import CheckpointError
+    from nnrecipes.train import train
+
+    resumed_here = cfg.resume and HydraConfig.get().output_subdir is None
+    try:
+        return train(cfg, run_dir, overrides)
+    except CheckpointError:
+        resumed_here = False  # the run folder still belongs to the command that made it
+        raise
+    finally:
+        if resumed_here:
+            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+            OmegaConf.save(HydraConfig.get().overrides.task, run_dir / ".hydra" / "overrides.yaml")
+
+
 def _compose_in_app(overrides: List[str]) -> DictConfig:
     return hydra.compose(config_name="config", overrides=overrides)
 
@@ -190,10 +217,12 @@ def _task(cfg: DictConfig) -> None:
     from nnrecipes.search import run_search
     from nnrecipes.train import TrainingDiverged, train
 
-    user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged)
+    user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
+                   OmegaConfBaseException)
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
-    overrides = list(hydra_config.overrides.task)
+    # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
+    overrides = list(OmegaConf.to_container(hydra_config.overrides.task))
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
     try:
@@ -202,27 +231,63 @@ def _task(cfg: DictConfig) -> None:
         elif cfg.mode == Mode.search:
             run_search(cfg, run_dir, overrides, compose=_compose_in_app)
         else:
-            _show_results(train(cfg, run_dir, overrides), run_dir)
+            _show_results(_train_keeping_record(cfg, run_dir, overrides), run_dir)
     except user_errors as error:
-        log.error(f"error: {error}")
-        raise SystemExit(2) from None
+        _stop(error, f"error: {_describe(error)}", 2)
     except Interrupted as stop:
-        log.error(str(stop))
-        raise SystemExit(stop.exit_code) from None
+        _stop(stop, str(stop), stop.exit_code)
+    except Exception as error:
+        _traceback_to_log_file(error)
+        _stop(error, f"internal error: {type(error).__name__}: {error}. This is a bug in nnrecipes; "
+                     f"its traceback is in {run_dir / 'nnrun.log'} (nnrun --debug shows it here)",
+              1)
+
+
+def _describe(error: Exception) -> str:
+    return explain(error) if isinstance(error, (OSError, OmegaConfBaseException)) else str(error)
+
+
+def _stop(error: BaseException, message: str, exit_code: int) -> None:
+    """Say what went wrong in one line and exit; under --debug, raise it with its traceback."""
+    log.error(message)
+    if _debugging():
+        raise error
+    raise SystemExit(exit_code) from None
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``nnrun``; ``argv`` (without the program name) defaults to sys.argv."""
     args = list(sys.argv[1:] if argv is None else argv)
-    args = with_sweep_resume(with_resume_overrides(args))
-    register_configs()
+    saved = {name: os.environ.get(name) for name in (DEBUG_VARIABLE, "HYDRA_FULL_ERROR")}
+    if "--debug" in args:
+        args = [arg for arg in args if arg != "--debug"]
+        os.environ[DEBUG_VARIABLE] = "1"
+    # Hydra then raises what goes wrong as it is, and it is worded here in one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     saved_argv = sys.argv
-    sys.argv = ["nnrun", *args]
     try:
+        args = with_sweep_resume(with_resume_overrides(args))
+        register_configs()
+        sys.argv = ["nnrun", *args]
         hydra.main(config_path=str(config_dir()), config_name="config",
                    version_base="1.3")(_task)()
+    except Exception as error:
+        if _debugging():
+            raise
+        print(f"nnrun: error: {explain(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        if _debugging():
+            raise
+        print("nnrun: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         sys.argv = saved_argv
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

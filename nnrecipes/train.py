@@ -24,10 +24,12 @@ from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
 from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
 from nnrecipes.baseline import baseline_scores
-from nnrecipes.engine import StopRequested, evaluate, predict, score, train_one_epoch
+from nnrecipes.engine import (LossNotFinite, StopRequested, evaluate, predict, score,
+                              train_one_epoch)
 from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
+from nnrecipes.resume import resumable_state, resumes_in_place
 from nnrecipes.run_info import command_line, run_facts
 from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss, minimised
 
@@ -137,21 +139,8 @@ def _checkpoint_state(run: Run) -> Dict[str, Any]:
     }
 
 
-def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
-    """The parts of a config that must match for a checkpoint to be resumed."""
-    dataset = {k: v for k, v in config["dataset"].items() if k not in ("data_dir", "download")}
-    return {"dataset": dataset, "model": config["model"], "seed": config["seed"]}
-
-
-def restore(run: Run, location: str) -> None:
-    """Continue from a checkpoint of the same model on the same data."""
-    saved = load_checkpoint(location)
-    before = _identity(saved["config"])
-    now = _identity(OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True))
-    for key in before:
-        if before[key] != now[key]:
-            raise CheckpointError(f"cannot resume from {saved['path']}: its {key} config differs "
-                                  f"from this run's ({before[key]} vs {now[key]})")
+def restore(run: Run, saved: Dict[str, Any]) -> None:
+    """Continue from a checkpoint that resumable_state found to fit this run."""
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scheduler is not None and saved["scheduler"] is not None:
@@ -213,10 +202,11 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
                                       f"{epoch}; {run.checkpoints / 'last.pt'} holds epoch "
                                       f"{epoch - 1}. Continue with: nnrun resume={run.run_dir}"
                               ) from None
-        if not math.isfinite(row["train_loss"]):
+        except LossNotFinite as bad:
             raise TrainingDiverged(
-                f"training diverged: the loss became {row['train_loss']} in epoch {epoch} "
-                f"(lr {row['lr']:.4g}); lower optimizer.lr or set trainer.grad_clip")
+                f"training diverged: the loss became {bad.value} in epoch {epoch}, step "
+                f"{bad.step} (lr {bad.lr:.4g}); lower optimizer.lr or set trainer.grad_clip"
+            ) from None
         progress = run.progress
         improved = _improved(run, row)
         progress.epoch, progress.history = epoch, [*progress.history, row]
@@ -272,10 +262,13 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
 
 def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
     """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
-    write_json(Path(run_dir) / "summary.json", {
-        "status": getattr(error, "run_status", "failed"), "error": str(error),
-        "error_type": type(error).__name__, "command": command_line(overrides),
-        "overrides": list(overrides)})
+    try:
+        write_json(Path(run_dir) / "summary.json", {
+            "status": getattr(error, "run_status", "failed"), "error": str(error),
+            "error_type": type(error).__name__, "command": command_line(overrides),
+            "overrides": list(overrides)})
+    except OSError as unwritable:  # the folder itself may be what failed: report the first error
+        log.warning(f"could not record the failure in {run_dir}: {unwritable.strerror}")
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
@@ -288,9 +281,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     started = time.perf_counter()
     try:
         device = prepare(cfg)
+        saved = resumable_state(cfg) if cfg.resume else None
         run = build_run(cfg, Path(run_dir), device)
-        if cfg.resume:
-            restore(run, cfg.resume)
+        if saved is not None:
+            restore(run, saved)
         log.info(f"{cfg.dataset.name} ({run.data.task}, {len(run.data.train)} train / "
                  f"{len(run.data.val)} val / {len(run.data.test)} test) -> {cfg.model.name} on "
                  f"{device}; run directory {run.run_dir}")
@@ -300,7 +294,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
             fit(run, on_epoch_end)
         summary = finish(run, started, overrides)
     except Exception as error:
-        record_failure(run_dir, error, overrides)
+        # A refused checkpoint leaves the folder it came from as that run left it.
+        if not (isinstance(error, CheckpointError) and resumes_in_place(cfg, run_dir)):
+            record_failure(run_dir, error, overrides)
         raise
     log.info(f"test  {console.format_metrics(summary['test'])}")
     return summary

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import dataclasses
+
+from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.config import ConfigError, Mode
+from nnrecipes.explain import unknown_key
 
 
 def _check(ok: bool, key: str, value: object, allowed: str) -> None:
@@ -12,8 +15,22 @@ def _check(ok: bool, key: str, value: object, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def _check_known_keys(node: DictConfig, prefix: str = "") -> None:
+    """Keys added with ``+key=value`` that no schema has would otherwise be silently ignored."""
+    schema = OmegaConf.get_type(node)
+    known = [field.name for field in dataclasses.fields(schema)] \
+        if dataclasses.is_dataclass(schema) else None
+    for key in node.keys():
+        if known is not None and key not in known:
+            raise ConfigError(unknown_key(f"{prefix}{key}", known, prefix.rstrip(".") or "nnrun"))
+        child = node.get(key)
+        if isinstance(child, DictConfig):
+            _check_known_keys(child, f"{prefix}{key}.")
+
+
 def validate(cfg: DictConfig) -> None:
     """Range checks that types cannot express; run before any data is loaded."""
+    _check_known_keys(cfg)
     data, opt, trainer = cfg.dataset, cfg.optimizer, cfg.trainer
     _check(data.batch_size >= 1, "dataset.batch_size", data.batch_size, "must be at least 1")
     _check(data.eval_batch_size >= 1, "dataset.eval_batch_size", data.eval_batch_size,

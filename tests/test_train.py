@@ -135,8 +135,9 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(nnrun, monkeypatch, 
 
     monkeypatch.setattr(train_module, "run_epoch", killed_in_epoch_three)
     killed = tmp_path / "killed"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:
         nnrun(*overrides, run_dir=killed)
+    assert stopped.value.code == 130  # what a shell reports for Ctrl-C
     assert len(RunResult(killed).metrics_rows()) == 2
     monkeypatch.setattr(train_module, "run_epoch", real_run_epoch)
 

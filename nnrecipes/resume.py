@@ -1,0 +1,62 @@
+"""What a resumed run continues from: its last checkpoint, checked against the config first."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.checkpoint import CheckpointError, load_checkpoint
+
+log = logging.getLogger("nnrecipes")
+
+
+def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The parts of a config that must match for a checkpoint to be resumed."""
+    dataset = {k: v for k, v in config["dataset"].items() if k not in ("data_dir", "download")}
+    return {"dataset": dataset, "model": config["model"], "seed": config["seed"]}
+
+
+def _differences(before: Dict[str, Any], now: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Keys whose values differ between two nested configs, as 'key: checkpoint vs now'."""
+    found = []
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found.append(f"{prefix}{key} is {old!r} in the checkpoint, {new!r} now")
+    return found
+
+
+def _no_epoch_yet(location: Path) -> bool:
+    """A run folder stopped before its first epoch ended: there is nothing to continue."""
+    return (location / ".hydra").is_dir() and not (location / "checkpoints" / "last.pt").exists()
+
+
+def resumable_state(cfg: DictConfig) -> Optional[Dict[str, Any]]:
+    """The checkpoint ``cfg.resume`` names, if it fits ``cfg``; None if there is none yet.
+
+    Raises CheckpointError when it is missing, unreadable, or of another model or data set.
+    """
+    location = Path(cfg.resume).expanduser()
+    if _no_epoch_yet(location):
+        log.info(f"{location} stopped before its first epoch ended; training from the start")
+        return None
+    saved = load_checkpoint(location)
+    now = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    differences = _differences(_identity(saved["config"]), _identity(now))
+    if differences:
+        raise CheckpointError(f"cannot resume from {saved['path']}: it was trained on another "
+                              f"setup ({'; '.join(differences)})")
+    return saved
+
+
+def resumes_in_place(cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether ``cfg.resume`` is ``run_dir`` itself or a checkpoint inside it."""
+    if not cfg.resume:
+        return False
+    target = Path(cfg.resume).expanduser().resolve()
+    return Path(run_dir).resolve() in (target, *target.parents)
