@@ -17,6 +17,7 @@ from nnrecipes.devices import resolve_device
 from nnrecipes.engine import evaluate
 from nnrecipes.models import build_model
 from nnrecipes.run_info import run_facts
+from nnrecipes.validation import validate
 from nnrecipes.tasks import make_loss
 
 log = logging.getLogger("nnrecipes")
@@ -52,6 +53,7 @@ def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                         overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
+    validate(cfg)
     saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
     trained = _trained_config(saved, cfg, overrides)
     device = resolve_device(cfg.device.name, cfg.device.threads)
