@@ -221,3 +221,9 @@ def test_a_stop_at_any_step_resumes_to_the_same_result(stop_after_step, nnrun, t
     assert resumed.summary["status"] == "completed"
     assert resumed.summary["test"] == whole.summary["test"]
     assert len(resumed.metrics_rows()) == 4
+
+
+def test_the_docs_table_lists_every_bad_input():
+    table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    missing = [case.what for case in CASES if f"| {case.what} |" not in table]
+    assert not missing, f"rerun scripts/error_table.py: docs/errors.md lacks {missing}"
