@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,101 +16,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nnrecipes.argv import (for_this_process, torchrun_rank, with_resume_overrides,
+                            with_sweep_resume, without_resume)
 from nnrecipes.config import ConfigError, Mode, config_dir, register_configs
 from nnrecipes.explain import explain
 
 log = logging.getLogger("nnrecipes")
-SWEEP_ROOT = Path("outputs") / "multirun"
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
 DEBUG_VARIABLE = "NNRUN_DEBUG"
 
 
 def _debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
-
-
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _override_value(text: str) -> str:
-    """A path as a Hydra override value: bare when it is plain, quoted otherwise."""
-    if re.fullmatch(r"[\w./-]+", text):
-        return text
-    return "'" + text.replace("'", "\\'") + "'"
-
-
-def _run_dir_of(location: str) -> Optional[Path]:
-    """The run directory a resume target belongs to: the dir itself, or a checkpoint's run."""
-    path = Path(location).expanduser().resolve()
-    for candidate in (path, path.parent, path.parent.parent):
-        if (candidate / ".hydra" / "overrides.yaml").is_file():
-            return candidate
-    return None
-
-
-def _multirun(args: List[str]) -> bool:
-    return "-m" in args or "--multirun" in args
-
-
-def with_resume_overrides(args: List[str]) -> List[str]:
-    """``nnrun resume=RUN`` recomposes RUN's own overrides and writes into RUN again.
-
-    Overrides given beside ``resume`` (say ``trainer.epochs=20``) replace the original ones.
-    """
-    targets = [arg.split("=", 1)[1] for arg in args if _override_key(arg) == "resume"]
-    run_dir = _run_dir_of(targets[-1]) if targets else None
-    if run_dir is None or _multirun(args):
-        return args
-    given = {_override_key(arg) for arg in args}
-    original = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
-    kept = [str(o) for o in original if _override_key(str(o)) not in given]
-    others = [arg for arg in args if _override_key(arg) not in ("resume", "hydra.run.dir")]
-    location = _override_value(str(run_dir))
-    # Hydra would rewrite RUN/.hydra before the checkpoint is checked; _task does it after.
-    return [*_config_dirs_of(run_dir), *kept, *others, f"resume={location}",
-            f"hydra.run.dir={location}", "hydra.output_subdir=null"]
-
-
-def _config_dirs_of(run_dir: Path) -> List[str]:
-    """The --config-dir a run was started with, so that its own YAML files are found again."""
-    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
-    if not hydra_yaml.is_file():
-        return []
-    sources = OmegaConf.load(hydra_yaml).hydra.runtime.config_sources
-    return [item for source in sources if source.provider == "command-line"
-            for item in ("--config-dir", source.path.removeprefix("file://"))]
-
-
-def _sweep_identity(overrides: List[str]) -> List[str]:
-    """What makes two sweep commands the same sweep: their overrides, less flags and Hydra's."""
-    return sorted(item for item in _without_resume(overrides)
-                  if not item.startswith(("-", "hydra")))
-
-
-def previous_sweep(args: List[str], root: Path = SWEEP_ROOT) -> Optional[Path]:
-    """The newest sweep under ``root`` that ran the same overrides as ``args``."""
-    wanted = _sweep_identity(args)
-    found = sorted(root.glob("*/*/multirun.yaml"), key=lambda path: path.stat().st_mtime)
-    for path in reversed(found):
-        ran = OmegaConf.load(path).hydra.overrides.task
-        if _sweep_identity([str(item) for item in ran]) == wanted:
-            return path.parent.resolve()
-    return None
-
-
-def with_sweep_resume(args: List[str]) -> List[str]:
-    """``nnrun -m ... sweep.resume=true`` goes on in the earlier sweep of the same command."""
-    asked = any(arg.replace(" ", "") == "sweep.resume=true" for arg in args)
-    named = any(_override_key(arg) == "hydra.sweep.dir" for arg in args)
-    if not (_multirun(args) and asked) or named:
-        return args
-    earlier = previous_sweep(args)
-    if earlier is None:
-        print(f"nnrun: no earlier sweep of these overrides under {SWEEP_ROOT}; starting a new one")
-        return args
-    print(f"nnrun: resuming the sweep in {earlier}")
-    return [*args, f"hydra.sweep.dir={_override_value(str(earlier))}"]
 
 
 class SweepSummary(Callback):
@@ -138,12 +54,8 @@ def _already_completed(run_dir: Path, overrides: List[str]) -> bool:
     if not summary.is_file():
         return False
     previous = json.loads(summary.read_text())
-    same = _without_resume(previous.get("overrides", [])) == _without_resume(overrides)
+    same = without_resume(previous.get("overrides", [])) == without_resume(overrides)
     return previous.get("status") == "completed" and same
-
-
-def _without_resume(overrides: List[str]) -> List[str]:
-    return [item for item in overrides if _override_key(item) != "sweep.resume"]
 
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
@@ -204,6 +116,17 @@ def _train_keeping_record(cfg: DictConfig, run_dir: Path, overrides: List[str]) 
             OmegaConf.save(HydraConfig.get().overrides.task, run_dir / ".hydra" / "overrides.yaml")
 
 
+def _check_torchrun(cfg: DictConfig, multirun: bool) -> None:
+    rank = torchrun_rank()
+    if rank is None:
+        return
+    if multirun or cfg.mode != Mode.train:
+        raise ConfigError("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
+                          "launching torchrun jobs, as README's 'Scaling out' shows")
+    if rank > 0:
+        log.setLevel(logging.WARNING)  # rank 0 reports; the others speak only of errors
+
+
 def _compose_in_app(overrides: List[str]) -> DictConfig:
     return hydra.compose(config_name="config", overrides=overrides)
 
@@ -215,7 +138,7 @@ def _task(cfg: DictConfig) -> None:
     from nnrecipes.evaluate import evaluate_checkpoint
     from nnrecipes.interrupt import Interrupted
     from nnrecipes.search import run_search
-    from nnrecipes.train import TrainingDiverged, train
+    from nnrecipes.train import TrainingDiverged
 
     user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
                    OmegaConfBaseException)
@@ -223,6 +146,7 @@ def _task(cfg: DictConfig) -> None:
     run_dir = Path(hydra_config.runtime.output_dir)
     # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
     overrides = list(OmegaConf.to_container(hydra_config.overrides.task))
+    _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
     try:
@@ -231,7 +155,9 @@ def _task(cfg: DictConfig) -> None:
         elif cfg.mode == Mode.search:
             run_search(cfg, run_dir, overrides, compose=_compose_in_app)
         else:
-            _show_results(_train_keeping_record(cfg, run_dir, overrides), run_dir)
+            summary = _train_keeping_record(cfg, run_dir, overrides)
+            if summary:  # under torchrun, rank 0's
+                _show_results(summary, run_dir)
     except user_errors as error:
         _stop(error, f"error: {_describe(error)}", 2)
     except Interrupted as stop:
@@ -266,7 +192,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     saved_argv = sys.argv
     try:
-        args = with_sweep_resume(with_resume_overrides(args))
+        args = for_this_process(with_sweep_resume(with_resume_overrides(args)))
         register_configs()
         sys.argv = ["nnrun", *args]
         hydra.main(config_path=str(config_dir()), config_name="config",

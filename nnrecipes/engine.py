@@ -8,6 +8,7 @@ on the accelerator inside the loop.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
@@ -19,13 +20,26 @@ from nnrecipes.tasks import LossFn, compute_metrics
 CHECK_EVERY = 50
 
 
-def batch_indices(n: int, batch_size: int, device: torch.device,
-                  shuffle: bool) -> Iterator[torch.Tensor]:
+@dataclass(frozen=True)
+class Ranks:
+    """The processes that share each batch: this one's rank, their number, and a sum over them."""
+
+    rank: int
+    world_size: int
+    sum_across: Callable[[torch.Tensor], None]  # in place; a no-op for a single process
+
+
+SINGLE_PROCESS = Ranks(0, 1, lambda tensor: None)
+
+
+def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool,
+                  min_size: int = 2) -> Iterator[torch.Tensor]:
     order = torch.randperm(n, device=device) if shuffle else torch.arange(n, device=device)
     for start in range(0, n, batch_size):
         batch = order[start:start + batch_size]
-        # A batch of one breaks batch norm in training; its sample is drawn again next epoch.
-        if shuffle and len(batch) < 2:
+        # A batch smaller than min_size (two for batch norm, and one sample per process) is
+        # dropped in training; its samples are drawn again next epoch.
+        if shuffle and len(batch) < min_size:
             return
         yield batch
 
@@ -46,12 +60,23 @@ def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def _check_finite(losses: torch.Tensor, start: int, end: int, lrs: List[float]) -> None:
-    """Raise LossNotFinite for the first non-finite loss of steps [start, end); one host sync."""
-    if bool(torch.isfinite(losses[start:end].sum())):
-        return
-    step = start + int((~torch.isfinite(losses[start:end])).nonzero()[0])
-    raise LossNotFinite(step + 1, lrs[step], float(losses[step]))
+def _agree(losses: torch.Tensor, start: int, end: int, stop: bool, lrs: List[float],
+           ranks: Ranks) -> bool:
+    """Every process learns of a NaN/inf loss or a stop request of any other, at the same step.
+
+    Raises LossNotFinite for the first non-finite loss of steps [start, end); returns whether
+    any process asked to stop. One host sync (and one small all-reduce) per call.
+    """
+    values = losses[start:end]
+    if ranks.world_size > 1:
+        flag = torch.tensor([float(stop)], device=losses.device)
+        shared = torch.cat([values, flag])
+        ranks.sum_across(shared)
+        values, stop = shared[:-1], bool(shared[-1] > 0)
+    if not bool(torch.isfinite(values).all()):
+        step = start + int((~torch.isfinite(values)).nonzero()[0])
+        raise LossNotFinite(step + 1, lrs[step], float(values[step - start]))
+    return stop
 
 
 def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -59,40 +84,48 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     scheduler=None, grad_clip: Optional[float] = None,
                     on_step: Optional[Callable[[], None]] = None,
                     autocast: Optional[torch.dtype] = None,
-                    should_stop: Optional[Callable[[], object]] = None) -> Dict[str, float]:
+                    should_stop: Optional[Callable[[], object]] = None,
+                    ranks: Ranks = SINGLE_PROCESS) -> Dict[str, float]:
     """One pass over (x, y) in a random order; returns the mean training loss.
 
     ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision; when
-    ``should_stop()`` turns true after a step, StopRequested is raised. A NaN or infinite loss
-    raises LossNotFinite: checked every step on CPU, every CHECK_EVERY steps on an accelerator.
+    ``should_stop()`` turns true, StopRequested is raised. A NaN or infinite loss raises
+    LossNotFinite. Both are checked every step on CPU, every CHECK_EVERY steps on an accelerator.
+    With several ``ranks``, each takes every world_size-th sample of each batch of
+    ``batch_size``, and the loss is scaled so that DDP's averaged gradient is the whole batch's.
     """
     model.train()
-    # Per-step losses stay on the device; the host reads them only to check and at the end.
+    # Per-step loss sums stay on the device; the host reads them only at the checks.
     losses = torch.zeros(math.ceil(len(y) / batch_size), device=x.device)
-    sizes, lrs = [], []
+    seen, lrs, checked = 0, [], 0
     check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
-    for step, batch in enumerate(batch_indices(len(y), batch_size, x.device, shuffle=True)):
+    batches = batch_indices(len(y), batch_size, x.device, True, max(2, ranks.world_size))
+    for step, batch in enumerate(batches):
         lrs.append(optimizer.param_groups[0]["lr"])
+        mine = batch[ranks.rank::ranks.world_size]
         optimizer.zero_grad(set_to_none=True)
         with _autocast(x.device, autocast):
-            loss = loss_fn(model(x[batch]), y[batch])
-        loss.backward()
+            loss = loss_fn(model(x[mine]), y[mine])
+        scale = len(mine) * ranks.world_size / len(batch)
+        (loss * scale if scale != 1 else loss).backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        losses[step] = loss.detach()
-        sizes.append(len(batch))
-        if (step + 1) % check_every == 0:
-            _check_finite(losses, step + 1 - check_every, step + 1, lrs)
+        losses[step] = loss.detach() * len(mine)
+        seen += len(mine)
         if on_step is not None:
             on_step()
-        if should_stop is not None and should_stop():
-            raise StopRequested
-    _check_finite(losses, len(sizes) - len(sizes) % check_every, len(sizes), lrs)
-    weights = torch.tensor(sizes, device=x.device, dtype=losses.dtype)
-    return {"loss": float((losses[:len(sizes)] * weights).sum()) / max(sum(sizes), 1)}
+        if (step + 1) % check_every == 0:
+            stop = should_stop is not None and bool(should_stop())
+            checked = step + 1
+            if _agree(losses, checked - check_every, checked, stop, lrs, ranks):
+                raise StopRequested
+    _agree(losses, checked, len(lrs), False, lrs, ranks)
+    total = torch.stack([losses[:len(lrs)].sum(), torch.tensor(float(seen), device=x.device)])
+    ranks.sum_across(total)
+    return {"loss": float(total[0]) / max(float(total[1]), 1.0)}
 
 
 @torch.inference_mode()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nnrecipes.cli import with_resume_overrides
+from nnrecipes.argv import with_resume_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 

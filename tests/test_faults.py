@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import nnrecipes.evaluate as evaluate_module
+import nnrecipes.run as run_module
 import nnrecipes.search as search_module
 import nnrecipes.train as train_module
 from bad_inputs import CASES, QUICK, BadInput, prepare_fixtures
@@ -118,7 +119,7 @@ def test_random_overrides_give_clear_errors_or_valid_configs(overrides, tmp_path
 
 
 def _prepared(cfg) -> dict:
-    train_module.prepare(cfg)  # every check that needs no data: types, ranges, model vs data
+    run_module.prepare(cfg)  # every check that needs no data: types, ranges, model vs data
     return {"dataset": cfg.dataset.name, "model": cfg.model.name, "test": {}, "best_epoch": 0,
             "train_seconds": 0.0}
 

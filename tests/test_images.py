@@ -1,7 +1,5 @@
 """MNIST-format pipelines on small IDX files written by a fixture; clear errors for bad data."""
 
-import gzip
-import shutil
 
 import numpy as np
 import pytest

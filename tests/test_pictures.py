@@ -1,6 +1,5 @@
 """Figures, baselines, model summaries, nnrun-report, presets and the logic-gates lesson."""
 
-import json
 
 import pytest
 import torch

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from nnrecipes.optim import build_optimizer
 from nnrecipes.tasks import make_loss
-from nnrecipes.train import autocast_dtype
+from nnrecipes.run import autocast_dtype
 
 
 def test_fashion_fast_preset_composes(composed):

@@ -1,0 +1,116 @@
+"""The command line as nnrun rewrites it before Hydra reads it: ``resume=RUN`` recomposes RUN's
+own overrides, ``sweep.resume=true`` finds the earlier sweep, torchrun's other ranks write nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import OmegaConf
+
+SWEEP_ROOT = Path("outputs") / "multirun"
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _override_value(text: str) -> str:
+    """A path as a Hydra override value: bare when it is plain, quoted otherwise."""
+    if re.fullmatch(r"[\w./-]+", text):
+        return text
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def _run_dir_of(location: str) -> Optional[Path]:
+    """The run directory a resume target belongs to: the dir itself, or a checkpoint's run."""
+    path = Path(location).expanduser().resolve()
+    for candidate in (path, path.parent, path.parent.parent):
+        if (candidate / ".hydra" / "overrides.yaml").is_file():
+            return candidate
+    return None
+
+
+def _multirun(args: List[str]) -> bool:
+    return "-m" in args or "--multirun" in args
+
+
+def with_resume_overrides(args: List[str]) -> List[str]:
+    """``nnrun resume=RUN`` recomposes RUN's own overrides and writes into RUN again.
+
+    Overrides given beside ``resume`` (say ``trainer.epochs=20``) replace the original ones.
+    """
+    targets = [arg.split("=", 1)[1] for arg in args if override_key(arg) == "resume"]
+    run_dir = _run_dir_of(targets[-1]) if targets else None
+    if run_dir is None or _multirun(args):
+        return args
+    given = {override_key(arg) for arg in args}
+    original = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
+    kept = [str(o) for o in original if override_key(str(o)) not in given]
+    others = [arg for arg in args if override_key(arg) not in ("resume", "hydra.run.dir")]
+    location = _override_value(str(run_dir))
+    # Hydra would rewrite RUN/.hydra before the checkpoint is checked; _task does it after.
+    return [*_config_dirs_of(run_dir), *kept, *others, f"resume={location}",
+            f"hydra.run.dir={location}", "hydra.output_subdir=null"]
+
+
+def _config_dirs_of(run_dir: Path) -> List[str]:
+    """The --config-dir a run was started with, so that its own YAML files are found again."""
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    if not hydra_yaml.is_file():
+        return []
+    sources = OmegaConf.load(hydra_yaml).hydra.runtime.config_sources
+    return [item for source in sources if source.provider == "command-line"
+            for item in ("--config-dir", source.path.removeprefix("file://"))]
+
+
+def _sweep_identity(overrides: List[str]) -> List[str]:
+    """What makes two sweep commands the same sweep: their overrides, less flags and Hydra's."""
+    return sorted(item for item in without_resume(overrides)
+                  if not item.startswith(("-", "hydra")))
+
+
+def previous_sweep(args: List[str], root: Path = SWEEP_ROOT) -> Optional[Path]:
+    """The newest sweep under ``root`` that ran the same overrides as ``args``."""
+    wanted = _sweep_identity(args)
+    found = sorted(root.glob("*/*/multirun.yaml"), key=lambda path: path.stat().st_mtime)
+    for path in reversed(found):
+        ran = OmegaConf.load(path).hydra.overrides.task
+        if _sweep_identity([str(item) for item in ran]) == wanted:
+            return path.parent.resolve()
+    return None
+
+
+def with_sweep_resume(args: List[str]) -> List[str]:
+    """``nnrun -m ... sweep.resume=true`` goes on in the earlier sweep of the same command."""
+    asked = any(arg.replace(" ", "") == "sweep.resume=true" for arg in args)
+    named = any(override_key(arg) == "hydra.sweep.dir" for arg in args)
+    if not (_multirun(args) and asked) or named:
+        return args
+    earlier = previous_sweep(args)
+    if earlier is None:
+        print(f"nnrun: no earlier sweep of these overrides under {SWEEP_ROOT}; starting a new one")
+        return args
+    print(f"nnrun: resuming the sweep in {earlier}")
+    return [*args, f"hydra.sweep.dir={_override_value(str(earlier))}"]
+
+
+def without_resume(overrides: List[str]) -> List[str]:
+    return [item for item in overrides if override_key(item) != "sweep.resume"]
+
+
+def torchrun_rank() -> Optional[int]:
+    return int(os.environ["RANK"]) if "RANK" in os.environ and "WORLD_SIZE" in os.environ else None
+
+
+def for_this_process(args: List[str]) -> List[str]:
+    """Under torchrun only rank 0 keeps a run folder; the others get a scratch one, no record."""
+    rank = torchrun_rank()
+    if not rank:
+        return args
+    scratch = tempfile.mkdtemp(prefix=f"nnrun-rank{rank}-")
+    return [*args, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]

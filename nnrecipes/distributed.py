@@ -1,0 +1,65 @@
+"""Data-parallel training under ``torchrun``: one process per device, gradients averaged by DDP.
+
+``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK; without them a run is a single process and
+nothing here does any work. The backend follows the device: nccl on CUDA, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from typing import Iterator
+
+import torch
+import torch.distributed as dist
+
+from nnrecipes.engine import SINGLE_PROCESS, Ranks
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun (or another launcher that sets the same)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", 0))
+
+
+def device_for_this_process(device: torch.device) -> torch.device:
+    """Under torchrun each process takes the GPU of its LOCAL_RANK."""
+    if device.type != "cuda" or not launched():
+        return device
+    local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.cuda.set_device(local)
+    return local
+
+
+def _sum_across_processes(tensor: torch.Tensor) -> None:
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[Ranks]:
+    """The ranks of this run: joined to the others under torchrun, a single process otherwise."""
+    if not launched():
+        yield SINGLE_PROCESS
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10),
+                            device_id=device if device.type == "cuda" else None)
+    try:
+        yield Ranks(dist.get_rank(), dist.get_world_size(), _sum_across_processes)
+    finally:
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, device: torch.device, ranks: Ranks) -> torch.nn.Module:
+    """The module that takes training steps: DDP over ``model`` when there are several ranks."""
+    if ranks.world_size == 1 and not launched():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Buffers (batch-norm statistics) stay per process; parameters are kept equal by DDP.
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                   broadcast_buffers=False)

@@ -1,0 +1,140 @@
+"""A run's parts, built from the config: data, model, optimizer, schedule, losses; and the state
+of those parts that a checkpoint holds and a resume restores."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes import distributed
+from nnrecipes.config import ConfigError
+from nnrecipes.data import DataBundle, build_data, dataset_spec
+from nnrecipes.devices import resolve_device
+from nnrecipes.distributed import device_for_this_process
+from nnrecipes.engine import SINGLE_PROCESS, Ranks
+from nnrecipes.models import build_model, check_model_fits_data
+from nnrecipes.optim import build_optimizer, build_scheduler
+from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss
+from nnrecipes.validation import validate
+
+log = logging.getLogger("nnrecipes")
+
+
+@dataclass
+class Progress:
+    """Everything about the loop that a resumed run must pick up again."""
+
+    epoch: int = 0  # epochs completed
+    best_value: Optional[float] = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: List[Dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    cfg: DictConfig
+    run_dir: Path
+    data: DataBundle
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Any  # training loss (label smoothing applied)
+    eval_loss_fn: Any
+    monitor: str
+    autocast: Optional[torch.dtype] = None
+    # The module that runs the steps: the model itself, or its torch.compile wrapper.
+    step_model: Optional[torch.nn.Module] = None
+    # The processes sharing each batch, and the module that takes their steps (DDP or step_model).
+    ranks: Ranks = SINGLE_PROCESS
+    train_model: Optional[torch.nn.Module] = None
+    # Returns the signal that asked training to stop, or None.
+    stop_signal: Callable[[], Optional[int]] = lambda: None
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
+def steps_per_epoch(cfg: DictConfig, data: DataBundle) -> int:
+    return math.ceil(len(data.train) / cfg.dataset.batch_size)
+
+
+def prepare(cfg: DictConfig) -> torch.device:
+    """Checks that need no data, so a bad config fails before any time is spent."""
+    validate(cfg)
+    spec = dataset_spec(cfg.dataset.name)
+    check_model_fits_data(cfg.model.name, cfg.dataset.name, spec.image)
+    # Checkpoints must find the data again from any working directory.
+    cfg.dataset.data_dir = str(Path(cfg.dataset.data_dir).expanduser().resolve())
+    return device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
+
+
+def _monitor(cfg: DictConfig, task: str) -> str:
+    name = default_monitor(task) if cfg.trainer.monitor == "auto" else cfg.trainer.monitor
+    allowed = ("loss", *TASK_METRICS[task])
+    if name not in allowed:
+        raise ConfigError(f"trainer.monitor={name!r} is not a {task} metric; "
+                          f"allowed: auto, {', '.join(allowed)}")
+    return name
+
+
+def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
+              ranks: Ranks = SINGLE_PROCESS) -> Run:
+    torch.manual_seed(cfg.seed)
+    data = build_data(cfg, device)
+    monitor = _monitor(cfg, data.task)
+    model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
+    if len(data.input_shape) == 3:
+        # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs,
+                                steps_per_epoch(cfg, data))
+    step_model = torch.compile(model) if cfg.trainer.compile else model
+    return Run(cfg, run_dir, data, model, optimizer, scheduler,
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
+               eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
+               autocast=autocast_dtype(cfg.trainer.precision, device),
+               step_model=step_model, ranks=ranks,
+               train_model=distributed.wrap(step_model, device, ranks))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 autocast on CUDA by default (where the GPU has it); plain float32 elsewhere."""
+    if precision == "auto":
+        bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_gpu else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def checkpoint_state(run: Run) -> Dict[str, Any]:
+    data = run.data
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "progress": asdict(run.progress),
+        "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
+        "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
+                       "task": data.task},
+        "stats": data.stats,
+        "class_names": data.class_names,
+    }
+
+
+def restore(run: Run, saved: Dict[str, Any]) -> None:
+    """Continue from a checkpoint that resumable_state found to fit this run."""
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    if run.scheduler is not None and saved["scheduler"] is not None:
+        run.scheduler.load_state_dict(saved["scheduler"])
+    run.progress = Progress(**saved["progress"])
+    log.info(f"resumed from {saved['path']} after epoch {run.progress.epoch}")

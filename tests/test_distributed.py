@@ -1,0 +1,48 @@
+"""torchrun with 2 processes on CPU (gloo) trains the same model as one process, same global batch."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import RunResult
+
+# Batch 15 splits 8 + 7 between the ranks, so the loss scaling for unequal shares is exercised.
+OVERRIDES = ("dataset=wine", "trainer.epochs=3", "dataset.batch_size=15", "trainer.plots=false",
+             "trainer.progress=false", "device=cpu")
+
+
+def torchrun(run_dir, *overrides, processes=2):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={processes}", "-m", "nnrecipes.cli", *overrides,
+               f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_two_processes_train_the_same_model_as_one(nnrun, tmp_path):
+    single = nnrun(*OVERRIDES)
+    parallel_dir = tmp_path / "two_processes"
+    done = torchrun(parallel_dir, *OVERRIDES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "x 2 processes" in done.stdout
+
+    one, two = weights(single.dir), weights(parallel_dir)
+    assert list(one) == list(two)
+    largest = max((one[key].float() - two[key].float()).abs().max().item() for key in one)
+    print(f"largest parameter difference, 2 processes vs 1: {largest:.3g}")
+    assert largest < 1e-5
+    parallel = RunResult(parallel_dir)
+    assert parallel.summary["test"] == pytest.approx(single.summary["test"], abs=1e-5)
+    for row_one, row_two in zip(single.metrics_rows(), parallel.metrics_rows()):
+        assert float(row_one["train_loss"]) == pytest.approx(float(row_two["train_loss"]), 1e-5)
+    # only rank 0 wrote: one summary, one metrics file, and no rank's folder in the run's
+    assert sorted(path.name for path in parallel_dir.iterdir() if path.is_dir()) == \
+        [".hydra", "checkpoints"]
