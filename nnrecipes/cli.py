@@ -60,7 +60,8 @@ def _already_completed(run_dir: Path, overrides: List[str]) -> bool:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
-    from nnrecipes.interrupt import Interrupted
+    from nnrecipes import distributed
+    from nnrecipes.interrupt import Interrupted, pass_on
     from nnrecipes.sweep import summarize_sweep
     from nnrecipes.train import train
 
@@ -69,14 +70,18 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
         log.info(f"job {number} already completed in {run_dir}; skipped")
         return
     summary = run_dir / "summary.json"
-    failed_before = summary.is_file() and json.loads(summary.read_text()).get("status") == "failed"
-    if cfg.sweep.resume and not failed_before and (run_dir / "checkpoints" / "last.pt").is_file():
-        cfg.resume = str(run_dir)  # interrupted: continue from its last complete epoch
+    status = json.loads(summary.read_text()).get("status") if summary.is_file() else None
+    # Asked to, or started again after a signal (a requeued SLURM job): go on from the last epoch.
+    wanted = cfg.sweep.resume or status == "interrupted"
+    if wanted and status != "failed" and (run_dir / "checkpoints" / "last.pt").is_file():
+        cfg.resume = str(run_dir)
+    distributed.adopt_slurm_tasks()
     try:
         train(cfg, run_dir, overrides)
     except Interrupted as stop:
         log.error(f"job {number}: {stop}")
         summarize_sweep(Path(HydraConfig.get().sweep.dir))
+        pass_on(stop.signal_number)  # under submitit: requeue this job, which then resumes
         raise SystemExit(stop.exit_code) from None
     except Exception as error:
         log.error(f"job {number} failed ({' '.join(overrides)}): {_describe(error)}")
@@ -161,7 +166,8 @@ def _task(cfg: DictConfig) -> None:
     except user_errors as error:
         _stop(error, f"error: {_describe(error)}", 2)
     except Interrupted as stop:
-        _stop(stop, str(stop), stop.exit_code)
+        # Under torchrun every rank stops at the same step; rank 0 says where to continue.
+        _stop(stop, str(stop) if not torchrun_rank() else "", stop.exit_code)
     except Exception as error:
         _traceback_to_log_file(error)
         _stop(error, f"internal error: {type(error).__name__}: {error}. This is a bug in nnrecipes; "
@@ -175,7 +181,8 @@ def _describe(error: Exception) -> str:
 
 def _stop(error: BaseException, message: str, exit_code: int) -> None:
     """Say what went wrong in one line and exit; under --debug, raise it with its traceback."""
-    log.error(message)
+    if message:
+        log.error(message)
     if _debugging():
         raise error
     raise SystemExit(exit_code) from None

@@ -22,6 +22,19 @@ def launched() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def adopt_slurm_tasks() -> None:
+    """A SLURM job that submitit started with several tasks (one per GPU) joins them as ranks.
+
+    submitit runs the job function once per task; this exports the variables torchrun would set.
+    """
+    several = int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    if launched() or os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or not several:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def rank() -> int:
     return int(os.environ.get("RANK", 0))
 

@@ -1,7 +1,9 @@
 """SIGINT and SIGTERM as requests to stop, so an interrupted run leaves a resumable folder.
 
-A cluster scheduler sends SIGTERM before it kills a job; Ctrl-C sends SIGINT. Either one asks the
-training loop to stop after its current step; a second one stops at once.
+A cluster scheduler sends SIGTERM before it kills a job (SLURM through submitit sends SIGUSR2 ahead
+of the time limit); Ctrl-C sends SIGINT. Any of them asks the training loop to stop after its
+current step; a second one stops at once. ``pass_on`` then hands the signal to whoever handled it
+before the run (submitit's handler requeues the job), once the run's files are safe.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import contextlib
 import signal
 from typing import Callable, Iterator, List, Optional
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGUSR2 is what SLURM sends ahead of a job's time limit through submitit (--signal=USR2@delay).
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else []))
 
 
 class Interrupted(Exception):
@@ -51,3 +54,13 @@ def stop_requests() -> Iterator[Callable[[], Optional[int]]]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def pass_on(signal_number: int) -> None:
+    """Call the handler a launcher installed for this signal (submitit: requeue the job).
+
+    Python's own handlers are left alone: the caller exits with 128 + the signal's number.
+    """
+    handler = signal.getsignal(signal_number)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal_number, None)
