@@ -1,7 +1,8 @@
 """Fault injection: bad input, random overrides, broken checkpoints, full disks, kills at many points.
 
 Each failure must be one of nnrun's own clear errors: a non-zero exit code, a message naming what
-is wrong, and no Python traceback.
+is wrong, and no Python traceback. The hypothesis tests are derandomized, so CI sees the same
+examples every run; to explore new ones, run them with derandomize=False for a while.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ OVERRIDE = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(overrides=st.lists(OVERRIDE, min_size=1, max_size=3))
 # Found by hand before: each once reached an exception that was not worded.
@@ -132,7 +133,7 @@ def checkpoint_bytes(tmp_path_factory) -> bytes:
     return (root / "checkpoints" / "last.pt").read_bytes()
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fraction=st.floats(0, 1, exclude_max=True))
 def test_a_checkpoint_cut_anywhere_is_refused_clearly(fraction, checkpoint_bytes, tmp_path):
