@@ -24,6 +24,7 @@ OS_ERROR_HINTS = {errno.ENOSPC: f"free some space, or {WRITE_ELSEWHERE}",
                   errno.EACCES: f"no permission: {WRITE_ELSEWHERE}",
                   errno.EPERM: f"no permission: {WRITE_ELSEWHERE}",
                   errno.ENOTDIR: "a part of this path is a file, not a folder"}
+PLUGIN_LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")  # nnrecipes[launchers]
 TYPE_WORDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false",
               "String": "text"}
 
@@ -127,6 +128,10 @@ def explain(error: BaseException) -> str:
     underlying = _os_error_within(error)
     if underlying is not None:
         return _os_error(underlying)
+    plugin = re.search(r"Could not (?:load|find) 'hydra/launcher/(\w+)'", str(error))
+    if plugin and plugin.group(1) in PLUGIN_LAUNCHERS:
+        return (f"hydra/launcher={plugin.group(1)} needs Hydra's launcher plugins: "
+                f"pip install 'nnrecipes[launchers]'")
     if isinstance(error, MissingConfigException):
         return _missing_option(error)
     if isinstance(error, OverrideParseException):

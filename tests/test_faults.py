@@ -229,3 +229,13 @@ def test_the_docs_table_lists_every_bad_input():
     table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
     missing = [case.what for case in CASES if f"| {case.what} |" not in table]
     assert not missing, f"rerun scripts/error_table.py: docs/errors.md lacks {missing}"
+
+
+def test_a_launcher_whose_plugin_is_missing_says_what_to_install():
+    from hydra.errors import MissingConfigException
+
+    from nnrecipes.explain import explain
+
+    error = MissingConfigException("In 'hydra/launcher/slurm': Could not load "
+                                   "'hydra/launcher/submitit_slurm'.", "hydra/launcher/submitit_slurm")
+    assert "pip install 'nnrecipes[launchers]'" in explain(error)
