@@ -170,9 +170,9 @@ def _task(cfg: DictConfig) -> None:
         _stop(stop, str(stop) if not torchrun_rank() else "", stop.exit_code)
     except Exception as error:
         _traceback_to_log_file(error)
-        _stop(error, f"internal error: {type(error).__name__}: {error}. This is a bug in nnrecipes; "
-                     f"its traceback is in {run_dir / 'nnrun.log'} (nnrun --debug shows it here)",
-              1)
+        _stop(error, f"internal error: {type(error).__name__}: {error}. This is a bug in "
+                     f"nnrecipes; its traceback is in {run_dir / 'nnrun.log'} (nnrun --debug "
+                     f"shows it here)", 1)
 
 
 def _describe(error: Exception) -> str:

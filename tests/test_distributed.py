@@ -1,4 +1,4 @@
-"""torchrun with 2 processes on CPU (gloo) trains the same model as one process, same global batch."""
+"""torchrun, 2 processes on CPU (gloo): the same model as one process with the same global batch."""
 
 import os
 import subprocess

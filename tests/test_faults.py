@@ -1,4 +1,4 @@
-"""Fault injection: bad input, random overrides, broken checkpoints, full disks, kills at many points.
+"""Fault injection: bad input, random overrides, broken checkpoints, full disks, stops anywhere.
 
 Each failure must be one of nnrun's own clear errors: a non-zero exit code, a message naming what
 is wrong, and no Python traceback. The hypothesis tests are derandomized, so CI sees the same
@@ -236,6 +236,7 @@ def test_a_launcher_whose_plugin_is_missing_says_what_to_install():
 
     from nnrecipes.explain import explain
 
-    error = MissingConfigException("In 'hydra/launcher/slurm': Could not load "
-                                   "'hydra/launcher/submitit_slurm'.", "hydra/launcher/submitit_slurm")
+    missing = "hydra/launcher/submitit_slurm"
+    error = MissingConfigException(f"In 'hydra/launcher/slurm': Could not load '{missing}'.",
+                                   missing)
     assert "pip install 'nnrecipes[launchers]'" in explain(error)
