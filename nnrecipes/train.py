@@ -83,9 +83,10 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         except StopRequested:
             # last.pt still holds the last complete epoch; a resume replays this one exactly.
             number = run.stop_signal() or signal.SIGTERM  # or another process's signal
+            again = ("torchrun ... -m nnrecipes.cli" if distributed.launched() else "nnrun")
             raise Interrupted(number, f"interrupted by {signal.Signals(number).name} in epoch "
                                       f"{epoch}; {run.checkpoints / 'last.pt'} holds epoch "
-                                      f"{epoch - 1}. Continue with: nnrun resume={run.run_dir}"
+                                      f"{epoch - 1}. Continue with: {again} resume={run.run_dir}"
                               ) from None
         except LossNotFinite as bad:
             raise TrainingDiverged(
