@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from nnrecipes import console
+from nnrecipes.argv import override_key
 from nnrecipes.checkpoint import load_checkpoint, write_json
 from nnrecipes.config import ConfigError
 from nnrecipes.data import build_data
@@ -38,7 +39,7 @@ def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[
     """The checkpoint's own config, with only where its data lives taken from this command."""
     trained = OmegaConf.create(saved["config"])
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         if key in MOVABLE_KEYS:
             OmegaConf.update(trained, key, OmegaConf.select(cfg, key))
         elif key.split(".")[0] in ("dataset", "model") and \

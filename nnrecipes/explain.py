@@ -60,7 +60,8 @@ def _missing_option(error: MissingConfigException) -> str:
             f"choose one of: {', '.join(options)}")
 
 
-def _schema_keys(object_type: Optional[type]) -> List[str]:
+def schema_keys(object_type: Optional[type]) -> List[str]:
+    """The field names of a dataclass config schema; [] for anything else."""
     if object_type is None or not dataclasses.is_dataclass(object_type):
         return []
     return [field.name for field in dataclasses.fields(object_type)]
@@ -87,7 +88,7 @@ def _bad_value(cause: OmegaConfBaseException) -> str:
 
 def _omegaconf_error(error: OmegaConfBaseException) -> str:
     if isinstance(error, (ConfigAttributeError, ConfigKeyError)) and error.full_key:
-        known = _schema_keys(error.object_type)
+        known = schema_keys(error.object_type)
         parent = error.full_key.rsplit(".", 1)[0] if "." in error.full_key else "the config"
         if known:
             return unknown_key(error.full_key, known, parent)

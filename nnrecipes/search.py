@@ -18,6 +18,7 @@ import optuna
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from nnrecipes.argv import override_key
 from nnrecipes.config import ConfigError
 from nnrecipes.validation import validate
 from nnrecipes.data import dataset_spec
@@ -60,7 +61,7 @@ def _base_overrides(overrides: Sequence[str]) -> List[str]:
     """The search's own overrides that every trial shares (not the search's settings)."""
     own = ("mode", "resume", "search", "hydra")
     return [item for item in overrides
-            if item.split("=", 1)[0].lstrip("+~").split(".")[0] not in own]
+            if override_key(item).split(".")[0] not in own]
 
 
 def best_experiment(config: Dict[str, Any], note: str) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.config import ConfigError, Mode
-from nnrecipes.explain import unknown_key
+from nnrecipes.explain import schema_keys, unknown_key
 
 
 def _check(ok: bool, key: str, value: object, allowed: str) -> None:
@@ -17,11 +15,9 @@ def _check(ok: bool, key: str, value: object, allowed: str) -> None:
 
 def _check_known_keys(node: DictConfig, prefix: str = "") -> None:
     """Keys added with ``+key=value`` that no schema has would otherwise be silently ignored."""
-    schema = OmegaConf.get_type(node)
-    known = [field.name for field in dataclasses.fields(schema)] \
-        if dataclasses.is_dataclass(schema) else None
+    known = schema_keys(OmegaConf.get_type(node))
     for key in node.keys():
-        if known is not None and key not in known:
+        if known and key not in known:
             raise ConfigError(unknown_key(f"{prefix}{key}", known, prefix.rstrip(".") or "nnrun"))
         child = node.get(key)
         if isinstance(child, DictConfig):
