@@ -14,12 +14,13 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
+from nnrecipes.argv import torchrun_rank
 from nnrecipes.engine import SINGLE_PROCESS, Ranks
 
 
 def launched() -> bool:
     """Whether this process was started by torchrun (or another launcher that sets the same)."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    return torchrun_rank() is not None
 
 
 def adopt_slurm_tasks() -> None:
@@ -36,7 +37,7 @@ def adopt_slurm_tasks() -> None:
 
 
 def rank() -> int:
-    return int(os.environ.get("RANK", 0))
+    return torchrun_rank() or 0
 
 
 def device_for_this_process(device: torch.device) -> torch.device:
@@ -67,9 +68,9 @@ def process_group(device: torch.device) -> Iterator[Ranks]:
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, device: torch.device, ranks: Ranks) -> torch.nn.Module:
-    """The module that takes training steps: DDP over ``model`` when there are several ranks."""
-    if ranks.world_size == 1 and not launched():
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The module that takes training steps: DDP over ``model`` under torchrun (one rank too)."""
+    if not launched():
         return model
     from torch.nn.parallel import DistributedDataParallel
 

@@ -16,7 +16,6 @@ from nnrecipes import distributed
 from nnrecipes.config import ConfigError
 from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
-from nnrecipes.distributed import device_for_this_process
 from nnrecipes.engine import SINGLE_PROCESS, Ranks
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
@@ -74,7 +73,7 @@ def prepare(cfg: DictConfig) -> torch.device:
     check_model_fits_data(cfg.model.name, cfg.dataset.name, spec.image)
     # Checkpoints must find the data again from any working directory.
     cfg.dataset.data_dir = str(Path(cfg.dataset.data_dir).expanduser().resolve())
-    return device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
+    return distributed.device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
 
 
 def _monitor(cfg: DictConfig, task: str) -> str:
@@ -104,7 +103,7 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
                autocast=autocast_dtype(cfg.trainer.precision, device),
                step_model=step_model, ranks=ranks,
-               train_model=distributed.wrap(step_model, device, ranks))
+               train_model=distributed.wrap(step_model, device))
 
 
 def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
