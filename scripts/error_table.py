@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from bad_inputs import CASES, QUICK, BadInput, prepare_fixtures  # noqa: E402
-
-ERROR_PREFIXES = ("error:", "nnrun: error:")
-
+from bad_inputs import CASES, QUICK, BadInput, error_lines, prepare_fixtures  # noqa: E402
 
 def nnrun(*args: str, cwd: Path) -> Tuple[int, str]:
     command = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")
@@ -34,9 +31,8 @@ def nnrun(*args: str, cwd: Path) -> Tuple[int, str]:
 
 def message(output: str) -> str:
     """The error line(s) of nnrun's output, as a user sees them."""
-    lines = output.strip().splitlines()
-    first = next((i for i, line in enumerate(lines) if line.startswith(ERROR_PREFIXES)), None)
-    return " ".join(line.strip() for line in lines[first:]) if first is not None else lines[-1]
+    lines = error_lines(output.strip()) or output.strip().splitlines()[-1:]
+    return " ".join(line.strip() for line in lines)
 
 
 def extra_cases(full_dir: Optional[str], read_only_dir: Optional[str]) -> List[BadInput]:

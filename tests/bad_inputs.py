@@ -13,6 +13,14 @@ from typing import Callable, List, Tuple
 from nnrecipes.smoke import write_california_cache, write_idx_dataset
 
 QUICK = ("trainer.epochs=2", "trainer.progress=false", "trainer.plots=false")
+ERROR_PREFIXES = ("error:", "nnrun: error:")
+
+
+def error_lines(output: str) -> List[str]:
+    """nnrun's output from its first error line on; [] if it printed none."""
+    lines = output.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith(ERROR_PREFIXES)), None)
+    return [] if first is None else lines[first:]
 
 
 @dataclass(frozen=True)

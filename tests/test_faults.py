@@ -23,13 +23,10 @@ import nnrecipes.evaluate as evaluate_module
 import nnrecipes.run as run_module
 import nnrecipes.search as search_module
 import nnrecipes.train as train_module
-from bad_inputs import CASES, QUICK, BadInput, prepare_fixtures
+from bad_inputs import CASES, QUICK, BadInput, error_lines, prepare_fixtures
 from conftest import RunResult
 from nnrecipes import cli
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
-
-ERROR_PREFIXES = ("error:", "nnrun: error:")
-
 
 def run_cli(*args: str) -> int:
     try:
@@ -40,10 +37,10 @@ def run_cli(*args: str) -> int:
 
 
 def error_text(output: str) -> str:
-    """From the first error line to the end of the output."""
-    lines = output.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith(ERROR_PREFIXES))
-    return "\n".join(lines[first:])
+    """From the first error line to the end of the output; fails if there is none."""
+    lines = error_lines(output)
+    assert lines, f"no error line in: {output}"
+    return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
