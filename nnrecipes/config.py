@@ -1,8 +1,9 @@
 """Typed config schemas, registered in Hydra's ConfigStore.
 
 Every YAML under ``configs/`` is validated against these dataclasses when the config is composed,
-so a misspelled key or a wrong type fails before any work starts. Range checks that a type cannot
-express live in :func:`validate`. This module must stay free of torch so that composing a config
+so a misspelled key or a wrong type fails before any work starts. Each number's allowed range is
+declared beside it with ``setting(...)`` (see bounds.py); checks that span several keys live in
+validation.py. This module must stay free of torch so that composing a config
 is fast.
 """
 
@@ -15,6 +16,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
+
+from nnrecipes.bounds import setting
 
 
 class ConfigError(ValueError):
@@ -39,19 +42,19 @@ class Activation(str, Enum):
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    batch_size: int = 64
-    eval_batch_size: int = 1024
+    batch_size: int = setting(64, ge=1)
+    eval_batch_size: int = setting(1024, ge=1)
     # Relative paths are taken from the directory nnrun was started in.
     data_dir: str = "${oc.env:NNRECIPES_DATA,data}"
     download: bool = False
     # A fraction (< 1) of the training pool, or a number of samples (>= 1).
-    val_size: float = 0.1
+    val_size: float = setting(0.1, gt=0)
     # Tabular data only: image data sets come with their official test split.
-    test_size: float = 0.2
+    test_size: float = setting(0.2, gt=0, lt=1)
     # Use only the first N training samples (smoke runs).
-    limit: Optional[int] = None
+    limit: Optional[int] = setting(None, ge=2)
     # How many epochs suit this data set; trainer.epochs follows it unless overridden.
-    epochs: int = 20
+    epochs: int = setting(20, ge=1)
 
 
 @dataclass
@@ -73,63 +76,64 @@ class PerceptronConfig(ModelConfig):
 @dataclass
 class MLPConfig(ModelConfig):
     name: str = "mlp"
-    hidden_sizes: List[int] = field(default_factory=lambda: [128, 128])
+    hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1)
     activation: Activation = Activation.relu
-    dropout: float = 0.0
+    dropout: float = setting(0.0, ge=0, lt=1)
     batch_norm: bool = False
 
 
 @dataclass
 class CNNConfig(ModelConfig):
     name: str = "cnn"
-    channels: List[int] = field(default_factory=lambda: [32, 64, 128])
-    kernel_size: int = 3
-    fc_sizes: List[int] = field(default_factory=lambda: [512, 512])
-    dropout: float = 0.4
+    channels: List[int] = setting(factory=lambda: [32, 64, 128], ge=1)
+    # At most the images' smaller side (checked when the model is built from the data).
+    kernel_size: int = setting(3, ge=1)
+    fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
+    dropout: float = setting(0.4, ge=0, lt=1)
     batch_norm: bool = True
 
 
 @dataclass
 class OptimizerConfig:
     name: str = MISSING
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = setting(1e-3, gt=0)
+    weight_decay: float = setting(0.0, ge=0)
 
 
 @dataclass
 class SGDConfig(OptimizerConfig):
     name: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
+    lr: float = setting(0.01, gt=0)
+    momentum: float = setting(0.9, ge=0, lt=1)
     nesterov: bool = False
 
 
 @dataclass
 class AdamConfig(OptimizerConfig):
     name: str = "adam"
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    betas: List[float] = setting(factory=lambda: [0.9, 0.999], ge=0, lt=1, length=2)
+    eps: float = setting(1e-8, gt=0)
 
 
 @dataclass
 class AdamWConfig(AdamConfig):
     name: str = "adamw"
-    weight_decay: float = 0.01
+    weight_decay: float = setting(0.01, ge=0)
 
 
 @dataclass
 class RMSpropConfig(OptimizerConfig):
     name: str = "rmsprop"
-    alpha: float = 0.99
-    momentum: float = 0.0
-    eps: float = 1e-8
+    alpha: float = setting(0.99, ge=0, lt=1)
+    momentum: float = setting(0.0, ge=0, lt=1)
+    eps: float = setting(1e-8, gt=0)
 
 
 @dataclass
 class AdagradConfig(OptimizerConfig):
     name: str = "adagrad"
-    lr: float = 0.01
-    eps: float = 1e-10
+    lr: float = setting(0.01, gt=0)
+    eps: float = setting(1e-10, gt=0)
 
 
 @dataclass
@@ -145,55 +149,56 @@ class NoSchedulerConfig(SchedulerConfig):
 @dataclass
 class StepSchedulerConfig(SchedulerConfig):
     name: str = "step"
-    step_epochs: int = 10
-    gamma: float = 0.1
+    step_epochs: int = setting(10, ge=1)
+    gamma: float = setting(0.1, gt=0, le=1)
 
 
 @dataclass
 class CosineSchedulerConfig(SchedulerConfig):
     name: str = "cosine"
-    min_lr: float = 0.0
-    warmup_epochs: float = 0.0
+    # At most optimizer.lr.
+    min_lr: float = setting(0.0, ge=0)
+    warmup_epochs: float = setting(0.0, ge=0)
 
 
 @dataclass
 class OneCycleSchedulerConfig(SchedulerConfig):
     name: str = "onecycle"
     # Peak learning rate; by default optimizer.lr.
-    max_lr: Optional[float] = None
-    pct_start: float = 0.3
+    max_lr: Optional[float] = setting(None, gt=0)
+    pct_start: float = setting(0.3, gt=0, lt=1)
 
 
 @dataclass
 class DeviceConfig:
     name: str = MISSING
     # CPU threads for torch; null keeps torch's default (one per physical core).
-    threads: Optional[int] = None
+    threads: Optional[int] = setting(None, ge=1)
 
 
 @dataclass
 class TrainerConfig:
-    epochs: int = II("dataset.epochs")
+    epochs: int = setting(II("dataset.epochs"), ge=1)
     # Gradient-norm clipping; null turns it off.
-    grad_clip: Optional[float] = None
+    grad_clip: Optional[float] = setting(None, gt=0)
     # Validation metric that picks the best epoch: "auto" is accuracy for classification and
     # loss for regression. Loss-like metrics are minimised, the others maximised.
     monitor: str = "auto"
     # Early stopping: stop after this many epochs without improvement; null turns it off.
-    patience: Optional[int] = None
-    min_delta: float = 0.0
+    patience: Optional[int] = setting(None, ge=1)
+    min_delta: float = setting(0.0, ge=0)
     # Progress bar while training; shown only when output is a terminal.
     progress: bool = True
     # Cross-entropy label smoothing for multiclass training (evaluation loss stays plain).
-    label_smoothing: float = 0.0
+    label_smoothing: float = setting(0.0, ge=0, lt=1)
     # auto: bf16 autocast on CUDA (where supported), float32 elsewhere; or fp32, bf16.
-    precision: str = "auto"
+    precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
     # torch.compile the model: pays off on long GPU runs, slows short ones (compile time).
     compile: bool = False
     # PNG figures in the run directory at the end of training.
     plots: bool = True
     # scikit-learn baselines on the same split: auto is on for tabular data, off for images.
-    baseline: str = "auto"
+    baseline: str = setting("auto", choices=("auto", "on", "off"))
 
 
 @dataclass
@@ -208,13 +213,13 @@ class SweepConfig:
 class SearchConfig:
     """``mode=search``: an Optuna study over ``space``, pruning trials that fall behind."""
 
-    trials: int = 20
+    trials: int = setting(20, ge=1)
     # Stop starting new trials after this many seconds; null for no limit.
-    timeout: Optional[float] = None
+    timeout: Optional[float] = setting(None, gt=0)
     # Median pruning: compare a trial's validation metric with the others' at the same epoch.
-    pruner: str = "median"
-    startup_trials: int = 5
-    warmup_epochs: int = 1
+    pruner: str = setting("median", choices=("median", "none"))
+    startup_trials: int = setting(5, ge=0)
+    warmup_epochs: int = setting(1, ge=0)
     # Each entry: {low, high, log} for a float, {low, high, step} with integers for an int,
     # {choices: [...]} for a categorical; a key naming a config group picks its option.
     space: Dict[str, Any] = field(default_factory=dict)
@@ -230,7 +235,8 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     search: SearchConfig = MISSING
-    seed: int = 0
+    # scikit-learn's splits take seeds in [0, 2**32).
+    seed: int = setting(0, ge=0, le=2**32 - 1)
     mode: Mode = Mode.train
     # A run directory or checkpoint to continue from (train) or to evaluate (eval).
     resume: Optional[str] = None

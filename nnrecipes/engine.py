@@ -33,11 +33,11 @@ SINGLE_PROCESS = Ranks(0, 1, lambda tensor: None)
 
 
 def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool,
-                  min_size: int = 2) -> Iterator[torch.Tensor]:
+                  min_size: int = 1) -> Iterator[torch.Tensor]:
     order = torch.randperm(n, device=device) if shuffle else torch.arange(n, device=device)
     for start in range(0, n, batch_size):
         batch = order[start:start + batch_size]
-        # A batch smaller than min_size (two for batch norm, and one sample per process) is
+        # A last batch smaller than min_size (two for batch norm, one sample per process) is
         # dropped in training; its samples are drawn again next epoch.
         if shuffle and len(batch) < min_size:
             return
@@ -85,7 +85,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     on_step: Optional[Callable[[], None]] = None,
                     autocast: Optional[torch.dtype] = None,
                     should_stop: Optional[Callable[[], object]] = None,
-                    ranks: Ranks = SINGLE_PROCESS) -> Dict[str, float]:
+                    ranks: Ranks = SINGLE_PROCESS, min_batch: int = 1) -> Dict[str, float]:
     """One pass over (x, y) in a random order; returns the mean training loss.
 
     ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision; when
@@ -93,13 +93,14 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     LossNotFinite. Both are checked every step on CPU, every CHECK_EVERY steps on an accelerator.
     With several ``ranks``, each takes every world_size-th sample of each batch of
     ``batch_size``, and the loss is scaled so that DDP's averaged gradient is the whole batch's.
+    A last batch of fewer than ``min_batch`` samples (see ``smallest_batch``) is skipped.
     """
     model.train()
     # Per-step loss sums stay on the device; the host reads them only at the checks.
     losses = torch.zeros(math.ceil(len(y) / batch_size), device=x.device)
     seen, lrs, checked = 0, [], 0
     check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
-    batches = batch_indices(len(y), batch_size, x.device, True, max(2, ranks.world_size))
+    batches = batch_indices(len(y), batch_size, x.device, True, min_batch)
     for step, batch in enumerate(batches):
         lrs.append(optimizer.param_groups[0]["lr"])
         mine = batch[ranks.rank::ranks.world_size]
@@ -126,6 +127,12 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     total = torch.stack([losses[:len(lrs)].sum(), torch.tensor(float(seen), device=x.device)])
     ranks.sum_across(total)
     return {"loss": float(total[0]) / max(float(total[1]), 1.0)}
+
+
+def smallest_batch(model: nn.Module, ranks: Ranks = SINGLE_PROCESS) -> int:
+    """The fewest samples a training batch may hold: batch norm needs two, each process one."""
+    norm = any(isinstance(layer, nn.modules.batchnorm._BatchNorm) for layer in model.modules())
+    return max(2 if norm else 1, ranks.world_size)
 
 
 @torch.inference_mode()

@@ -72,8 +72,12 @@ def _bad_value(cause: OmegaConfBaseException) -> str:
     text = text.removeprefix("While dereferencing interpolation ")
     converted = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", text)
     if converted:
-        wanted = TYPE_WORDS.get(converted.group(2), converted.group(2))
-        return f"{key}={converted.group(1)} is not allowed: must be {wanted}"
+        value, wanted = converted.group(1), TYPE_WORDS.get(converted.group(2), converted.group(2))
+        if converted.group(2) == "Integer" and _whole_float(value):
+            # 1e9 and 64.0 are read as decimal numbers even though their value is whole.
+            return (f"{key}={value} is not allowed: a whole number is written with digits only, "
+                    f"e.g. {key}={int(float(value))}")
+        return f"{key}={value} is not allowed: must be {wanted}"
     choice = re.search(r"Invalid value '(.*)', expected one of \[(.*)\]", text)
     if choice:
         return f"{key}={choice.group(1)} is not allowed: choose one of {choice.group(2)}"
@@ -117,8 +121,19 @@ def _os_error_within(error: Optional[BaseException]) -> Optional[OSError]:
     return None
 
 
+def _whole_float(text: str) -> bool:
+    try:
+        return float(text).is_integer()
+    except ValueError:
+        return False
+
+
 def _override_parse_error(error: OverrideParseException) -> str:
     override = getattr(error, "override", None) or ""
+    if not override.isascii() and "=" in override:
+        key, value = override.split("=", 1)
+        return (f"cannot read the override {override!r}: Hydra reads unquoted values as ASCII "
+                f"only; quote the value: {key}='{value}'")
     return (f"cannot read the override {override!r}: write key=value, e.g. optimizer.lr=0.01, and "
             "quote values that hold spaces, commas or brackets")
 
@@ -143,6 +158,9 @@ def explain(error: BaseException) -> str:
         return _omegaconf_error(error)
     if isinstance(error, HydraException):
         return _hydra_message(str(error))
+    if "Expecting one subcommand from" in str(error):
+        return ("--shell-completion needs what to do: nnrun --shell-completion install=bash "
+                "(or zsh, fish); uninstall=bash removes it")
     return (f"the command line could not be composed into a config "
             f"({type(error).__name__}: {_first_line(error)})")
 

@@ -76,6 +76,11 @@ class CNN(nn.Sequential):
                  kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
                  dropout: float = 0.4, batch_norm: bool = True):
         c_in, height, width = input_shape
+        if kernel_size > min(height, width):
+            # A kernel wider than the image is mostly padding, and its weights grow with its
+            # square: refuse it before it allocates (kernel 300 is a 100-million-weight net).
+            raise ConfigError(f"model.kernel_size={kernel_size} is larger than the {height}x"
+                              f"{width} images; at most {min(height, width)}")
         if min(height, width) < 2 ** len(channels):
             raise ConfigError(
                 f"model.channels={list(channels)} has {len(channels)} blocks, each halving the "

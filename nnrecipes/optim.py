@@ -48,8 +48,6 @@ def build_optimizer(cfg, parameters, device: torch.device = torch.device("cpu")
     """The optimizer ``cfg`` names; on CUDA the fused kernels where torch has them."""
     if cfg.name not in OPTIMIZERS:
         raise ConfigError(f"optimizer={cfg.name!r} is unknown; known: {', '.join(OPTIMIZERS)}")
-    if cfg.name == "sgd" and cfg.nesterov and cfg.momentum <= 0:
-        raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0")
     optimizer_class, options = OPTIMIZERS[cfg.name]
     extra = {"fused": True} if device.type == "cuda" and cfg.name in FUSED_ON_CUDA else {}
     return optimizer_class(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **options(cfg),

@@ -16,7 +16,7 @@ from nnrecipes import distributed
 from nnrecipes.config import ConfigError
 from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
-from nnrecipes.engine import SINGLE_PROCESS, Ranks
+from nnrecipes.engine import SINGLE_PROCESS, Ranks, smallest_batch
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
 from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss
@@ -53,6 +53,7 @@ class Run:
     # The processes sharing each batch, and the module that takes their steps (DDP or step_model).
     ranks: Ranks = SINGLE_PROCESS
     train_model: Optional[torch.nn.Module] = None
+    min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
@@ -97,13 +98,25 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
     scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs,
                                 steps_per_epoch(cfg, data))
+    _check_batch_fits(cfg.dataset.batch_size, smallest_batch(model, ranks), ranks)
     step_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(cfg, run_dir, data, model, optimizer, scheduler,
                loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
                eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
                autocast=autocast_dtype(cfg.trainer.precision, device),
                step_model=step_model, ranks=ranks,
-               train_model=distributed.wrap(step_model, device))
+               train_model=distributed.wrap(step_model, device),
+               min_batch=smallest_batch(model, ranks))
+
+
+def _check_batch_fits(batch_size: int, smallest: int, ranks: Ranks) -> None:
+    if batch_size >= smallest:
+        return
+    why = (f"{ranks.world_size} processes each need a sample of every batch"
+           if smallest == ranks.world_size else "batch norm needs at least 2 samples to train "
+           "(model.batch_norm=false trains with batches of 1)")
+    raise ConfigError(f"dataset.batch_size={batch_size} is too small: {why}; use at least "
+                      f"dataset.batch_size={smallest}")
 
 
 def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:

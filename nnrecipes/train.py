@@ -66,7 +66,8 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
         train = train_one_epoch(run.train_model, data.train.x, data.train.y, run.optimizer,
                                 run.loss_fn, cfg.dataset.batch_size, run.scheduler,
                                 cfg.trainer.grad_clip, on_step=step, autocast=run.autocast,
-                                should_stop=run.stop_signal, ranks=run.ranks)
+                                should_stop=run.stop_signal, ranks=run.ranks,
+                                min_batch=run.min_batch)
     val = evaluate(run.step_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
                    cfg.dataset.eval_batch_size, run.autocast)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],

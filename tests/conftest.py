@@ -19,6 +19,15 @@ from nnrecipes.smoke import write_idx_dataset
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"
 
 
+def run_cli(*args: str) -> int:
+    """``nnrun ARGS`` in this process; its exit code."""
+    try:
+        cli.main(list(args))
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    return 0
+
+
 class RunResult:
     def __init__(self, run_dir: Path):
         self.dir = run_dir

@@ -24,17 +24,9 @@ import nnrecipes.run as run_module
 import nnrecipes.search as search_module
 import nnrecipes.train as train_module
 from bad_inputs import CASES, QUICK, BadInput, error_lines, prepare_fixtures
-from conftest import RunResult
+from conftest import RunResult, run_cli
 from nnrecipes import cli
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
-
-def run_cli(*args: str) -> int:
-    try:
-        cli.main(list(args))
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 1
-    return 0
-
 
 def error_text(output: str) -> str:
     """From the first error line to the end of the output; fails if there is none."""

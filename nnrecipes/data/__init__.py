@@ -76,6 +76,8 @@ def build_data(cfg, device: torch.device) -> DataBundle:
     spec = dataset_spec(cfg.dataset.name)
     raw = spec.load(cfg.dataset)
     stratify = spec.task != "regression"
+    if stratify:
+        _check_labels(cfg.dataset.name, raw)
     if raw.test is None:
         x_pool, x_test, y_pool, y_test = _split_test(raw.x, raw.y, cfg, stratify)
     else:
@@ -93,6 +95,15 @@ def build_data(cfg, device: torch.device) -> DataBundle:
         class_names=raw.class_names,
         stats=_training_stats(x_train, y_train, spec),
     )
+
+
+def _check_labels(name: str, raw: RawData) -> None:
+    """Class indices outside 0..classes-1 would fail deep inside the loss; say so here."""
+    classes = len(raw.class_names or [])
+    for split, labels in (("training", raw.y), ("test", None if raw.test is None else raw.test[1])):
+        if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= classes):
+            raise DataError(f"dataset={name}: its {split} labels run from {labels.min()} to "
+                            f"{labels.max()}, but it has {classes} classes (0 to {classes - 1})")
 
 
 def _split_test(x, y, cfg, stratify: bool):

@@ -8,6 +8,7 @@ download, when ``dataset.download=true``.
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -34,16 +35,29 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as handle:
             blob = handle.read()
     except (OSError, EOFError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        raise DataError(f"cannot read {path}: {_reason(error)}{_sibling_hint(path)}") from error
     if len(blob) < 4 or blob[:3] != b"\x00\x00\x08":
-        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad header)")
-    ndim = blob[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int(d) for d in np.frombuffer(blob[4:header], dtype=">i4"))
-    if len(blob) != header + int(np.prod(shape)):
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad header)"
+                        f"{_sibling_hint(path)}")
+    header = 4 + 4 * blob[3]
+    if blob[3] == 0 or len(blob) < header:
+        raise DataError(f"{path} has a cut or corrupt header: it declares {blob[3]} dimensions"
+                        f"{_sibling_hint(path)}")
+    shape = tuple(int(d) for d in np.frombuffer(blob[4:header], dtype=">u4"))
+    if len(blob) != header + math.prod(shape):  # Python integers: no overflow
         raise DataError(f"{path} is truncated or corrupt: its header promises shape {shape} "
-                        f"but it holds {len(blob) - header} bytes of data")
+                        f"but it holds {len(blob) - header} bytes of data{_sibling_hint(path)}")
     return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def _sibling_hint(path: Path) -> str:
+    """A plain file is read before its .gz twin: say so when the plain one is the broken one."""
+    twin = path.with_name(path.name + ".gz")
+    return f" ({twin.name} beside it is not read while this file exists)" if twin.is_file() else ""
 
 
 def find_idx(folders: List[Path], stem: str) -> Optional[Path]:
@@ -51,6 +65,9 @@ def find_idx(folders: List[Path], stem: str) -> Optional[Path]:
         for name in (stem, stem + ".gz"):
             if (folder / name).is_file():
                 return folder / name
+            if (folder / name).exists():
+                raise DataError(f"{folder / name} is not a file (a folder?): nnrun expects the "
+                                f"IDX file {name} there")
     return None
 
 
@@ -63,7 +80,8 @@ def idx_folders(data_dir: str, folder_name: str) -> List[Path]:
     return folders
 
 
-def load_idx_split(folders: List[Path], split: str, title: str) -> tuple:
+def load_idx_split(folders: List[Path], split: str, title: str,
+                   classes: Optional[int] = None) -> tuple:
     """Images shaped (N, 1, H, W) as uint8 and labels as int64 for ``split`` (train or test)."""
     stems = IDX_FILES[split]
     paths = [find_idx(folders, stem) for stem in stems]
@@ -76,7 +94,20 @@ def load_idx_split(folders: List[Path], split: str, title: str) -> tuple:
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"{paths[0]} and {paths[1]} do not match: images {images.shape}, "
                         f"labels {labels.shape}")
+    if classes is not None and len(labels) and labels.max() >= classes:
+        raise DataError(f"{paths[1]} holds label {labels.max()}, but {title} has {classes} "
+                        f"classes (labels 0 to {classes - 1})")
     return images[:, None, :, :], labels.astype(np.int64)
+
+
+def _same_image_size(folders: List[Path], train: tuple, test: tuple) -> None:
+    if train[0].shape[1:] == test[0].shape[1:] and len(train[0]) and len(test[0]):
+        return
+    files = [find_idx(folders, IDX_FILES[split][0]) for split in ("train", "test")]
+    size = lambda split: "x".join(map(str, split[0].shape[2:]))  # noqa: E731
+    raise DataError(f"{files[0]} holds {len(train[0])} images of {size(train)} pixels, "
+                    f"{files[1]} {len(test[0])} of {size(test)}: both splits need images, "
+                    f"all of one size")
 
 
 def _download(data_dir: str, folder_name: str, title: str) -> None:
@@ -90,8 +121,9 @@ def _download(data_dir: str, folder_name: str, title: str) -> None:
 
 def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str]) -> RawData:
     folders = idx_folders(cfg.data_dir, folder_name)
+    classes = len(class_names)
     try:
-        train, test = (load_idx_split(folders, split, title) for split in ("train", "test"))
+        train, test = (load_idx_split(folders, split, title, classes) for split in ("train", "test"))
     except DataNotFound as missing:
         if not cfg.download:
             raise DataNotFound(
@@ -99,7 +131,8 @@ def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str])
                 "folders, point dataset.data_dir (or NNRECIPES_DATA) at a folder that holds them, "
                 "or pass dataset.download=true on a machine with network access.") from None
         _download(cfg.data_dir, folder_name, title)
-        train, test = (load_idx_split(folders, split, title) for split in ("train", "test"))
+        train, test = (load_idx_split(folders, split, title, classes) for split in ("train", "test"))
+    _same_image_size(folders, train, test)
     return RawData(train[0], train[1], class_names, test=test)
 
 

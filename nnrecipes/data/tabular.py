@@ -63,7 +63,10 @@ def california_homes(data_dir: str) -> List[Path]:
 
 def load_california(cfg) -> RawData:
     homes = california_homes(cfg.data_dir)
-    found = next((home for home in homes if (home / CALIFORNIA_CACHE).is_file()), None)
+    found = next((home for home in homes if (home / CALIFORNIA_CACHE).exists()), None)
+    if found is not None and not (found / CALIFORNIA_CACHE).is_file():
+        raise DataError(f"{found / CALIFORNIA_CACHE} is not a file (a folder?): nnrun expects "
+                        f"scikit-learn's cache file there")
     if found is None and not cfg.download:
         looked = "\n".join(f"  {home / CALIFORNIA_CACHE}" for home in homes)
         raise DataNotFound(
