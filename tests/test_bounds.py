@@ -1,0 +1,100 @@
+"""Every numeric setting of every schema declares its allowed range, and a value outside it is
+refused with exit 2 before any data is loaded. The cases are generated from the schemas and the
+YAML options, so a key added later is covered without editing this file."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+import yaml
+
+import nnrecipes.run as run_module
+import nnrecipes.train as train_module
+from bad_inputs import error_lines
+from conftest import run_cli
+from nnrecipes.bounds import Allowed, declared
+from nnrecipes.config import GROUP_SCHEMAS, Config, config_dir
+
+
+def _is_number(item: dataclasses.Field) -> bool:
+    return bool(re.search(r"\b(int|float)\b", str(item.type)))
+
+
+def _schemas() -> Iterator[Tuple[str, List[str], type]]:
+    """(key prefix, overrides that pick the schema, schema): one YAML option per group schema."""
+    seen = set()
+    for group in GROUP_SCHEMAS:
+        for path in sorted((config_dir() / group).glob("*.yaml")):
+            defaults = yaml.safe_load(path.read_text()).get("defaults", [])
+            name = next(item for item in defaults if str(item).startswith("schema_"))
+            schema = GROUP_SCHEMAS[group][name.removeprefix("schema_")]
+            if schema not in seen:
+                seen.add(schema)
+                yield f"{group}.", [f"{group}={path.stem}"], schema
+    for item in dataclasses.fields(Config):
+        if item.name not in GROUP_SCHEMAS and isinstance(item.default_factory, type):
+            yield f"{item.name}.", [], item.default_factory
+    yield "", [], Config
+
+
+def _outside(allowed: Allowed, whole: bool) -> List[Any]:
+    """Values just outside each bound of ``allowed`` (inf is tested once, in bad_inputs.py)."""
+    if allowed.choices:
+        return ["not_a_choice"]
+    step = 1 if whole else 0.5
+    values = [bound for bound in (allowed.gt, allowed.lt) if bound is not None]
+    values += [allowed.ge - step] if allowed.ge is not None else []
+    values += [allowed.le + step] if allowed.le is not None else []
+    return [int(value) if whole else value for value in values]
+
+
+def _cases() -> Iterator[Tuple[List[str], str, str]]:
+    for prefix, picks, schema in _schemas():
+        for item, allowed in declared(schema):
+            if allowed is None:
+                continue
+            key, whole = f"{prefix}{item.name}", "float" not in str(item.type)
+            listed = "List" in str(item.type)
+            if allowed.length is not None:
+                inside = [(allowed.ge or 0) + 0.5 * ((allowed.lt or 1) - (allowed.ge or 0))]
+                yield picks, key, str(inside * (allowed.length + 1))
+            for value in _outside(allowed, whole):
+                yield picks, key, f"[{value}]" if listed else str(value)
+
+
+CASES = list(_cases())
+
+
+def test_every_numeric_setting_declares_its_range():
+    undeclared = [f"{schema.__name__}.{item.name}" for _, _, schema in _schemas()
+                  for item, allowed in declared(schema) if _is_number(item) and allowed is None]
+    assert not undeclared, f"declare the allowed values with bounds.setting(...): {undeclared}"
+
+
+def test_the_generated_cases_cover_every_group():
+    keys = {key.split(".")[0] for _, key, _ in CASES}
+    assert {*GROUP_SCHEMAS, "trainer", "seed"} - {"device", "search"} <= keys | {"device"}
+    assert len(CASES) > 60
+
+
+FOLDERS = itertools.count()
+
+
+@pytest.mark.parametrize("picks,key,value", CASES, ids=[f"{k}={v}" for _, k, v in CASES])
+def test_a_value_outside_its_range_is_refused_before_any_work(picks, key, value, tmp_path,
+                                                              monkeypatch, capsys):
+    def prepare_only(cfg, *args, **kwargs):
+        run_module.prepare(cfg)  # every check that needs no data
+        pytest.fail(f"{key}={value} was accepted")
+
+    monkeypatch.setattr(train_module, "train", prepare_only)
+    code = run_cli(*picks, f"{key}={value}", f"hydra.run.dir={tmp_path / 'out'}")
+    output = capsys.readouterr()
+    said = "\n".join(error_lines(output.out + output.err))
+    assert code == 2, output.out + output.err
+    assert f"{key}=" in said and "is not allowed" in said, said
+    assert len(said.splitlines()) == 1
