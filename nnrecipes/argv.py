@@ -12,7 +12,11 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf
 
+from nnrecipes.config import ConfigError
+
 SWEEP_ROOT = Path("outputs") / "multirun"
+# What makes a folder an nnrun run: any of these inside it.
+RUN_MARKERS = (".hydra", "summary.json", "checkpoints", "metrics.csv")
 
 
 def override_key(override: str) -> str:
@@ -35,6 +39,10 @@ def _run_dir_of(location: str) -> Optional[Path]:
     return None
 
 
+def _holds_a_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in RUN_MARKERS)
+
+
 def _multirun(args: List[str]) -> bool:
     return "-m" in args or "--multirun" in args
 
@@ -46,6 +54,12 @@ def with_resume_overrides(args: List[str]) -> List[str]:
     """
     targets = [arg.split("=", 1)[1] for arg in args if override_key(arg) == "resume"]
     run_dir = _run_dir_of(targets[-1]) if targets else None
+    if run_dir is None and targets and _holds_a_run(Path(targets[-1]).expanduser()):
+        raise ConfigError(
+            f"resume={targets[-1]}: this run folder has no .hydra/overrides.yaml, so nnrun "
+            f"cannot tell which command made it. Restore .hydra/, or continue its checkpoint "
+            f"into a new folder with the command's settings: resume={targets[-1]}/checkpoints/"
+            f"last.pt plus the overrides it was trained with")
     if run_dir is None or _multirun(args):
         return args
     given = {override_key(arg) for arg in args}

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Sequence, Union
 
 import torch
 
@@ -78,3 +78,15 @@ def load_checkpoint(location: PathLike, name: str = "last.pt") -> Dict[str, Any]
         raise CheckpointError(f"{path} is not an nnrecipes checkpoint")
     state["path"] = str(path)
     return state
+
+
+def check_fits(saved: Dict[str, Any], input_shape: Sequence[int], num_outputs: int) -> None:
+    """The data at hand has the inputs and classes the checkpoint's model was built for."""
+    spec = saved["model_spec"]
+    trained = (tuple(spec["input_shape"]), spec["num_outputs"])
+    if trained == (tuple(input_shape), num_outputs):
+        return
+    shown = lambda shape, outputs: f"inputs {'x'.join(map(str, shape))}, {outputs} outputs"  # noqa
+    raise CheckpointError(f"{saved['path']} was trained on data of {shown(*trained)}; the data "
+                          f"found now has {shown(tuple(input_shape), num_outputs)} (is "
+                          f"dataset.data_dir another data set?)")

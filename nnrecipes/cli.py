@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -104,21 +105,31 @@ def _show_results(summary: dict, run_dir: Path) -> None:
                    "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
 
 
-def _train_keeping_record(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> dict:
-    """Train; a resumed run's .hydra record takes the new command once its checkpoint fits."""
-    from nnrecipes.checkpoint import CheckpointError
-    from nnrecipes.train import train
+@contextlib.contextmanager
+def _untouched_unless_accepted(cfg: DictConfig, run_dir: Path) -> Iterator[Callable[[], None]]:
+    """A run resumed in its own folder: refused, every byte there stays as it was (the error
+    line it logged is cut from nnrun.log again); accepted, the folder's record takes the new
+    command. Yields what train calls once it accepts the checkpoint."""
+    from nnrecipes.resume import resumes_in_place
 
-    resumed_here = cfg.resume and HydraConfig.get().output_subdir is None
+    if not resumes_in_place(cfg, run_dir):
+        yield lambda: None
+        return
+    log_file = run_dir / "nnrun.log"
+    size = log_file.stat().st_size if log_file.is_file() else None
+    accepted = []
+
+    def accept() -> None:
+        accepted.append(True)
+        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+        OmegaConf.save(HydraConfig.get().overrides.task, run_dir / ".hydra" / "overrides.yaml")
+
     try:
-        return train(cfg, run_dir, overrides)
-    except CheckpointError:
-        resumed_here = False  # the run folder still belongs to the command that made it
+        yield accept
+    except SystemExit as stop:
+        if stop.code == 2 and not accepted and size is not None and log_file.is_file():
+            os.truncate(log_file, size)
         raise
-    finally:
-        if resumed_here:
-            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-            OmegaConf.save(HydraConfig.get().overrides.task, run_dir / ".hydra" / "overrides.yaml")
 
 
 def _check_torchrun(cfg: DictConfig, multirun: bool) -> None:
@@ -140,9 +151,6 @@ def _task(cfg: DictConfig) -> None:
     # Imported here so that `nnrun --help` and config errors answer without loading torch.
     from nnrecipes.checkpoint import CheckpointError
     from nnrecipes.data import DataError
-    from nnrecipes.evaluate import evaluate_checkpoint
-    from nnrecipes.interrupt import Interrupted
-    from nnrecipes.search import run_search
     from nnrecipes.train import TrainingDiverged
 
     user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
@@ -154,13 +162,24 @@ def _task(cfg: DictConfig) -> None:
     _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
+    with _untouched_unless_accepted(cfg, run_dir) as accept:
+        _run_mode(cfg, run_dir, overrides, user_errors, accept)
+
+
+def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
+              accept: Callable[[], None]) -> None:
+    from nnrecipes.evaluate import evaluate_checkpoint
+    from nnrecipes.interrupt import Interrupted
+    from nnrecipes.search import run_search
+    from nnrecipes.train import train
+
     try:
         if cfg.mode == Mode.eval:
             evaluate_checkpoint(cfg, run_dir, overrides)
         elif cfg.mode == Mode.search:
             run_search(cfg, run_dir, overrides, compose=_compose_in_app)
         else:
-            summary = _train_keeping_record(cfg, run_dir, overrides)
+            summary = train(cfg, run_dir, overrides, on_accepted=accept)
             if summary:  # under torchrun, rank 0's
                 _show_results(summary, run_dir)
     except user_errors as error:

@@ -11,7 +11,7 @@ from torch import nn
 
 from nnrecipes import console
 from nnrecipes.argv import override_key
-from nnrecipes.checkpoint import load_checkpoint, write_json
+from nnrecipes.checkpoint import check_fits, load_checkpoint, write_json
 from nnrecipes.config import ConfigError
 from nnrecipes.data import build_data
 from nnrecipes.devices import resolve_device
@@ -59,6 +59,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
     trained = _trained_config(saved, cfg, overrides)
     device = resolve_device(cfg.device.name, cfg.device.threads)
     data = build_data(trained, device)
+    check_fits(saved, data.input_shape, data.num_outputs)
     model = model_from_checkpoint(saved).to(device)
     test = evaluate(model, data.test.x, data.test.y, make_loss(data.task, saved["stats"]),
                     data.task, trained.dataset.eval_batch_size)

@@ -13,6 +13,7 @@ import errno
 import re
 from typing import Iterable, List, Optional
 
+from nnrecipes.config import ConfigError
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBaseException,
                               ValidationError)
@@ -140,6 +141,8 @@ def _override_parse_error(error: OverrideParseException) -> str:
 
 def explain(error: BaseException) -> str:
     """One line saying what is wrong with the command line or the config, and what to do."""
+    if isinstance(error, ConfigError):  # ours, already one line
+        return str(error)
     cause = error.__cause__
     underlying = _os_error_within(error)
     if underlying is not None:

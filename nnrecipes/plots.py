@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -12,13 +13,20 @@ matplotlib.use("Agg")  # files only: never open a window, work without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nnrecipes.checkpoint import write_atomically  # noqa: E402
+
 MAIN_METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
 def _save(figure, path: Path) -> Path:
+    """Atomically, like every run file: a full disk leaves no half figure, and names the file."""
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, dpi=110, format="png")
+    finally:
+        plt.close(figure)
+    write_atomically(path, buffer.getvalue())
     return path
 
 

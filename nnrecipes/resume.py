@@ -13,10 +13,16 @@ from nnrecipes.checkpoint import CheckpointError, load_checkpoint
 log = logging.getLogger("nnrecipes")
 
 
+# Where the data lives, and how big evaluation batches are, may change on resume; what the data
+# is, the model, the optimizer and its schedule may not (their saved state would not fit).
+MOVABLE_DATASET_KEYS = ("data_dir", "download", "eval_batch_size")
+
+
 def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
     """The parts of a config that must match for a checkpoint to be resumed."""
-    dataset = {k: v for k, v in config["dataset"].items() if k not in ("data_dir", "download")}
-    return {"dataset": dataset, "model": config["model"], "seed": config["seed"]}
+    dataset = {k: v for k, v in config["dataset"].items() if k not in MOVABLE_DATASET_KEYS}
+    return {"dataset": dataset, "model": config["model"], "optimizer": config["optimizer"],
+            "scheduler": config["scheduler"], "seed": config["seed"]}
 
 
 def _differences(before: Dict[str, Any], now: Dict[str, Any], prefix: str = "") -> List[str]:
@@ -25,7 +31,11 @@ def _differences(before: Dict[str, Any], now: Dict[str, Any], prefix: str = "") 
     for key in sorted(set(before) | set(now)):
         old, new = before.get(key), now.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
-            found += _differences(old, new, f"{prefix}{key}.")
+            # Another option of a group (optimizer=sgd for adam): its name says it all.
+            same_option = old.get("name") == new.get("name")
+            found += _differences(old if same_option else {"name": old.get("name")},
+                                  new if same_option else {"name": new.get("name")},
+                                  f"{prefix}{key}.")
         elif old != new:
             found.append(f"{prefix}{key} is {old!r} in the checkpoint, {new!r} now")
     return found
@@ -51,6 +61,11 @@ def resumable_state(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     if differences:
         raise CheckpointError(f"cannot resume from {saved['path']}: it was trained on another "
                               f"setup ({'; '.join(differences)})")
+    done = saved["progress"]["epoch"]
+    if cfg.trainer.epochs < done:
+        raise CheckpointError(f"cannot resume from {saved['path']} with trainer.epochs="
+                              f"{cfg.trainer.epochs}: it has trained {done} epochs already; give "
+                              f"trainer.epochs={done} or more (or leave it out)")
     return saved
 
 

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes import distributed
+from nnrecipes.checkpoint import check_fits
 from nnrecipes.config import ConfigError
 from nnrecipes.data import DataBundle, build_data, dataset_spec
 from nnrecipes.devices import resolve_device
@@ -143,7 +144,8 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
 
 
 def restore(run: Run, saved: Dict[str, Any]) -> None:
-    """Continue from a checkpoint that resumable_state found to fit this run."""
+    """Continue from a checkpoint that resumable_state found to fit this run's config."""
+    check_fits(saved, run.data.input_shape, run.data.num_outputs)
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scheduler is not None and saved["scheduler"] is not None:

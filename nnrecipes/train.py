@@ -17,8 +17,7 @@ from omegaconf import DictConfig
 from nnrecipes import console, distributed
 from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
 from nnrecipes.baseline import baseline_scores
-from nnrecipes.checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
-                                  write_atomically, write_json)
+from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomically, write_json
 from nnrecipes.engine import LossNotFinite, StopRequested, evaluate, predict, score, train_one_epoch
 from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.resume import resumable_state, resumes_in_place
@@ -78,6 +77,8 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
 def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
     """Train epoch by epoch, writing metrics and checkpoints after each one."""
     epochs, patience = run.cfg.trainer.epochs, run.cfg.trainer.patience
+    if patience is not None and run.progress.bad_epochs >= patience:
+        return  # a resumed run that had already stopped early: only its finish is missing
     for epoch in range(run.progress.epoch + 1, epochs + 1):
         try:
             row = run_epoch(run, epoch)
@@ -123,12 +124,18 @@ def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHoo
 
 
 def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]:
-    """Test the best epoch's weights; write summary.json, figures and baselines."""
+    """Test the best epoch's weights, draw the figures, then write summary.json.
+
+    The summary comes last, so "completed" means the folder holds everything; a stop or a
+    failure before it leaves an "interrupted" or "failed" record, and a resume of the run tests
+    and draws again without training.
+    """
     best = load_checkpoint(run.checkpoints / "best.pt")
     run.model.load_state_dict(best["model"])
     data, cfg, progress = run.data, run.cfg, run.progress
     outputs = predict(run.step_model, data.test.x, cfg.dataset.eval_batch_size, run.autocast)
     test = score(outputs, data.test.y, run.eval_loss_fn, data.task)
+    _stop_if_asked(run, "testing")
     baseline = (baseline_scores(data, cfg.seed)
                 if wants_baseline(cfg.trainer.baseline, len(data.input_shape) == 3) else None)
     summary = {
@@ -147,10 +154,19 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     }
     if baseline is not None:
         summary["baseline"] = baseline
-    write_json(run.run_dir / "summary.json", summary)
     if cfg.trainer.plots:
         write_run_plots(run.run_dir, data, progress.history, outputs)
+        _stop_if_asked(run, "drawing the figures")
+    write_json(run.run_dir / "summary.json", summary)
     return summary
+
+
+def _stop_if_asked(run: Run, stage: str) -> None:
+    number = run.stop_signal()
+    if number:
+        raise Interrupted(number, f"interrupted by {signal.Signals(number).name} while {stage}, "
+                                  f"after training ended. Test and draw without training: "
+                                  f"nnrun resume={run.run_dir}")
 
 
 def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
@@ -165,15 +181,19 @@ def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
-          on_epoch_end: Optional[EpochHook] = None) -> Dict[str, Any]:
+          on_epoch_end: Optional[EpochHook] = None,
+          on_accepted: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
     """Train the model that ``cfg`` describes, leaving everything in ``run_dir``.
 
     ``overrides`` are the command-line overrides that composed ``cfg``, kept for the record;
-    ``on_epoch_end(epoch, metrics_row, monitor)`` runs after each epoch's checkpoint. Under
+    ``on_epoch_end(epoch, metrics_row, monitor)`` runs after each epoch's checkpoint. A run that
+    resumes in its own folder leaves it byte for byte as it was until its checkpoint, config and
+    data are accepted; then ``on_accepted()`` runs (cli rewrites the folder's record). Under
     torchrun every process trains its share of each batch; only rank 0 writes ``run_dir`` and
     returns the summary (the others return {}).
     """
     started = time.perf_counter()
+    accepted = not resumes_in_place(cfg, run_dir)  # a new folder is this run's from the start
     try:
         device = prepare(cfg)
         saved = resumable_state(cfg) if cfg.resume else None
@@ -181,15 +201,16 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
             run = build_run(cfg, Path(run_dir), device, ranks)
             if saved is not None:
                 restore(run, saved)
+            accepted = True
+            if on_accepted is not None and run.ranks.rank == 0:
+                on_accepted()
             _announce(run, device)
             with stop_requests() as stop_signal:
                 run.stop_signal = stop_signal
                 fit(run, on_epoch_end)
-        summary = finish(run, started, overrides) if ranks.rank == 0 else {}
+                summary = finish(run, started, overrides) if ranks.rank == 0 else {}
     except Exception as error:
-        # A refused checkpoint leaves the folder it came from as that run left it.
-        refused = isinstance(error, CheckpointError) and resumes_in_place(cfg, run_dir)
-        if distributed.rank() == 0 and not refused:
+        if distributed.rank() == 0 and accepted:
             record_failure(run_dir, error, overrides)
         raise
     if summary:
