@@ -13,6 +13,7 @@ import csv
 import html
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -26,6 +27,10 @@ from nnrecipes.sweep import job_dirs, main_test_metric
 RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")
 
 
+class ReportError(Exception):
+    """A run folder or an output folder nnrun-report cannot use; the message names the file."""
+
+
 def find_runs(paths: Sequence[Path]) -> List[Path]:
     """Run folders named directly, or the jobs of named sweep and search folders."""
     runs: List[Path] = []
@@ -35,7 +40,7 @@ def find_runs(paths: Sequence[Path]) -> List[Path]:
         elif path.is_dir():
             runs.extend(job for job in job_dirs(path) if (job / "summary.json").is_file())
         else:
-            raise SystemExit(f"nnrun-report: {path} is neither a run nor a sweep folder")
+            raise ReportError(f"{path} is neither a run nor a sweep folder")
     return runs
 
 
@@ -49,16 +54,33 @@ def _flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> Dict[str, Any]:
-    config_path = run_dir / ".hydra" / "config.yaml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    metrics_path = run_dir / "metrics.csv"
-    history = []
-    if metrics_path.is_file():
+    config_path, metrics_path = run_dir / ".hydra" / "config.yaml", run_dir / "metrics.csv"
+    try:
+        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (ValueError, yaml.YAMLError) as error:  # JSONDecodeError is a ValueError
+        broken = config_path if isinstance(error, yaml.YAMLError) else run_dir / "summary.json"
+        raise ReportError(f"{broken} is corrupt ({_first_line(error)}); "
+                          f"leave that run out or rerun it") from None
+    return {"dir": run_dir, "config": _flatten(config if isinstance(config, dict) else {}),
+            "summary": summary if isinstance(summary, dict) else {},
+            "history": _history(metrics_path)}
+
+
+def _history(metrics_path: Path) -> List[Dict[str, float]]:
+    if not metrics_path.is_file():
+        return []
+    try:
         with open(metrics_path, newline="") as handle:
-            history = [{key: float(value) for key, value in row.items()}
-                       for row in csv.DictReader(handle)]
-    return {"dir": run_dir, "config": _flatten(config),
-            "summary": json.loads((run_dir / "summary.json").read_text()), "history": history}
+            return [{key: float(value) for key, value in row.items()}
+                    for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, csv.Error) as error:  # a cell that is not a number, or none
+        raise ReportError(f"{metrics_path} is corrupt ({_first_line(error)}); leave that run "
+                          f"out or rerun it") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def differences(runs: List[Dict[str, Any]]) -> List[str]:
@@ -132,9 +154,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="write report.md")
     parser.add_argument("--html", action="store_true", help="write a self-contained report.html")
     args = parser.parse_args(argv)
+    try:
+        return _report(args)
+    except ReportError as error:
+        message = str(error)
+    except OSError as error:  # the output folder: unwritable, full, or under a file
+        message = f"{error.filename or args.out}: {error.strerror or error}"
+    print(f"nnrun-report: error: {message}", file=sys.stderr)
+    return 2  # as nnrun: something to fix in the command, the files or the folders
+
+
+def _report(args: argparse.Namespace) -> int:
     runs = [load_run(path) for path in find_runs(args.paths)]
     if not runs:
-        raise SystemExit("nnrun-report: no finished runs found")
+        raise ReportError("no finished runs found (no summary.json in the folders given)")
     rows = rows_of(runs, differences(runs))
     print_table(rows, wide_console(200))
     args.out.mkdir(parents=True, exist_ok=True)

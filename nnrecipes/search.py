@@ -99,9 +99,14 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
         pruner = optuna.pruners.NopPruner()
     elif cfg.search.pruner != "median":
         raise ConfigError(f"search.pruner={cfg.search.pruner!r} is unknown; known: median, none")
-    study = optuna.create_study(
-        study_name="nnrun", storage=f"sqlite:///{run_dir / 'study.db'}", load_if_exists=True,
-        direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
+    try:
+        study = optuna.create_study(
+            study_name="nnrun", storage=f"sqlite:///{run_dir / 'study.db'}", load_if_exists=True,
+            direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
+    except Exception as error:  # sqlalchemy's DatabaseError and Optuna's own, depending on damage
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ConfigError(f"{run_dir / 'study.db'} is not a readable Optuna study ({reason}); "
+                          f"move it away to start the study afresh") from None
     for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # cut off by an interruption
     return study
