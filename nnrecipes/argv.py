@@ -43,7 +43,7 @@ def _holds_a_run(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for name in RUN_MARKERS)
 
 
-def _multirun(args: List[str]) -> bool:
+def multirun(args: List[str]) -> bool:
     return "-m" in args or "--multirun" in args
 
 
@@ -60,7 +60,7 @@ def with_resume_overrides(args: List[str]) -> List[str]:
             f"cannot tell which command made it. Restore .hydra/, or continue its checkpoint "
             f"into a new folder with the command's settings: resume={targets[-1]}/checkpoints/"
             f"last.pt plus the overrides it was trained with")
-    if run_dir is None or _multirun(args):
+    if run_dir is None or multirun(args):
         return args
     given = {override_key(arg) for arg in args}
     original = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
@@ -103,7 +103,7 @@ def with_sweep_resume(args: List[str]) -> List[str]:
     """``nnrun -m ... sweep.resume=true`` goes on in the earlier sweep of the same command."""
     asked = any(arg.replace(" ", "") == "sweep.resume=true" for arg in args)
     named = any(override_key(arg) == "hydra.sweep.dir" for arg in args)
-    if not (_multirun(args) and asked) or named:
+    if not (multirun(args) and asked) or named:
         return args
     earlier = previous_sweep(args)
     if earlier is None:

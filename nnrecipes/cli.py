@@ -17,10 +17,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nnrecipes.argv import (for_this_process, torchrun_rank, with_resume_overrides,
+from nnrecipes.argv import (for_this_process, multirun, torchrun_rank, with_resume_overrides,
                             with_sweep_resume, without_resume)
 from nnrecipes.config import ConfigError, Mode, config_dir, register_configs
 from nnrecipes.explain import explain
+from nnrecipes.folders import claimed
 
 log = logging.getLogger("nnrecipes")
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
@@ -132,15 +133,33 @@ def _untouched_unless_accepted(cfg: DictConfig, run_dir: Path) -> Iterator[Calla
         raise
 
 
-def _check_torchrun(cfg: DictConfig, multirun: bool) -> None:
+TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
+                           "launching torchrun jobs, as README's 'Scaling out' shows")
+
+
+def _refuse_torchrun_sweeps(args: List[str]) -> None:
+    """Before Hydra makes a sweep folder: under torchrun there is no sweep."""
+    if torchrun_rank() is not None and multirun(args):
+        raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
+
+
+def _check_torchrun(cfg: DictConfig, sweeping: bool) -> None:
     rank = torchrun_rank()
     if rank is None:
         return
-    if multirun or cfg.mode != Mode.train:
-        raise ConfigError("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
-                          "launching torchrun jobs, as README's 'Scaling out' shows")
+    if sweeping or cfg.mode != Mode.train:
+        raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
     if rank > 0:
         log.setLevel(logging.WARNING)  # rank 0 reports; the others speak only of errors
+
+
+def _paths_from(launch_dir: str, cfg: DictConfig) -> None:
+    """With hydra.job.chdir=true the job runs inside its run folder; the relative paths the user
+    typed still mean the folder nnrun was started in."""
+    for key in ("dataset.data_dir", "checkpoint", "resume"):
+        value = OmegaConf.select(cfg, key)
+        if value and not Path(value).expanduser().is_absolute():
+            OmegaConf.update(cfg, key, str(Path(launch_dir) / value))
 
 
 def _compose_in_app(overrides: List[str]) -> DictConfig:
@@ -160,6 +179,8 @@ def _task(cfg: DictConfig) -> None:
     # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
     overrides = list(OmegaConf.to_container(hydra_config.overrides.task))
     _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN)
+    if hydra_config.job.chdir:
+        _paths_from(hydra_config.runtime.cwd, cfg)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
     with _untouched_unless_accepted(cfg, run_dir) as accept:
@@ -214,19 +235,24 @@ def main(argv: Optional[List[str]] = None) -> None:
     if "--debug" in args:
         args = [arg for arg in args if arg != "--debug"]
         os.environ[DEBUG_VARIABLE] = "1"
+    overwrite = "--overwrite" in args
+    args = [arg for arg in args if arg != "--overwrite"]
     # Hydra then raises what goes wrong as it is, and it is worded here in one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     saved_argv = sys.argv
     try:
+        _refuse_torchrun_sweeps(args)
         args = for_this_process(with_sweep_resume(with_resume_overrides(args)))
         register_configs()
         sys.argv = ["nnrun", *args]
-        hydra.main(config_path=str(config_dir()), config_name="config",
-                   version_base="1.3")(_task)()
+        with claimed(args, multirun(args), overwrite):
+            hydra.main(config_path=str(config_dir()), config_name="config",
+                       version_base="1.3")(_task)()
     except Exception as error:
         if _debugging():
             raise
-        print(f"nnrun: error: {explain(error)}", file=sys.stderr)
+        if not torchrun_rank():  # under torchrun, rank 0 speaks for all
+            print(f"nnrun: error: {explain(error)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         if _debugging():

@@ -6,11 +6,14 @@ each one with the real ``nnrun`` and writes the messages into docs/errors.md.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Tuple
 
-from nnrecipes.smoke import write_california_cache, write_idx_dataset
+import numpy as np
+
+from nnrecipes.smoke import write_california_cache, write_idx, write_idx_dataset
 
 QUICK = ("trainer.epochs=2", "trainer.progress=false", "trainer.plots=false")
 ERROR_PREFIXES = ("error:", "nnrun: error:")
@@ -100,6 +103,59 @@ CASES: List[BadInput] = [
     # output folders and training itself
     _case("output folder under a file", "hydra.run.dir={root}/notes.pt/run", "Not a directory"),
     _case("training diverges", "optimizer.lr=1e12", "training diverged: the loss became nan"),
+    # values a library would refuse later, or that make no sense (ranges from the schemas)
+    _case("seed scikit-learn refuses", "seed=-1", "seed=-1 is not allowed"),
+    _case("negative momentum", "optimizer=sgd optimizer.momentum=-1",
+          "optimizer.momentum=-1.0 is not allowed"),
+    _case("Adam betas outside [0, 1)", "optimizer.betas=[0.9,1.5]", "every entry must be in [0, 1)"),
+    _case("Adam betas of the wrong length", "optimizer.betas=[0.9]", "exactly 2 entries"),
+    _case("CNN kernel 0", "dataset=digits model=cnn model.kernel_size=0",
+          "model.kernel_size=0 is not allowed"),
+    _case("CNN kernel larger than the images", "dataset=digits model=cnn model.kernel_size=300",
+          "larger than the 8x8 images"),
+    _case("negative step gamma", "scheduler=step scheduler.gamma=-1", "scheduler.gamma=-1.0"),
+    _case("negative min_delta", "trainer.min_delta=-1", "trainer.min_delta=-1.0 is not allowed"),
+    _case("negative one-cycle max_lr", "scheduler=onecycle scheduler.max_lr=-1",
+          "scheduler.max_lr=-1.0 is not allowed"),
+    _case("infinite learning rate", "optimizer.lr=inf", "must be a finite number"),
+    _case("cosine floor above the learning rate", "scheduler.min_lr=0.1 optimizer.lr=0.01",
+          "must be at most optimizer.lr"),
+    _case("batch of 1 with batch norm", "dataset.batch_size=1 model.batch_norm=true",
+          "batch norm needs at least 2 samples"),
+    _case("batch size in exponent notation", "dataset.batch_size=1e9",
+          "written with digits only"),
+    _case("data set epochs 0", "dataset.epochs=0", "dataset.epochs=0 is not allowed"),
+    _case("unquoted non-ASCII value", "dataset.data_dir=données", "quote the value"),
+    _case("shell completion without a shell", "--shell-completion", "install=bash"),
+    # data that is well-formed but inconsistent
+    _case("label outside the classes", "dataset=mnist dataset.data_dir={root}/bad_labels",
+          "holds label 12, but MNIST has 10 classes"),
+    _case("test images of another size", "dataset=mnist dataset.data_dir={root}/other_size",
+          "all of one size"),
+    _case("IDX header promising more than the file", "dataset=mnist dataset.data_dir={root}/"
+          "long_header", "header promises shape (1000000000, 28, 28)"),
+    _case("corrupt plain file beside its .gz", "dataset=mnist dataset.data_dir={root}/twin_idx",
+          "beside it is not read"),
+    _case("folder in place of a data file", "dataset=mnist dataset.data_dir={root}/dir_idx",
+          "is not a file (a folder?)"),
+    # resume and eval with another setup
+    _case("resume with another optimizer", "resume={root}/run optimizer=sgd",
+          "optimizer.name is 'adam' in the checkpoint, 'sgd' now"),
+    _case("resume with another learning rate", "resume={root}/run optimizer.lr=0.1",
+          "optimizer.lr is 0.001 in the checkpoint, 0.1 now"),
+    _case("resume with fewer epochs than done", "resume={root}/run trainer.epochs=1",
+          "it has trained 2 epochs already"),
+    _case("resume of a folder without .hydra", "resume={root}/no_record",
+          "has no .hydra/overrides.yaml"),
+    _case("eval on images of another size", "mode=eval checkpoint={root}/mnist_run "
+          "dataset.data_dir={root}/small_images", "was trained on data of inputs 1x28x28"),
+    _case("search resumed from a corrupt study.db", "resume={root}/search",
+          "is not a readable Optuna study"),
+    # folders that hold results already
+    _case("existing run as the run folder", "dataset=wine hydra.run.dir={root}/run",
+          "already holds a run"),
+    _case("existing sweep as the sweep folder", "-m optimizer.lr=0.1,0.01 "
+          "hydra.sweep.dir={root}/sweep", "already holds a sweep"),
 ]
 
 
@@ -113,7 +169,41 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     write_california_cache(root / "bad_cache" / "sklearn")
     cache = next((root / "bad_cache" / "sklearn").iterdir())
     cache.write_bytes(cache.read_bytes()[:100])
+    _inconsistent_idx(root)
     run_nnrun("trainer.epochs=2", "trainer.plots=false", f"hydra.run.dir={root / 'run'}")
     checkpoint = (root / "run" / "checkpoints" / "best.pt").read_bytes()
     (root / "truncated.pt").write_bytes(checkpoint[: len(checkpoint) // 2])
     (root / "notes.pt").write_text("not a checkpoint\n")
+    shutil.copytree(root / "run", root / "no_record")
+    shutil.rmtree(root / "no_record" / ".hydra")
+    shutil.copytree(root / "run", root / "search")
+    (root / "search" / ".hydra" / "overrides.yaml").write_text("- mode=search\n")
+    (root / "search" / "study.db").write_text("not a database\n")
+    (root / "sweep" / "0").mkdir(parents=True)
+    (root / "sweep" / "multirun.yaml").write_text("hydra: {}\n")
+    write_idx_dataset(root / "good_mnist", compress=True)
+    run_nnrun("dataset=mnist", f"dataset.data_dir={root / 'good_mnist'}", "model=perceptron",
+              "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'mnist_run'}")
+
+
+def _inconsistent_idx(root: Path) -> None:
+    """MNIST folders whose files are each well-formed but do not fit together."""
+    folders = {name: root / name / "MNIST" / "raw" for name in
+               ("bad_labels", "other_size", "long_header", "twin_idx", "dir_idx", "small_images")}
+    for name, folder in folders.items():
+        write_idx_dataset(folder, compress=name == "twin_idx")
+        if name == "twin_idx":
+            write_idx_dataset(folder, compress=False)
+    labels = folders["bad_labels"] / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:8] + bytes([12]) + labels.read_bytes()[9:])
+    write_idx(folders["other_size"] / "t10k-images-idx3-ubyte",
+              np.zeros((100, 14, 14), np.uint8), compress=False)
+    images = folders["long_header"] / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:4] + (10**9).to_bytes(4, "big") +
+                       images.read_bytes()[8:])
+    (folders["twin_idx"] / "train-labels-idx1-ubyte").write_bytes(b"junk")
+    (folders["dir_idx"] / "train-images-idx3-ubyte").unlink()
+    (folders["dir_idx"] / "train-images-idx3-ubyte").mkdir()
+    for split, count in (("train", 300), ("t10k", 100)):
+        write_idx(folders["small_images"] / f"{split}-images-idx3-ubyte",
+                  np.zeros((count, 14, 14), np.uint8), compress=False)

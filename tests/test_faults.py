@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import signal
 import string
@@ -65,6 +66,7 @@ def _untouched(run_dir: Path) -> dict:
     return {path: path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.suffix != ".log"}
 
 
+EXAMPLES = itertools.count()
 OVERRIDE_KEYS = ["optimizer.lr", "dataset.batch_size", "trainer.epochs", "model", "dataset",
                  "model.hidden_sizes", "model.dropout", "trainer.precision", "seed", "mode",
                  "optimizer", "scheduler", "device", "trainer", "dataset.val_size", "sweep"]
@@ -98,7 +100,8 @@ def test_random_overrides_give_clear_errors_or_valid_configs(overrides, tmp_path
     monkeypatch.setattr(train_module, "train", stub)
     monkeypatch.setattr(evaluate_module, "evaluate_checkpoint", stub)
     monkeypatch.setattr(search_module, "run_search", stub)
-    code = run_cli(*overrides, f"hydra.run.dir={tmp_path / 'out'}")
+    # A folder per example: hypothesis reuses tmp_path, and a folder holding a run is refused.
+    code = run_cli(*overrides, f"hydra.run.dir={tmp_path / f'out{next(EXAMPLES)}'}")
     event(f"exit {code}")
     output = capsys.readouterr()
     text = output.out + output.err

@@ -1,0 +1,106 @@
+"""Who may write a run or sweep folder named on the command line.
+
+One nnrun at a time: the folder is locked with ``flock`` on the folder itself, a lock the OS
+drops when the process ends, however it ends (a SIGKILLed run never leaves its folder locked),
+and that adds no file. And never over another run's results: a folder that already holds a run
+or a sweep is refused unless the command resumes it or passes ``--overwrite``. Folders that nnrun
+names itself (``outputs/<date>/<time>_...``) are claimed by an atomic mkdir and need neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+from nnrecipes.argv import RUN_MARKERS, override_key
+from nnrecipes.config import ConfigError
+
+# What nnrun writes into a run folder and a sweep folder: all that --overwrite removes.
+RUN_FILES = (*RUN_MARKERS, "nnrun.log", "model.txt", "eval.json", "curves.png",
+             "confusion_matrix.png", "predictions.png", "regression.png")
+SWEEP_FILES = ("multirun.yaml", "sweep_summary.csv", "sweep_groups.csv", "rerun_failed.sh",
+               "sweep_lr.png", "sweep_heatmap.png", "study.db", "experiment")
+# Flags after which nnrun prints and exits without running anything.
+NO_RUN_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--shell-completion",
+                "--version", "--resolve")
+
+
+def _named(args: List[str], key: str) -> Optional[Path]:
+    """The folder an explicit ``key=PATH`` override names (the last one), if it is a plain path."""
+    values = [arg.split("=", 1)[1] for arg in args if override_key(arg) == key and "=" in arg]
+    if not values or "${" in values[-1]:
+        return None
+    return Path(values[-1].strip("'\"")).expanduser()
+
+
+def holds_a_sweep(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / "multirun.yaml").exists() or
+                                any(holds_a_run(child) for child in folder.iterdir()
+                                    if child.is_dir()))
+
+
+def holds_a_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in RUN_MARKERS)
+
+
+def _clear(folder: Path, names) -> None:
+    for name in names:
+        target = folder / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
+def _refuse_or_clear(folder: Path, multirun: bool, resuming: bool, overwrite: bool) -> None:
+    holds = holds_a_sweep(folder) if multirun else holds_a_run(folder)
+    if not holds or resuming:
+        return
+    if overwrite:
+        _clear(folder, SWEEP_FILES if multirun else RUN_FILES)
+        if multirun:
+            for job in [child for child in folder.iterdir() if holds_a_run(child)]:
+                shutil.rmtree(job)
+        return
+    what, key, resume = (("a sweep", "hydra.sweep.dir", "sweep.resume=true") if multirun
+                         else ("a run", "hydra.run.dir", f"resume={folder}"))
+    raise ConfigError(f"{key}={folder} already holds {what}; nnrun does not write over it. "
+                      f"Continue it with {resume}, pass --overwrite to replace it, or pick "
+                      f"another folder")
+
+
+def _resumes(args: List[str], folder: Path, multirun: bool) -> bool:
+    """Whether the command continues what ``folder`` holds (rather than writing a new run)."""
+    if multirun:
+        return any(arg.replace(" ", "") == "sweep.resume=true" for arg in args)
+    target = _named(args, "resume")
+    if target is None:
+        return False
+    target, folder = target.resolve(), folder.resolve()
+    return folder == target or folder in target.parents
+
+
+@contextlib.contextmanager
+def claimed(args: List[str], multirun: bool, overwrite: bool) -> Iterator[None]:
+    """Within the block this process alone writes the folder that ``args`` name, if any."""
+    folder = _named(args, "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    if folder is None or any(arg.split("=")[0] in NO_RUN_FLAGS for arg in args):
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{folder} is in use: another nnrun is writing into it right now. "
+                              f"Wait for it to end, or write elsewhere with "
+                              f"{'hydra.sweep.dir' if multirun else 'hydra.run.dir'}=DIR") from None
+        _refuse_or_clear(folder, multirun, _resumes(args, folder, multirun), overwrite)
+        yield
+    finally:
+        os.close(handle)  # closing drops the lock
