@@ -27,6 +27,7 @@ class Allowed:
     lt: Optional[float] = None  # less than
     choices: Tuple[str, ...] = ()
     length: Optional[int] = None  # lists: exactly this many entries
+    kind: str = ""  # what the number is, for the message: "a probability"
 
     def describe(self) -> str:
         if self.choices:
@@ -34,7 +35,8 @@ class Allowed:
         low = self.ge if self.ge is not None else self.gt
         high = self.le if self.le is not None else self.lt
         if low is not None and high is not None:
-            return (f"must be in {'[' if self.ge is not None else '('}{_number(low)}, "
+            return (f"must be {self.kind + ' ' if self.kind else ''}in "
+                    f"{'[' if self.ge is not None else '('}{_number(low)}, "
                     f"{_number(high)}{']' if self.le is not None else ')'}")
         if low is not None:
             return f"must be {'at least' if self.ge is not None else 'greater than'} {_number(low)}"

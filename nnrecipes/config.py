@@ -50,7 +50,7 @@ class DatasetConfig:
     # A fraction (< 1) of the training pool, or a number of samples (>= 1).
     val_size: float = setting(0.1, gt=0)
     # Tabular data only: image data sets come with their official test split.
-    test_size: float = setting(0.2, gt=0, lt=1)
+    test_size: float = setting(0.2, gt=0, lt=1, kind="a fraction")
     # Use only the first N training samples (smoke runs).
     limit: Optional[int] = setting(None, ge=2)
     # How many epochs suit this data set; trainer.epochs follows it unless overridden.
@@ -78,7 +78,7 @@ class MLPConfig(ModelConfig):
     name: str = "mlp"
     hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1)
     activation: Activation = Activation.relu
-    dropout: float = setting(0.0, ge=0, lt=1)
+    dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")
     batch_norm: bool = False
 
 
@@ -89,7 +89,7 @@ class CNNConfig(ModelConfig):
     # At most the images' smaller side (checked when the model is built from the data).
     kernel_size: int = setting(3, ge=1)
     fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
-    dropout: float = setting(0.4, ge=0, lt=1)
+    dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
     batch_norm: bool = True
 
 
@@ -166,7 +166,7 @@ class OneCycleSchedulerConfig(SchedulerConfig):
     name: str = "onecycle"
     # Peak learning rate; by default optimizer.lr.
     max_lr: Optional[float] = setting(None, gt=0)
-    pct_start: float = setting(0.3, gt=0, lt=1)
+    pct_start: float = setting(0.3, gt=0, lt=1, kind="a fraction")
 
 
 @dataclass
@@ -190,7 +190,7 @@ class TrainerConfig:
     # Progress bar while training; shown only when output is a terminal.
     progress: bool = True
     # Cross-entropy label smoothing for multiclass training (evaluation loss stays plain).
-    label_smoothing: float = setting(0.0, ge=0, lt=1)
+    label_smoothing: float = setting(0.0, ge=0, lt=1, kind="a fraction")
     # auto: bf16 autocast on CUDA (where supported), float32 elsewhere; or fp32, bf16.
     precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
     # torch.compile the model: pays off on long GPU runs, slows short ones (compile time).

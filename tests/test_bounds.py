@@ -53,10 +53,13 @@ def _outside(allowed: Allowed, whole: bool) -> List[Any]:
 
 
 def _cases() -> Iterator[Tuple[List[str], str, str]]:
+    tried = set()
     for prefix, picks, schema in _schemas():
         for item, allowed in declared(schema):
-            if allowed is None:
+            # A key inherited unchanged (optimizer.lr of every optimizer) is tried once.
+            if allowed is None or (prefix, item.name, allowed) in tried:
                 continue
+            tried.add((prefix, item.name, allowed))
             key, whole = f"{prefix}{item.name}", "float" not in str(item.type)
             listed = "List" in str(item.type)
             if allowed.length is not None:
@@ -78,7 +81,7 @@ def test_every_numeric_setting_declares_its_range():
 def test_the_generated_cases_cover_every_group():
     keys = {key.split(".")[0] for _, key, _ in CASES}
     assert {*GROUP_SCHEMAS, "trainer", "seed"} - {"device", "search"} <= keys | {"device"}
-    assert len(CASES) > 60
+    assert len(CASES) > 40
 
 
 FOLDERS = itertools.count()

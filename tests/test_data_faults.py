@@ -61,7 +61,7 @@ CORRUPTIONS = st.one_of(
 FOLDERS = itertools.count()
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(corruption=CORRUPTIONS, gz_twin=st.booleans())
 def test_corrupt_idx_files_train_or_name_the_file(corruption, gz_twin, tmp_path, capsys):

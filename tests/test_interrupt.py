@@ -12,7 +12,7 @@ from conftest import RunResult
 from nnrecipes import cli
 from test_cli import nnrun_command
 
-OVERRIDES = ("dataset=digits", "model=cnn", "trainer.epochs=30", "trainer.progress=false")
+OVERRIDES = ("dataset=digits", "model=cnn", "trainer.epochs=12", "trainer.progress=false")
 
 
 def rows(run_dir):
@@ -36,11 +36,11 @@ def test_a_signal_stops_the_run_cleanly_and_resume_matches(nnrun, tmp_path, sign
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert saved["progress"]["epoch"] == rows(run_dir) < 30
+    assert saved["progress"]["epoch"] == rows(run_dir) < 12
 
     cli.main([f"resume={run_dir}", "trainer.progress=false"])
     whole = nnrun(*OVERRIDES)
     resumed = RunResult(run_dir)
     assert resumed.summary["status"] == "completed"
     assert resumed.summary["test"] == whole.summary["test"]
-    assert rows(run_dir) == 30
+    assert rows(run_dir) == 12

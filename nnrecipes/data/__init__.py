@@ -100,7 +100,8 @@ def build_data(cfg, device: torch.device) -> DataBundle:
 def _check_labels(name: str, raw: RawData) -> None:
     """Class indices outside 0..classes-1 would fail deep inside the loss; say so here."""
     classes = len(raw.class_names or [])
-    for split, labels in (("training", raw.y), ("test", None if raw.test is None else raw.test[1])):
+    test = None if raw.test is None else raw.test[1]
+    for split, labels in (("training", raw.y), ("test", test)):
         if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= classes):
             raise DataError(f"dataset={name}: its {split} labels run from {labels.min()} to "
                             f"{labels.max()}, but it has {classes} classes (0 to {classes - 1})")

@@ -22,6 +22,7 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 DIGIT_CLASSES = [str(digit) for digit in range(10)]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+SPLITS = ("train", "test")
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -123,7 +124,7 @@ def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str])
     folders = idx_folders(cfg.data_dir, folder_name)
     classes = len(class_names)
     try:
-        train, test = (load_idx_split(folders, split, title, classes) for split in ("train", "test"))
+        train, test = (load_idx_split(folders, split, title, classes) for split in SPLITS)
     except DataNotFound as missing:
         if not cfg.download:
             raise DataNotFound(
@@ -131,7 +132,7 @@ def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str])
                 "folders, point dataset.data_dir (or NNRECIPES_DATA) at a folder that holds them, "
                 "or pass dataset.download=true on a machine with network access.") from None
         _download(cfg.data_dir, folder_name, title)
-        train, test = (load_idx_split(folders, split, title, classes) for split in ("train", "test"))
+        train, test = (load_idx_split(folders, split, title, classes) for split in SPLITS)
     _same_image_size(folders, train, test)
     return RawData(train[0], train[1], class_names, test=test)
 
