@@ -197,18 +197,19 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     try:
         device = prepare(cfg)
         saved = resumable_state(cfg) if cfg.resume else None
-        with distributed.process_group(device) as ranks:
-            run = build_run(cfg, Path(run_dir), device, ranks)
-            if saved is not None:
-                restore(run, saved)
-            accepted = True
-            if on_accepted is not None and run.ranks.rank == 0:
-                on_accepted()
-            _announce(run, device)
-            with stop_requests() as stop_signal:
+        # Signals are requests to stop from here to the summary: testing and drawing included.
+        with stop_requests() as stop_signal:
+            with distributed.process_group(device) as ranks:
+                run = build_run(cfg, Path(run_dir), device, ranks)
+                if saved is not None:
+                    restore(run, saved)
+                accepted = True
+                if on_accepted is not None and run.ranks.rank == 0:
+                    on_accepted()
+                _announce(run, device)
                 run.stop_signal = stop_signal
                 fit(run, on_epoch_end)
-                summary = finish(run, started, overrides) if ranks.rank == 0 else {}
+            summary = finish(run, started, overrides) if ranks.rank == 0 else {}
     except Exception as error:
         if distributed.rank() == 0 and accepted:
             record_failure(run_dir, error, overrides)
