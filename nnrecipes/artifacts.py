@@ -8,6 +8,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
+from nnrecipes.data import image_data
 from nnrecipes.tasks import predicted_labels
 
 log = logging.getLogger("nnrecipes")
@@ -36,7 +37,7 @@ def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
     y_pred = predicted_labels(data.task, outputs).cpu().numpy()
     written.append(plots.confusion(y_true, y_pred, data.class_names,
                                    run_dir / "confusion_matrix.png"))
-    if len(data.input_shape) == 3:
+    if image_data(data.input_shape):
         written.append(plots.prediction_grid(data.test.x[:24].cpu().numpy(), y_true[:24],
                                              y_pred[:24], data.class_names,
                                              run_dir / "predictions.png"))

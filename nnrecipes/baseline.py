@@ -9,7 +9,8 @@ from typing import Dict
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import accuracy_score, r2_score
+
+from nnrecipes.tasks import score_headline
 
 
 def _features(x, stats) -> np.ndarray:
@@ -25,10 +26,12 @@ def baseline_scores(data, seed: int) -> Dict[str, Dict[str, float]]:
     if data.task == "regression":
         models = {"ridge": Ridge(),
                   "hist_gradient_boosting": HistGradientBoostingRegressor(random_state=seed)}
-        metric, score = "r2", r2_score
     else:
         models = {"logistic_regression": LogisticRegression(max_iter=2000),
                   "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed)}
-        metric, score = "accuracy", accuracy_score
-    return {name: {metric: float(score(y_test, model.fit(x_train, y_train).predict(x_test)))}
-            for name, model in models.items()}
+    scores = {}
+    for name, model in models.items():
+        predicted = model.fit(x_train, y_train).predict(x_test)
+        metric, value = score_headline(data.task, y_test, predicted)
+        scores[name] = {metric: value}
+    return scores

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -18,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nnrecipes.argv import (for_this_process, multirun, torchrun_rank, with_resume_overrides,
-                            with_sweep_resume, without_resume)
-from nnrecipes.config import ConfigError, Mode, config_dir, register_configs
+                            with_sweep_resume)
+from nnrecipes.components import register_configs
+from nnrecipes.config import ConfigError, Mode, config_dir
 from nnrecipes.explain import explain
 from nnrecipes.folders import claimed
 
@@ -51,32 +51,19 @@ def _traceback_to_log_file(error: BaseException) -> None:
             handler.handle(record)
 
 
-def _already_completed(run_dir: Path, overrides: List[str]) -> bool:
-    summary = run_dir / "summary.json"
-    if not summary.is_file():
-        return False
-    previous = json.loads(summary.read_text())
-    same = without_resume(previous.get("overrides", [])) == without_resume(overrides)
-    return previous.get("status") == "completed" and same
-
-
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
     from nnrecipes import distributed
     from nnrecipes.interrupt import Interrupted, pass_on
+    from nnrecipes.resume import already_completed, continue_sweep_job
     from nnrecipes.sweep import summarize_sweep
     from nnrecipes.train import train
 
     number = HydraConfig.get().job.num
-    if cfg.sweep.resume and _already_completed(run_dir, overrides):
+    if cfg.sweep.resume and already_completed(run_dir, overrides):
         log.info(f"job {number} already completed in {run_dir}; skipped")
         return
-    summary = run_dir / "summary.json"
-    status = json.loads(summary.read_text()).get("status") if summary.is_file() else None
-    # Asked to, or started again after a signal (a requeued SLURM job): go on from the last epoch.
-    wanted = cfg.sweep.resume or status == "interrupted"
-    if wanted and status != "failed" and (run_dir / "checkpoints" / "last.pt").is_file():
-        cfg.resume = str(run_dir)
+    continue_sweep_job(cfg, run_dir)
     distributed.adopt_slurm_tasks()
     try:
         train(cfg, run_dir, overrides)

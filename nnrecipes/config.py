@@ -1,10 +1,10 @@
-"""Typed config schemas, registered in Hydra's ConfigStore.
+"""The typed config schema: the sections every run has, and the base of each group's schemas.
 
-Every YAML under ``configs/`` is validated against these dataclasses when the config is composed,
-so a misspelled key or a wrong type fails before any work starts. Each number's allowed range is
-declared beside it with ``setting(...)`` (see bounds.py); checks that span several keys live in
-validation.py. This module must stay free of torch so that composing a config
-is fast.
+Each data set, model, optimizer and schedule declares its own schema (a subclass of a base here)
+beside its builder (see components.py); every YAML under ``configs/`` is validated against it when
+the config is composed, so a misspelled key or a wrong type fails before any work starts. Each
+number's allowed range is declared beside it with ``setting(...)`` (see bounds.py); checks that
+span several keys live in validation.py.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING, OmegaConf
+from omegaconf import II, MISSING
 
 from nnrecipes.bounds import setting
 
@@ -28,15 +27,6 @@ class Mode(str, Enum):
     train = "train"
     eval = "eval"
     search = "search"
-
-
-class Activation(str, Enum):
-    relu = "relu"
-    gelu = "gelu"
-    tanh = "tanh"
-    sigmoid = "sigmoid"
-    leaky_relu = "leaky_relu"
-    silu = "silu"
 
 
 @dataclass
@@ -58,39 +48,8 @@ class DatasetConfig:
 
 
 @dataclass
-class LogicGatesConfig(DatasetConfig):
-    # The truth table to learn: and, or, nand, nor or xor.
-    gate: str = "xor"
-
-
-@dataclass
 class ModelConfig:
     name: str = MISSING
-
-
-@dataclass
-class PerceptronConfig(ModelConfig):
-    name: str = "perceptron"
-
-
-@dataclass
-class MLPConfig(ModelConfig):
-    name: str = "mlp"
-    hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1)
-    activation: Activation = Activation.relu
-    dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")
-    batch_norm: bool = False
-
-
-@dataclass
-class CNNConfig(ModelConfig):
-    name: str = "cnn"
-    channels: List[int] = setting(factory=lambda: [32, 64, 128], ge=1)
-    # At most the images' smaller side (checked when the model is built from the data).
-    kernel_size: int = setting(3, ge=1)
-    fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
-    dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
-    batch_norm: bool = True
 
 
 @dataclass
@@ -101,72 +60,8 @@ class OptimizerConfig:
 
 
 @dataclass
-class SGDConfig(OptimizerConfig):
-    name: str = "sgd"
-    lr: float = setting(0.01, gt=0)
-    momentum: float = setting(0.9, ge=0, lt=1)
-    nesterov: bool = False
-
-
-@dataclass
-class AdamConfig(OptimizerConfig):
-    name: str = "adam"
-    betas: List[float] = setting(factory=lambda: [0.9, 0.999], ge=0, lt=1, length=2)
-    eps: float = setting(1e-8, gt=0)
-
-
-@dataclass
-class AdamWConfig(AdamConfig):
-    name: str = "adamw"
-    weight_decay: float = setting(0.01, ge=0)
-
-
-@dataclass
-class RMSpropConfig(OptimizerConfig):
-    name: str = "rmsprop"
-    alpha: float = setting(0.99, ge=0, lt=1)
-    momentum: float = setting(0.0, ge=0, lt=1)
-    eps: float = setting(1e-8, gt=0)
-
-
-@dataclass
-class AdagradConfig(OptimizerConfig):
-    name: str = "adagrad"
-    lr: float = setting(0.01, gt=0)
-    eps: float = setting(1e-10, gt=0)
-
-
-@dataclass
 class SchedulerConfig:
     name: str = MISSING
-
-
-@dataclass
-class NoSchedulerConfig(SchedulerConfig):
-    name: str = "none"
-
-
-@dataclass
-class StepSchedulerConfig(SchedulerConfig):
-    name: str = "step"
-    step_epochs: int = setting(10, ge=1)
-    gamma: float = setting(0.1, gt=0, le=1)
-
-
-@dataclass
-class CosineSchedulerConfig(SchedulerConfig):
-    name: str = "cosine"
-    # At most optimizer.lr.
-    min_lr: float = setting(0.0, ge=0)
-    warmup_epochs: float = setting(0.0, ge=0)
-
-
-@dataclass
-class OneCycleSchedulerConfig(SchedulerConfig):
-    name: str = "onecycle"
-    # Peak learning rate; by default optimizer.lr.
-    max_lr: Optional[float] = setting(None, gt=0)
-    pct_start: float = setting(0.3, gt=0, lt=1, kind="a fraction")
 
 
 @dataclass
@@ -243,28 +138,7 @@ class Config:
     checkpoint: Optional[str] = None
 
 
-GROUP_SCHEMAS = {
-    "dataset": {"dataset": DatasetConfig, "logic_gates": LogicGatesConfig},
-    "model": {"perceptron": PerceptronConfig, "mlp": MLPConfig, "cnn": CNNConfig},
-    "optimizer": {
-        "sgd": SGDConfig,
-        "adam": AdamConfig,
-        "adamw": AdamWConfig,
-        "rmsprop": RMSpropConfig,
-        "adagrad": AdagradConfig,
-    },
-    "scheduler": {
-        "none": NoSchedulerConfig,
-        "step": StepSchedulerConfig,
-        "cosine": CosineSchedulerConfig,
-        "onecycle": OneCycleSchedulerConfig,
-    },
-    "device": {"device": DeviceConfig},
-    "search": {"search": SearchConfig},
-}
-
-
-def run_name(mode: str, dataset: str, model: str) -> str:
+def folder_name(mode: str, dataset: str, model: str) -> str:
     """The tail of a run folder's name: what was trained, or which other mode ran."""
     mode = str(mode).replace("Mode.", "")
     names = {"train": f"{dataset}_{model}", "search": f"search_{dataset}"}
@@ -287,18 +161,6 @@ def unique_dir(path: str) -> str:
         except FileExistsError:
             number += 1
             candidate = base.with_name(f"{base.name}-{number}")
-
-
-def register_configs() -> None:
-    """Store the schemas (each YAML names its schema as ``schema_<name>``) and resolvers."""
-    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
-    # Cached, like Hydra's ${now:}, so each composed config claims its folder exactly once.
-    OmegaConf.register_new_resolver("unique_dir", unique_dir, replace=True, use_cache=True)
-    store = ConfigStore.instance()
-    store.store(name="schema", node=Config)
-    for group, schemas in GROUP_SCHEMAS.items():
-        for name, node in schemas.items():
-            store.store(group=group, name=f"schema_{name}", node=node)
 
 
 def config_dir() -> Path:

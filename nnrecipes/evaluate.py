@@ -17,7 +17,7 @@ from nnrecipes.data import build_data
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import evaluate
 from nnrecipes.models import build_model
-from nnrecipes.run_info import run_facts
+from nnrecipes.provenance import environment_facts
 from nnrecipes.validation import validate
 from nnrecipes.tasks import make_loss
 
@@ -65,7 +65,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                     data.task, trained.dataset.eval_batch_size)
     result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
               "model": trained.model.name, "task": data.task, "epoch": saved["progress"]["epoch"],
-              "test": test, **run_facts(device, overrides)}
+              "test": test, **environment_facts(device, overrides)}
     write_json(Path(run_dir) / "eval.json", result)
     log.info(f"test  {console.format_metrics(test)}")
     console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,

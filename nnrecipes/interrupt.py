@@ -12,14 +12,16 @@ import contextlib
 import signal
 from typing import Callable, Iterator, List, Optional
 
+from nnrecipes.status import RunEnded, RunStatus
+
 # SIGUSR2 is what SLURM sends ahead of a job's time limit through submitit (--signal=USR2@delay).
 SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else []))
 
 
-class Interrupted(Exception):
+class Interrupted(RunEnded):
     """Training stopped on a signal; the run's last.pt holds its last complete epoch."""
 
-    run_status = "interrupted"
+    status = RunStatus.interrupted
 
     def __init__(self, signal_number: int, message: str):
         super().__init__(message)

@@ -9,16 +9,22 @@ enough to predict from raw inputs.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from omegaconf import MISSING, OmegaConf
 from torch import nn
 
-from nnrecipes.config import Activation, ConfigError
+from nnrecipes.bounds import setting
+from nnrecipes.components import component, declare, declared
+from nnrecipes.config import ConfigError, ModelConfig
+from nnrecipes.targets import call_target
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
-IMAGE_ONLY_MODELS = {"cnn"}
+Activation = Enum("Activation", {name: name for name in ACTIVATIONS}, type=str)
 
 
 class _Statistics(nn.Module):
@@ -54,9 +60,22 @@ def _dense_block(n_in: int, n_out: int, activation: str, dropout: float, batch_n
     return layers
 
 
+@dataclass
+class PerceptronConfig(ModelConfig):
+    pass
+
+
 class Perceptron(nn.Sequential):
     def __init__(self, input_shape: Sequence[int], num_outputs: int):
         super().__init__(nn.Flatten(), nn.Linear(math.prod(input_shape), num_outputs))
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1)
+    activation: Activation = Activation.relu
+    dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")
+    batch_norm: bool = False
 
 
 class MLP(nn.Sequential):
@@ -69,12 +88,24 @@ class MLP(nn.Sequential):
         super().__init__(*layers, nn.Linear(width, num_outputs))
 
 
+@dataclass
+class CNNConfig(ModelConfig):
+    channels: List[int] = setting(factory=lambda: [32, 64, 128], ge=1)
+    # At most the images' smaller side (checked when the model is built from the data).
+    kernel_size: int = setting(3, ge=1)
+    fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
+    dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
+    batch_norm: bool = True
+
+
 class CNN(nn.Sequential):
     """Blocks of conv, batch norm, ReLU and 2x2 max-pool, then dense layers with dropout."""
 
     def __init__(self, input_shape: Sequence[int], num_outputs: int, channels: Sequence[int],
                  kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
                  dropout: float = 0.4, batch_norm: bool = True):
+        if len(input_shape) != 3:
+            raise ConfigError(f"model=cnn needs image inputs (C, H, W), got shape {input_shape}")
         c_in, height, width = input_shape
         if kernel_size > min(height, width):
             # A kernel wider than the image is mostly padding, and its weights grow with its
@@ -100,26 +131,48 @@ class CNN(nn.Sequential):
         super().__init__(*layers, nn.Linear(features, num_outputs))
 
 
-def check_model_fits_data(model_name: str, dataset_name: str, image_data: bool) -> None:
-    if model_name in IMAGE_ONLY_MODELS and not image_data:
+declare("model", "perceptron", PerceptronConfig, Perceptron)
+declare("model", "mlp", MLPConfig, MLP)
+declare("model", "cnn", CNNConfig, CNN, image_only=True)
+
+
+@dataclass
+class CustomModelConfig(ModelConfig):
+    # A user's own nn.Module as module:Class, built as Class(input_shape, num_outputs, **args).
+    target: str = MISSING
+    args: Dict[str, Any] = field(default_factory=dict)
+
+
+def custom_network(input_shape: Tuple[int, ...], num_outputs: int, target: str,
+                   args: Dict[str, Any]) -> nn.Module:
+    network = call_target(target, "model.target", input_shape, num_outputs, **args)
+    if not isinstance(network, nn.Module):
+        raise ConfigError(f"model.target={target} built a {type(network).__name__}, not a "
+                          f"torch.nn.Module")
+    return network
+
+
+# nnrun model=custom model.target=my_nets:TinyResNet +model.args.width=64
+declare("model", "custom", CustomModelConfig, custom_network, user_code=True)
+
+
+def check_model_fits_data(model_name: str, dataset_name: str, image_data: Optional[bool]) -> None:
+    """Before any data is loaded: an image-only model needs image data."""
+    if component("model", model_name).trait("image_only") and image_data is False:
+        images = sorted(name for name, item in declared("dataset").items() if item.trait("image"))
+        others = sorted(name for name, item in declared("model").items()
+                        if not item.trait("image_only") and not item.trait("user_code"))
         raise ConfigError(
             f"model={model_name} needs image data (channels x height x width), but "
-            f"dataset={dataset_name} is tabular. Use model=mlp or model=perceptron, or an image "
-            "data set: mnist, fashion_mnist, digits.")
+            f"dataset={dataset_name} is tabular. Use {' or '.join(f'model={m}' for m in others)}, "
+            f"or an image data set: {', '.join(images)}.")
 
 
 def _network(cfg, input_shape: Tuple[int, ...], num_outputs: int) -> nn.Module:
-    if cfg.name == "perceptron":
-        return Perceptron(input_shape, num_outputs)
-    if cfg.name == "mlp":
-        return MLP(input_shape, num_outputs, list(cfg.hidden_sizes),
-                   Activation(cfg.activation).value, cfg.dropout, cfg.batch_norm)
-    if cfg.name == "cnn":
-        if len(input_shape) != 3:
-            raise ConfigError(f"model=cnn needs image inputs (C, H, W), got shape {input_shape}")
-        return CNN(input_shape, num_outputs, list(cfg.channels), cfg.kernel_size,
-                   list(cfg.fc_sizes), cfg.dropout, cfg.batch_norm)
-    raise ConfigError(f"model={cfg.name!r} is unknown; known: perceptron, mlp, cnn")
+    """The declared model's class, called with the data's shapes and the model's keys."""
+    keys = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    keys.pop("name")
+    return component("model", cfg.name).build(input_shape, num_outputs, **keys)
 
 
 def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,

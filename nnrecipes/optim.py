@@ -7,61 +7,101 @@ of a few epochs.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
 import torch
+from omegaconf import OmegaConf
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
-from nnrecipes.config import ConfigError
+from nnrecipes.bounds import setting
+from nnrecipes.components import component, declare
+from nnrecipes.config import OptimizerConfig, SchedulerConfig
 
 
-def _sgd(cfg) -> Dict:
-    return {"momentum": cfg.momentum, "nesterov": cfg.nesterov}
+@dataclass
+class SGDConfig(OptimizerConfig):
+    lr: float = setting(0.01, gt=0)
+    momentum: float = setting(0.9, ge=0, lt=1)
+    nesterov: bool = False
 
 
-def _adam(cfg) -> Dict:
-    return {"betas": tuple(cfg.betas), "eps": cfg.eps}
+@dataclass
+class AdamConfig(OptimizerConfig):
+    betas: List[float] = setting(factory=lambda: [0.9, 0.999], ge=0, lt=1, length=2)
+    eps: float = setting(1e-8, gt=0)
 
 
-def _rmsprop(cfg) -> Dict:
-    return {"alpha": cfg.alpha, "momentum": cfg.momentum, "eps": cfg.eps}
+@dataclass
+class AdamWConfig(AdamConfig):
+    weight_decay: float = setting(0.01, ge=0)
 
 
-def _adagrad(cfg) -> Dict:
-    return {"eps": cfg.eps}
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    alpha: float = setting(0.99, ge=0, lt=1)
+    momentum: float = setting(0.0, ge=0, lt=1)
+    eps: float = setting(1e-8, gt=0)
 
 
-OPTIMIZERS: Dict[str, tuple] = {
-    "sgd": (torch.optim.SGD, _sgd),
-    "adam": (torch.optim.Adam, _adam),
-    "adamw": (torch.optim.AdamW, _adam),
-    "rmsprop": (torch.optim.RMSprop, _rmsprop),
-    "adagrad": (torch.optim.Adagrad, _adagrad),
-}
+@dataclass
+class AdagradConfig(OptimizerConfig):
+    lr: float = setting(0.01, gt=0)
+    eps: float = setting(1e-10, gt=0)
 
 
-FUSED_ON_CUDA = {"sgd", "adam", "adamw"}
+# Each key of an optimizer's schema is the keyword of the same name of its torch class.
+declare("optimizer", "sgd", SGDConfig, torch.optim.SGD, fused_on_cuda=True)
+declare("optimizer", "adam", AdamConfig, torch.optim.Adam, fused_on_cuda=True)
+declare("optimizer", "adamw", AdamWConfig, torch.optim.AdamW, fused_on_cuda=True)
+declare("optimizer", "rmsprop", RMSpropConfig, torch.optim.RMSprop)
+declare("optimizer", "adagrad", AdagradConfig, torch.optim.Adagrad)
 
 
 def build_optimizer(cfg, parameters, device: torch.device = torch.device("cpu")
                     ) -> torch.optim.Optimizer:
     """The optimizer ``cfg`` names; on CUDA the fused kernels where torch has them."""
-    if cfg.name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer={cfg.name!r} is unknown; known: {', '.join(OPTIMIZERS)}")
-    optimizer_class, options = OPTIMIZERS[cfg.name]
-    extra = {"fused": True} if device.type == "cuda" and cfg.name in FUSED_ON_CUDA else {}
-    return optimizer_class(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **options(cfg),
-                           **extra)
+    item = component("optimizer", cfg.name)
+    keys = {key: tuple(value) if isinstance(value, list) else value
+            for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key != "name"}
+    if device.type == "cuda" and item.trait("fused_on_cuda"):
+        keys["fused"] = True
+    return item.build(parameters, **keys)
 
 
-def _step_decay(cfg, steps_per_epoch: int, total_steps: int, base_lr: float) -> Callable:
+@dataclass
+class NoSchedulerConfig(SchedulerConfig):
+    pass
+
+
+@dataclass
+class StepSchedulerConfig(SchedulerConfig):
+    step_epochs: int = setting(10, ge=1)
+    gamma: float = setting(0.1, gt=0, le=1)
+
+
+@dataclass
+class CosineSchedulerConfig(SchedulerConfig):
+    # At most optimizer.lr.
+    min_lr: float = setting(0.0, ge=0)
+    warmup_epochs: float = setting(0.0, ge=0)
+
+
+@dataclass
+class OneCycleSchedulerConfig(SchedulerConfig):
+    # Peak learning rate; by default optimizer.lr.
+    max_lr: Optional[float] = setting(None, gt=0)
+    pct_start: float = setting(0.3, gt=0, lt=1, kind="a fraction")
+
+
+def _step_decay(cfg, optimizer, steps_per_epoch: int, total_steps: int) -> LRScheduler:
     period = max(1, cfg.step_epochs * steps_per_epoch)
-    return lambda step: cfg.gamma ** (step // period)
+    return LambdaLR(optimizer, lambda step: cfg.gamma ** (step // period))
 
 
-def _warmup_cosine(cfg, steps_per_epoch: int, total_steps: int, base_lr: float) -> Callable:
+def _warmup_cosine(cfg, optimizer, steps_per_epoch: int, total_steps: int) -> LRScheduler:
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
-    floor = cfg.min_lr / base_lr
+    floor = cfg.min_lr / optimizer.param_groups[0]["lr"]
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -69,22 +109,23 @@ def _warmup_cosine(cfg, steps_per_epoch: int, total_steps: int, base_lr: float) 
         progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    return factor
+    return LambdaLR(optimizer, factor)
 
 
-SCHEDULES = {"step": _step_decay, "cosine": _warmup_cosine}
+def _one_cycle(cfg, optimizer, steps_per_epoch: int, total_steps: int) -> LRScheduler:
+    return OneCycleLR(optimizer, max_lr=cfg.max_lr or optimizer.param_groups[0]["lr"],
+                      total_steps=total_steps, pct_start=cfg.pct_start)
+
+
+# A schedule's builder: (its config, the optimizer, steps per epoch, total steps) -> scheduler.
+declare("scheduler", "none", NoSchedulerConfig, lambda *unused: None)
+declare("scheduler", "step", StepSchedulerConfig, _step_decay)
+declare("scheduler", "cosine", CosineSchedulerConfig, _warmup_cosine)
+declare("scheduler", "onecycle", OneCycleSchedulerConfig, _one_cycle)
 
 
 def build_scheduler(cfg, optimizer: torch.optim.Optimizer, epochs: int,
                     steps_per_epoch: int) -> Optional[LRScheduler]:
     """The schedule ``cfg`` names for a run of ``epochs`` x ``steps_per_epoch`` steps, or None."""
-    total_steps = epochs * steps_per_epoch
-    base_lr = optimizer.param_groups[0]["lr"]
-    if cfg.name == "none":
-        return None
-    if cfg.name == "onecycle":
-        return OneCycleLR(optimizer, max_lr=cfg.max_lr or base_lr, total_steps=total_steps,
-                          pct_start=cfg.pct_start)
-    if cfg.name not in SCHEDULES:
-        raise ConfigError(f"scheduler={cfg.name!r} is unknown; known: none, step, cosine, onecycle")
-    return LambdaLR(optimizer, SCHEDULES[cfg.name](cfg, steps_per_epoch, total_steps, base_lr))
+    return component("scheduler", cfg.name).build(cfg, optimizer, steps_per_epoch,
+                                                  epochs * steps_per_epoch)

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nnrecipes.checkpoint import write_atomically  # noqa: E402
+from nnrecipes.tasks import headline_metric  # noqa: E402
 
-MAIN_METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
 def _save(figure, path: Path) -> Path:
@@ -33,7 +33,7 @@ def _save(figure, path: Path) -> Path:
 def curves(history: List[Dict[str, float]], task: str, path: Path) -> Path:
     """Training and validation loss, and the main validation metric, over the epochs."""
     epochs = [row["epoch"] for row in history]
-    metric = MAIN_METRIC[task]
+    metric = headline_metric(task)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     left.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from nnrecipes.console import wide_console
 from nnrecipes.sweep import job_dirs, main_test_metric
+from nnrecipes.tasks import headline_metric
 
 RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")
 
@@ -98,7 +99,7 @@ def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]
     rows = []
     for name, run in zip(_names(runs), runs):
         summary, test = run["summary"], run["summary"].get("test", {})
-        metric = main_test_metric(test) or "accuracy"
+        metric = main_test_metric(summary) or "accuracy"
         rows.append({"run": name, **{key: str(run["config"].get(key, "-")) for key in keys},
                      "status": summary.get("status", "-"),
                      f"test {metric}": f"{test[metric]:.4f}" if metric in test else "-",
@@ -186,7 +187,7 @@ def _figures(runs: List[Dict[str, Any]], out: Path) -> List[Path]:
     from nnrecipes import plots
 
     task = runs[0]["summary"].get("task", "multiclass")
-    metric = "r2" if task == "regression" else "accuracy"
+    metric = headline_metric(task)
     histories = {name: run["history"] for name, run in zip(_names(runs), runs) if run["history"]}
     figures = [plots.compare_curves(histories, metric, out / "compare_curves.png")]
     for name, run in zip(_names(runs), runs):

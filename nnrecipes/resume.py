@@ -1,4 +1,6 @@
-"""What a resumed run continues from: its last checkpoint, checked against the config first."""
+"""Resuming, decided here: whether a run continues (in place, as a sweep job) and from what — its
+last checkpoint, checked against the config first. (``argv.with_resume_overrides`` turns
+``resume=RUN`` into RUN's own command before Hydra composes it.)"""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from nnrecipes.argv import without_resume
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
+from nnrecipes.status import RunStatus, read_summary
 
 log = logging.getLogger("nnrecipes")
 
@@ -75,3 +79,19 @@ def resumes_in_place(cfg: DictConfig, run_dir: Path) -> bool:
         return False
     target = Path(cfg.resume).expanduser().resolve()
     return Path(run_dir).resolve() in (target, *target.parents)
+
+
+def already_completed(run_dir: Path, overrides: List[str]) -> bool:
+    """A sweep job that completed with these very overrides: a resumed sweep skips it."""
+    previous = read_summary(run_dir)
+    same = without_resume(previous.get("overrides", [])) == without_resume(overrides)
+    return previous.get("status") == RunStatus.completed and same
+
+
+def continue_sweep_job(cfg: DictConfig, run_dir: Path) -> None:
+    """A sweep job asked to resume (sweep.resume=true) or started again after a signal (a
+    requeued SLURM job) goes on from its last epoch, unless it failed."""
+    status = read_summary(run_dir).get("status")
+    wanted = cfg.sweep.resume or status == RunStatus.interrupted
+    if wanted and status != RunStatus.failed and (run_dir / "checkpoints" / "last.pt").is_file():
+        cfg.resume = str(run_dir)

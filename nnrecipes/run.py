@@ -15,12 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from nnrecipes import distributed
 from nnrecipes.checkpoint import check_fits
 from nnrecipes.config import ConfigError
-from nnrecipes.data import DataBundle, build_data, dataset_spec
+from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import SINGLE_PROCESS, Ranks, smallest_batch
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
-from nnrecipes.tasks import TASK_METRICS, default_monitor, make_loss
+from nnrecipes.tasks import Monitor, make_loss, monitored
 from nnrecipes.validation import validate
 
 log = logging.getLogger("nnrecipes")
@@ -47,11 +47,12 @@ class Run:
     scheduler: Any
     loss_fn: Any  # training loss (label smoothing applied)
     eval_loss_fn: Any
-    monitor: str
+    monitor: Monitor
     autocast: Optional[torch.dtype] = None
-    # The module that runs the steps: the model itself, or its torch.compile wrapper.
-    step_model: Optional[torch.nn.Module] = None
-    # The processes sharing each batch, and the module that takes their steps (DDP or step_model).
+    # `model` holds the weights (and is what checkpoints save); `eval_model` validates, tests
+    # and predicts (the model, or its torch.compile wrapper); `train_model` takes the training
+    # steps (eval_model, wrapped in DDP when several processes share each batch).
+    eval_model: Optional[torch.nn.Module] = None
     ranks: Ranks = SINGLE_PROCESS
     train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
@@ -71,42 +72,32 @@ def steps_per_epoch(cfg: DictConfig, data: DataBundle) -> int:
 def prepare(cfg: DictConfig) -> torch.device:
     """Checks that need no data, so a bad config fails before any time is spent."""
     validate(cfg)
-    spec = dataset_spec(cfg.dataset.name)
-    check_model_fits_data(cfg.model.name, cfg.dataset.name, spec.image)
+    check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
     # Checkpoints must find the data again from any working directory.
     cfg.dataset.data_dir = str(Path(cfg.dataset.data_dir).expanduser().resolve())
     return distributed.device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
-
-
-def _monitor(cfg: DictConfig, task: str) -> str:
-    name = default_monitor(task) if cfg.trainer.monitor == "auto" else cfg.trainer.monitor
-    allowed = ("loss", *TASK_METRICS[task])
-    if name not in allowed:
-        raise ConfigError(f"trainer.monitor={name!r} is not a {task} metric; "
-                          f"allowed: auto, {', '.join(allowed)}")
-    return name
 
 
 def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
               ranks: Ranks = SINGLE_PROCESS) -> Run:
     torch.manual_seed(cfg.seed)
     data = build_data(cfg, device)
-    monitor = _monitor(cfg, data.task)
+    monitor = monitored(cfg.trainer.monitor, data.task)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
-    if len(data.input_shape) == 3:
+    if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
     scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.trainer.epochs,
                                 steps_per_epoch(cfg, data))
     _check_batch_fits(cfg.dataset.batch_size, smallest_batch(model, ranks), ranks)
-    step_model = torch.compile(model) if cfg.trainer.compile else model
+    eval_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(cfg, run_dir, data, model, optimizer, scheduler,
                loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
                eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
                autocast=autocast_dtype(cfg.trainer.precision, device),
-               step_model=step_model, ranks=ranks,
-               train_model=distributed.wrap(step_model, device),
+               eval_model=eval_model, ranks=ranks,
+               train_model=distributed.wrap(eval_model, device),
                min_batch=smallest_batch(model, ranks))
 
 

@@ -21,9 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from nnrecipes.argv import override_key
 from nnrecipes.config import ConfigError
 from nnrecipes.validation import validate
-from nnrecipes.data import dataset_spec
+from nnrecipes.data import declared_task
 from nnrecipes.sweep import summarize_sweep
-from nnrecipes.tasks import default_monitor, minimised
+from nnrecipes.status import RunEnded, RunStatus
+from nnrecipes.tasks import monitored
 from nnrecipes.train import train
 
 log = logging.getLogger("nnrecipes")
@@ -31,8 +32,8 @@ GROUPS = ("dataset", "model", "optimizer", "scheduler", "device")
 Compose = Callable[[List[str]], DictConfig]
 
 
-class Pruned(optuna.TrialPruned):
-    run_status = "pruned"
+class Pruned(optuna.TrialPruned, RunEnded):
+    status = RunStatus.pruned
 
 
 def _as_override(value: Any) -> str:
@@ -116,22 +117,22 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                compose: Compose) -> optuna.Study:
     validate(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    task = dataset_spec(cfg.dataset.name).task
-    name = default_monitor(task) if cfg.trainer.monitor == "auto" else cfg.trainer.monitor
-    study = _open_study(cfg, run_dir, "minimize" if minimised(name) else "maximize")
+    monitor = monitored(cfg.trainer.monitor, declared_task(cfg.dataset))
+    study = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
     done = len([t for t in study.trials if t.state.is_finished()])
     remaining = max(0, cfg.search.trials - done)
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
-             f"{'minimising' if minimised(name) else 'maximising'} val_{name}; study {run_dir}")
-    study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), f"val_{name}"),
+             f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
+             f"study {run_dir}")
+    study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), monitor.column),
                    n_trials=remaining, timeout=cfg.search.timeout, catch=(Exception,))
-    _write_best(summarize_sweep(run_dir), run_dir, f"val_{name}")
+    _write_best(summarize_sweep(run_dir), run_dir, monitor.column)
     return study
 
 
 def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:
     """The summary's winner (ties on the metric broken by validation loss) as an experiment."""
-    if not ranked or ranked[0]["status"] != "completed":
+    if not ranked or ranked[0]["status"] != RunStatus.completed:
         log.error("search: no trial completed, so there is no best config")
         return
     best = ranked[0]

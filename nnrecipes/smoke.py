@@ -1,8 +1,8 @@
 """Smoke-run every dataset x model recipe for a few batches: the check a user's CI calls.
 
-Without network or data: MNIST and Fashion-MNIST come from small generated IDX files and
-California housing from a small generated scikit-learn cache, unless ``--data-dir`` names a folder
-with the real files. Exits non-zero if any recipe fails.
+Without network or data: data sets that live in files (MNIST, Fashion-MNIST, California
+housing) come from small generated stand-ins that each data set declares, unless ``--data-dir``
+names a folder with the real files. Exits non-zero if any recipe fails.
 
     python scripts/smoke.py [--data-dir DIR] [--keep DIR] [--only NAME ...]
 """
@@ -11,77 +11,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import io
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
+from nnrecipes.components import declared, options
+# Re-exported: tests and users' CI write stand-in data with them.
+from nnrecipes.data.stand_ins import (synthetic_digits, write_california_cache,  # noqa: F401
+                                      write_idx, write_idx_dataset)
 
-from nnrecipes.config import config_dir
-
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
-IMAGE_MODELS = ("perceptron", "mlp", "cnn")
-TABULAR_MODELS = ("perceptron", "mlp")
 SMOKE_OVERRIDES = ("trainer.epochs=1", "dataset.limit=256", "trainer.progress=false")
 
 
-def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
-    """An IDX file of unsigned bytes, as MNIST ships them (``path`` + ``.gz`` if compressed)."""
-    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, dtype=">i4").tobytes()
-    payload = header + array.astype(np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as handle:
-            handle.write(payload)
-    else:
-        path.write_bytes(payload)
-
-
-def synthetic_digits(count: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Learnable 28x28 images: class k lights up its own 4x4 square, on a noisy background."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 10
-    images = rng.integers(0, 60, size=(count, 28, 28))
-    for index, label in enumerate(labels):
-        row, col = 2 + 6 * (label // 4), 2 + 6 * (label % 4)
-        images[index, row:row + 4, col:col + 4] = 255
-    return images.astype(np.uint8), labels.astype(np.uint8)
-
-
-def write_idx_dataset(folder: Path, compress: bool, train: int = 300, test: int = 100) -> None:
-    """The four MNIST-format files of a small synthetic data set in ``folder``."""
-    for split, count in (("train", train), ("t10k", test)):
-        images, labels = synthetic_digits(count, seed=count)
-        write_idx(folder / f"{split}-images-idx3-ubyte", images, compress)
-        write_idx(folder / f"{split}-labels-idx1-ubyte", labels, compress)
-
-
-def write_california_cache(folder: Path, rows: int = 500) -> None:
-    """A small stand-in for scikit-learn's California cache: target column, then 8 features."""
-    import joblib
-
-    rng = np.random.default_rng(0)
-    features = rng.uniform(1.0, 10.0, size=(rows, 8))
-    target = features[:, 0] * 30000 + rng.normal(0, 5000, rows) + 50000
-    folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(np.column_stack([target, features]), folder / "cal_housing_py3.pkz", compress=3)
-
-
 def write_smoke_data(root: Path) -> Path:
-    write_idx_dataset(root / "MNIST" / "raw", compress=True)
-    write_idx_dataset(root / "FashionMNIST" / "raw", compress=True)
-    write_california_cache(root / "sklearn")
+    """Stand-in files for every declared data set that reads files."""
+    for item in declared("dataset").values():
+        if item.trait("stand_in"):
+            item.trait("stand_in")(root)
     return root
 
 
 def recipes() -> List[Tuple[str, str]]:
-    """Every dataset option with every model that suits it."""
-    datasets = sorted(path.stem for path in (config_dir() / "dataset").glob("*.yaml"))
-    return [(dataset, model) for dataset in datasets
-            for model in (IMAGE_MODELS if dataset in IMAGE_DATASETS else TABULAR_MODELS)]
+    """Every dataset option with every model that suits it, from the declarations (options that
+    run the user's own code need a target, so they are left out)."""
+    datasets, models = declared("dataset"), declared("model")
+    return [(dataset, model) for dataset in options("dataset") for model in options("model")
+            if not datasets[dataset].trait("user_code") and not models[model].trait("user_code")
+            and (datasets[dataset].trait("image") or not models[model].trait("image_only"))]
 
 
 def run_recipe(dataset: str, model: str, data_dir: Path, out: Path) -> Dict[str, object]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import shlex
 import statistics
@@ -20,12 +19,8 @@ from rich.table import Table
 
 from nnrecipes.checkpoint import write_atomically
 from nnrecipes.console import wide_console
-from nnrecipes.tasks import minimised
-
-MAIN_TEST_METRICS = ("accuracy", "r2")
-
-
-FINISHED = ("completed", "pruned")
+from nnrecipes.status import RunStatus, read_summary, status_of
+from nnrecipes.tasks import headline_metric, minimised
 
 
 def job_dirs(sweep_dir: Path) -> List[Path]:
@@ -43,19 +38,14 @@ def job_overrides(job_dir: Path) -> List[str]:
     return [item for item in items if not item.startswith("sweep.resume=")]
 
 
-def _status_without_summary(job_dir: Path) -> str:
-    return "interrupted" if (job_dir / "checkpoints" / "last.pt").is_file() else "not finished"
-
-
 def job_row(job_dir: Path) -> Dict[str, Any]:
-    summary_path = job_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = read_summary(job_dir)
     test = summary.get("test", {})
-    main_metric = main_test_metric(test)
+    main_metric = main_test_metric(summary)
     return {
         "job": job_dir.name,
         "overrides": " ".join(job_overrides(job_dir)),
-        "status": summary.get("status", _status_without_summary(job_dir)),
+        "status": status_of(job_dir),
         "monitor": summary.get("monitor"),
         "val": summary.get("best_val"),
         "val_loss": summary.get("best_val_loss"),
@@ -69,9 +59,9 @@ def job_row(job_dir: Path) -> Dict[str, Any]:
     }
 
 
-def main_test_metric(test: Dict[str, float]) -> Optional[str]:
-    """The headline test metric in a summary's test metrics: accuracy or r2."""
-    return next((name for name in MAIN_TEST_METRICS if name in test), None)
+def main_test_metric(summary: Dict[str, Any]) -> Optional[str]:
+    """The headline test metric of a run's task (tasks.METRICS), if the run was tested."""
+    return headline_metric(summary["task"]) if "task" in summary and "test" in summary else None
 
 
 def _monitor_of(rows: List[Dict[str, Any]]) -> str:
@@ -79,16 +69,12 @@ def _monitor_of(rows: List[Dict[str, Any]]) -> str:
     return next((row["monitor"] for row in rows if row["monitor"]), "val_loss")
 
 
-def _lower_is_better(monitor: str) -> bool:
-    return minimised(monitor.replace("val_", "", 1))
-
-
 def rank(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Completed jobs best first by their validation metric; the rest after, in job order."""
-    done = [row for row in rows if row["status"] == "completed" and _number(row["val"])]
+    done = [row for row in rows if row["status"] == RunStatus.completed and _number(row["val"])]
     rest = [row for row in rows if row not in done]
     if done:
-        sign = 1 if _lower_is_better(_monitor_of(done)) else -1
+        sign = 1 if minimised(_monitor_of(done)) else -1
         # Level on the metric (small validation sets saturate accuracy): lower loss ranks first.
         done.sort(key=lambda row: (sign * row["val"], row["val_loss"] or 0.0))
     return done + rest
@@ -109,7 +95,7 @@ def seed_groups(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     groups: Dict[str, List[Dict[str, Any]]] = {}
     varying = _varying(rows)
     for row in rows:
-        if row["status"] == "completed":
+        if row["status"] == RunStatus.completed:
             groups.setdefault(_setting(varying[row["job"]]), []).append(row)
     result = []
     for setting, members in groups.items():
@@ -127,7 +113,7 @@ def _std(values: List[float]) -> float:
 
 
 def rank_groups(groups: List[Dict[str, Any]], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    lower_is_better = _lower_is_better(_monitor_of(rows))
+    lower_is_better = minimised(_monitor_of(rows))
     return sorted(groups, key=lambda group: group["val_mean"], reverse=not lower_is_better)
 
 
@@ -179,7 +165,7 @@ def _lr_batch_points(rows: List[Dict[str, Any]]) -> List[Dict[str, float]]:
     points = []
     for row in rows:
         config = Path(row["run_dir"]) / ".hydra" / "config.yaml"
-        if row["status"] == "completed" and _number(row["val"]) and config.is_file():
+        if row["status"] == RunStatus.completed and _number(row["val"]) and config.is_file():
             composed = yaml.safe_load(config.read_text())
             points.append({"lr": float(composed["optimizer"]["lr"]),
                            "batch_size": int(composed["dataset"]["batch_size"]),
@@ -198,7 +184,7 @@ def write_sweep_plots(sweep_dir: Path, rows: List[Dict[str, Any]]) -> List[Path]
 
 
 def unfinished(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [row for row in rows if row["status"] not in FINISHED]
+    return [row for row in rows if not RunStatus(row["status"]).finished]
 
 
 def _fmt(value: Any) -> str:
@@ -226,7 +212,7 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
                    "best epoch", "seconds"):
         table.add_column(column, justify="left" if column in ("overrides", "status") else "right")
     for place, row in enumerate(rows, start=1):
-        winner = place == 1 and row["status"] == "completed"
+        winner = place == 1 and row["status"] == RunStatus.completed
         table.add_row("★" if winner else str(place), row["job"], varying[row["job"]], row["status"],
                       _fmt(row["val"]), _fmt(row["test"]), str(row["best_epoch"] or "-"),
                       _fmt(row["seconds"]), style="bold green" if winner else None)
@@ -241,7 +227,7 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
             grouped.add_row(group["setting"], str(group["runs"]),
                             f"{group['val_mean']:.4f} ± {group['val_std']:.4f}", test)
         console.print(grouped)
-    if rows[0]["status"] == "completed":
+    if rows[0]["status"] == RunStatus.completed:
         console.print(f"best: job {rows[0]['job']}  {rows[0]['overrides']}  "
                       f"({monitor} {_fmt(rows[0]['val'])})")
     if failed:

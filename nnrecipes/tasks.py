@@ -1,35 +1,113 @@
 """What a task means for the loss, the predictions and the metrics.
 
 Each data set declares its task: ``regression``, ``binary`` or ``multiclass``. Everything that
-depends on it is decided here, so the training loop itself never branches on the task.
+depends on it is decided here, so the training loop itself never branches on the task. Each
+metric is declared once in ``METRICS``, with the tasks it scores, its direction and whether it is
+the task's headline; the validation columns, ``trainer.monitor``'s choices, the best epoch, sweep
+rankings, the Optuna direction, the figures and the baselines all follow from it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn import metrics as skm
 
+from nnrecipes.config import ConfigError
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-LOSS_LIKE = {"loss", "mse", "rmse", "mae"}
-TASK_METRICS = {
-    "regression": ("mse", "rmse", "mae", "r2"),
-    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc"),
-    "multiclass": ("accuracy", "f1_macro"),
-}
+CLASSIFICATION = ("binary", "multiclass")
+VALIDATION_PREFIX = "val_"
 
 
-def default_monitor(task: str) -> str:
-    return "loss" if task == "regression" else "accuracy"
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    tasks: Tuple[str, ...]
+    # (targets, predictions, scores) -> value; predictions are labels or values, scores are the
+    # positive class's probabilities (binary only).
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+    minimised: bool = False
+    headline: bool = False  # the one number a task's runs are judged and compared by
+
+
+def _roc_auc(y, pred, scores) -> float:
+    return skm.roc_auc_score(y, scores) if len(np.unique(y)) == 2 else math.nan
+
+
+METRICS = (
+    Metric("accuracy", CLASSIFICATION, lambda y, p, s: skm.accuracy_score(y, p), headline=True),
+    Metric("precision", ("binary",), lambda y, p, s: skm.precision_score(y, p, zero_division=0)),
+    Metric("recall", ("binary",), lambda y, p, s: skm.recall_score(y, p, zero_division=0)),
+    Metric("f1", ("binary",), lambda y, p, s: skm.f1_score(y, p, zero_division=0)),
+    Metric("roc_auc", ("binary",), _roc_auc),
+    Metric("f1_macro", ("multiclass",),
+           lambda y, p, s: skm.f1_score(y, p, average="macro", zero_division=0)),
+    Metric("mse", ("regression",), lambda y, p, s: skm.mean_squared_error(y, p), minimised=True),
+    Metric("rmse", ("regression",), lambda y, p, s: math.sqrt(skm.mean_squared_error(y, p)),
+           minimised=True),
+    Metric("mae", ("regression",), lambda y, p, s: skm.mean_absolute_error(y, p), minimised=True),
+    Metric("r2", ("regression",), lambda y, p, s: skm.r2_score(y, p) if len(y) > 1 else math.nan,
+           headline=True),
+)
+# The loss is computed by the engine for every task; it is minimised like the error metrics.
+LOSS = Metric("loss", ("regression", *CLASSIFICATION), lambda y, p, s: math.nan, minimised=True)
+_BY_NAME = {metric.name: metric for metric in (LOSS, *METRICS)}
+
+
+def task_metrics(task: str) -> Tuple[str, ...]:
+    return tuple(metric.name for metric in METRICS if task in metric.tasks)
+
+
+def headline_metric(task: str) -> str:
+    return next(metric.name for metric in METRICS if task in metric.tasks and metric.headline)
 
 
 def minimised(metric: str) -> bool:
-    return metric in LOSS_LIKE
+    """Lower is better for ``metric`` (its name, with or without the validation prefix)."""
+    return _BY_NAME[metric.removeprefix(VALIDATION_PREFIX)].minimised
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The validation metric that picks the best epoch, stops early and ranks runs."""
+
+    metric: str
+
+    @property
+    def column(self) -> str:
+        return f"{VALIDATION_PREFIX}{self.metric}"
+
+    @property
+    def minimised(self) -> bool:
+        return minimised(self.metric)
+
+    @classmethod
+    def from_column(cls, column: str) -> "Monitor":
+        return cls(column.removeprefix(VALIDATION_PREFIX))
+
+
+def monitored(setting: str, task: str) -> Monitor:
+    """``trainer.monitor`` for ``task``: auto is the loss for regression, else the headline."""
+    if setting == "auto":
+        return Monitor("loss" if task == "regression" else headline_metric(task))
+    allowed = ("loss", *task_metrics(task))
+    if setting not in allowed:
+        raise ConfigError(f"trainer.monitor={setting!r} is not a {task} metric; "
+                          f"allowed: auto, {', '.join(allowed)}")
+    return Monitor(setting)
+
+
+def score_headline(task: str, y: np.ndarray, pred: np.ndarray) -> Tuple[str, float]:
+    """The task's headline metric of predicted labels or values (for the baselines)."""
+    name = headline_metric(task)
+    return name, float(_BY_NAME[name].compute(y, pred, None))
 
 
 def _relative_mse(outputs: torch.Tensor, targets: torch.Tensor, variance: float) -> torch.Tensor:
@@ -61,20 +139,10 @@ def compute_metrics(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> 
     """Task metrics from a whole split's model outputs (any device) and targets."""
     outputs = outputs.detach().float().cpu()
     y = targets.detach().cpu().numpy()
-    if task == "multiclass":
+    if task == "regression":
+        pred, scores = outputs.squeeze(-1).numpy(), None
+    else:
         pred = predicted_labels(task, outputs).numpy()
-        return {"accuracy": skm.accuracy_score(y, pred),
-                "f1_macro": skm.f1_score(y, pred, average="macro", zero_division=0)}
-    if task == "binary":
-        scores = torch.sigmoid(outputs.squeeze(-1)).numpy()
-        pred = predicted_labels(task, outputs).numpy()
-        both_classes = len(np.unique(y)) == 2
-        return {"accuracy": skm.accuracy_score(y, pred),
-                "precision": skm.precision_score(y, pred, zero_division=0),
-                "recall": skm.recall_score(y, pred, zero_division=0),
-                "f1": skm.f1_score(y, pred, zero_division=0),
-                "roc_auc": skm.roc_auc_score(y, scores) if both_classes else math.nan}
-    pred = outputs.squeeze(-1).numpy()
-    mse = skm.mean_squared_error(y, pred)
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": skm.mean_absolute_error(y, pred),
-            "r2": skm.r2_score(y, pred) if len(y) > 1 else math.nan}
+        scores = torch.sigmoid(outputs.squeeze(-1)).numpy() if task == "binary" else None
+    return {metric.name: metric.compute(y, pred, scores)
+            for metric in METRICS if task in metric.tasks}

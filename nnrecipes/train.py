@@ -17,13 +17,14 @@ from omegaconf import DictConfig
 from nnrecipes import console, distributed
 from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
 from nnrecipes.baseline import baseline_scores
-from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomically, write_json
+from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomically
+from nnrecipes.data import image_data
 from nnrecipes.engine import LossNotFinite, StopRequested, evaluate, predict, score, train_one_epoch
 from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.resume import resumable_state, resumes_in_place
 from nnrecipes.run import Run, build_run, checkpoint_state, prepare, restore, steps_per_epoch
-from nnrecipes.run_info import command_line, run_facts
-from nnrecipes.tasks import minimised
+from nnrecipes.provenance import command_line, environment_facts
+from nnrecipes.status import RunStatus, status_for, write_summary
 
 log = logging.getLogger("nnrecipes")
 EpochHook = Callable[[int, Dict[str, float], str], None]
@@ -43,19 +44,19 @@ def _write_metrics_csv(path: Path, history: List[Dict[str, float]]) -> None:
 
 def _improved(run: Run, row: Dict[str, float]) -> bool:
     """Better on the monitored metric, or level with it and lower in validation loss."""
-    value, best = row[f"val_{run.monitor}"], run.progress.best_value
+    value, best = row[run.monitor.column], run.progress.best_value
     if best is None or math.isnan(best):
         return not math.isnan(value)
     delta = run.cfg.trainer.min_delta
-    if minimised(run.monitor):
+    if run.monitor.minimised:
         return value < best - delta
-    if value == best and run.monitor != "loss":
+    if value == best and run.monitor.metric != "loss":
         best_row = run.progress.history[run.progress.best_epoch - 1]
         return row["val_loss"] < best_row["val_loss"]
     return value > best + delta
 
 
-def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
+def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
     cfg, data = run.cfg, run.data
     torch.manual_seed(cfg.seed + epoch)  # the same batches and dropout after a resume
     started = time.perf_counter()
@@ -67,7 +68,7 @@ def run_epoch(run: Run, epoch: int) -> Dict[str, float]:
                                 cfg.trainer.grad_clip, on_step=step, autocast=run.autocast,
                                 should_stop=run.stop_signal, ranks=run.ranks,
                                 min_batch=run.min_batch)
-    val = evaluate(run.step_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
+    val = evaluate(run.eval_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
                    cfg.dataset.eval_batch_size, run.autocast)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
             **{f"val_{key}": value for key, value in val.items()},
@@ -81,7 +82,7 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         return  # a resumed run that had already stopped early: only its finish is missing
     for epoch in range(run.progress.epoch + 1, epochs + 1):
         try:
-            row = run_epoch(run, epoch)
+            row = train_and_validate(run, epoch)
         except StopRequested:
             # last.pt still holds the last complete epoch; a resume replays this one exactly.
             number = run.stop_signal() or signal.SIGTERM  # or another process's signal
@@ -101,14 +102,14 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         shown = {key: value for key, value in row.items() if key != "epoch"}
         log.info(f"epoch {epoch}/{epochs}  {console.format_metrics(shown)}")
         if improved:
-            progress.best_value, progress.best_epoch = row[f"val_{run.monitor}"], epoch
+            progress.best_value, progress.best_epoch = row[run.monitor.column], epoch
             progress.bad_epochs = 0
         else:
             progress.bad_epochs += 1
         if run.ranks.rank == 0:  # the other processes hold the same state and write nothing
             _write_epoch_files(run, improved, on_epoch_end, row)
         if patience is not None and progress.bad_epochs >= patience:
-            log.info(f"early stop: val_{run.monitor} has not improved for {patience} epochs")
+            log.info(f"early stop: {run.monitor.column} has not improved for {patience} epochs")
             break
 
 
@@ -120,7 +121,7 @@ def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHoo
         save_checkpoint(run.checkpoints / "best.pt", state)
     save_checkpoint(run.checkpoints / "last.pt", state)
     if on_epoch_end is not None:
-        on_epoch_end(run.progress.epoch, row, f"val_{run.monitor}")
+        on_epoch_end(run.progress.epoch, row, run.monitor.column)
 
 
 def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]:
@@ -133,23 +134,23 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     best = load_checkpoint(run.checkpoints / "best.pt")
     run.model.load_state_dict(best["model"])
     data, cfg, progress = run.data, run.cfg, run.progress
-    outputs = predict(run.step_model, data.test.x, cfg.dataset.eval_batch_size, run.autocast)
+    outputs = predict(run.eval_model, data.test.x, cfg.dataset.eval_batch_size, run.autocast)
     test = score(outputs, data.test.y, run.eval_loss_fn, data.task)
     _stop_if_asked(run, "testing")
     baseline = (baseline_scores(data, cfg.seed)
-                if wants_baseline(cfg.trainer.baseline, len(data.input_shape) == 3) else None)
+                if wants_baseline(cfg.trainer.baseline, image_data(data.input_shape)) else None)
     summary = {
-        "status": "completed",
+        "status": RunStatus.completed,
         "dataset": cfg.dataset.name, "model": cfg.model.name, "task": data.task,
         "test": test,
-        "monitor": f"val_{run.monitor}", "best_val": progress.best_value,
+        "monitor": run.monitor.column, "best_val": progress.best_value,
         "best_val_loss": progress.history[progress.best_epoch - 1]["val_loss"],
         "best_epoch": progress.best_epoch, "epochs_run": progress.epoch,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
         "parameters": sum(p.numel() for p in run.model.parameters()),
         "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        **run_facts(data.train.x.device, overrides),
+        **environment_facts(data.train.x.device, overrides),
         "overrides": list(overrides),
     }
     if baseline is not None:
@@ -157,7 +158,7 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     if cfg.trainer.plots:
         write_run_plots(run.run_dir, data, progress.history, outputs)
         _stop_if_asked(run, "drawing the figures")
-    write_json(run.run_dir / "summary.json", summary)
+    write_summary(run.run_dir, summary)
     return summary
 
 
@@ -172,8 +173,8 @@ def _stop_if_asked(run: Run, stage: str) -> None:
 def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
     """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
     try:
-        write_json(Path(run_dir) / "summary.json", {
-            "status": getattr(error, "run_status", "failed"), "error": str(error),
+        write_summary(Path(run_dir), {
+            "status": status_for(error), "error": str(error),
             "error_type": type(error).__name__, "command": command_line(overrides),
             "overrides": list(overrides)})
     except OSError as unwritable:  # the folder itself may be what failed: report the first error

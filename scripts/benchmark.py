@@ -108,7 +108,8 @@ def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from nnrecipes.config import config_dir, register_configs
+    from nnrecipes.components import register_configs
+    from nnrecipes.config import config_dir
     from nnrecipes.data import build_data
     from nnrecipes.engine import evaluate
     from nnrecipes.evaluate import model_from_checkpoint

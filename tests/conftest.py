@@ -13,7 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from nnrecipes import cli
-from nnrecipes.config import config_dir, register_configs
+from nnrecipes.components import register_configs
+from nnrecipes.config import config_dir
 from nnrecipes.smoke import write_idx_dataset
 
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"

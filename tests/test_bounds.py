@@ -10,14 +10,14 @@ import re
 from typing import Any, Iterator, List, Tuple
 
 import pytest
-import yaml
 
 import nnrecipes.run as run_module
 import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import run_cli
 from nnrecipes.bounds import Allowed, declared
-from nnrecipes.config import GROUP_SCHEMAS, Config, config_dir
+from nnrecipes.components import GROUPS, PLAIN_GROUPS, component, schemas
+from nnrecipes.config import Config
 
 
 def _is_number(item: dataclasses.Field) -> bool:
@@ -25,18 +25,19 @@ def _is_number(item: dataclasses.Field) -> bool:
 
 
 def _schemas() -> Iterator[Tuple[str, List[str], type]]:
-    """(key prefix, overrides that pick the schema, schema): one YAML option per group schema."""
+    """(key prefix, overrides that pick the schema, schema): one option per schema, from the
+    declarations, so a new component's keys are covered without touching this file."""
     seen = set()
-    for group in GROUP_SCHEMAS:
-        for path in sorted((config_dir() / group).glob("*.yaml")):
-            defaults = yaml.safe_load(path.read_text()).get("defaults", [])
-            name = next(item for item in defaults if str(item).startswith("schema_"))
-            schema = GROUP_SCHEMAS[group][name.removeprefix("schema_")]
+    for group in (*GROUPS, *PLAIN_GROUPS):
+        for name, schema in schemas(group).items():
             if schema not in seen:
                 seen.add(schema)
-                yield f"{group}.", [f"{group}={path.stem}"], schema
+                # An option that runs the user's code needs a target; the range check comes first.
+                user_code = group in GROUPS and component(group, name).trait("user_code")
+                yield f"{group}.", [f"{group}={name}", *([f"{group}.target=nowhere:thing"]
+                                                         if user_code else [])], schema
     for item in dataclasses.fields(Config):
-        if item.name not in GROUP_SCHEMAS and isinstance(item.default_factory, type):
+        if item.name not in (*GROUPS, *PLAIN_GROUPS) and isinstance(item.default_factory, type):
             yield f"{item.name}.", [], item.default_factory
     yield "", [], Config
 
@@ -80,7 +81,7 @@ def test_every_numeric_setting_declares_its_range():
 
 def test_the_generated_cases_cover_every_group():
     keys = {key.split(".")[0] for _, key, _ in CASES}
-    assert {*GROUP_SCHEMAS, "trainer", "seed"} <= keys
+    assert {*GROUPS, *PLAIN_GROUPS, "trainer", "seed"} <= keys
     assert len(CASES) > 40
 
 

@@ -6,6 +6,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
+from nnrecipes.cli import main
+from nnrecipes.components import GROUPS as GROUPS_DECLARED
+from nnrecipes.components import declared, options
 from nnrecipes.config import ConfigError, config_dir
 from nnrecipes.validation import validate
 
@@ -20,20 +23,37 @@ def group_options():
 
 @pytest.mark.parametrize("group,option", list(group_options()))
 def test_every_group_option_composes(composed, group, option):
-    cfg = composed(f"{group}={option}")
+    cfg = composed(f"{group}={option}", *([f"{group}.target=any:thing"] if option == "custom"
+                                           else []))
     assert cfg[group].name == option
     validate(cfg)
 
 
-def test_each_group_offers_what_the_docs_promise():
-    options = {group: {path.stem for path in (config_dir() / group).glob("*.yaml")}
-               for group in GROUPS}
-    assert options["dataset"] == {"mnist", "fashion_mnist", "iris", "california",
-                                  "breast_cancer", "digits", "wine", "diabetes", "logic_gates"}
-    assert options["model"] == {"perceptron", "mlp", "cnn"}
-    assert options["optimizer"] == {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
-    assert options["scheduler"] == {"none", "step", "cosine", "onecycle"}
-    assert options["device"] == {"auto", "cpu", "cuda", "mps"}
+def test_every_option_is_declared_once_and_has_its_yaml():
+    for group in GROUPS_DECLARED:
+        assert set(options(group)) == set(declared(group)), group
+
+
+def test_help_lists_exactly_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out.split("== Config groups")[1].split("==\n")[1]
+    shown = shown.split("Presets")[0]
+    listed = {}
+    for line in shown.strip().splitlines():
+        group, _, names = line.rpartition(":") if not line.startswith(" ") else ("", "", line)
+        if group:
+            current = listed.setdefault(group.strip("= "), [])
+        current += [name.split(" (")[0] for name in names.strip(" ,").split(", ") if name]
+    for group in (*GROUPS_DECLARED, "device"):
+        assert set(listed[group]) == set(options(group)), group
+    assert "schema" not in shown
+
+
+def test_completion_offers_only_real_options(capsys, monkeypatch):
+    monkeypatch.setenv("COMP_LINE", "nnrun model=")
+    main(["--shell-completion", "query=bash"])
+    assert capsys.readouterr().out.split() == [f"model={name}" for name in options("model")]
 
 
 def test_default_is_an_offline_dataset(composed):

@@ -1,16 +1,19 @@
 """The CI smoke script users call: every recipe, generated data, non-zero exit on failure."""
 
-from nnrecipes.config import config_dir
+from nnrecipes.components import declared, options
 from nnrecipes.smoke import main, recipes
+
+
+def _built_in(group):
+    return {name for name in options(group) if not declared(group)[name].trait("user_code")}
 
 
 def test_recipes_cover_every_dataset_and_model():
     chosen = recipes()
-    datasets = {path.stem for path in (config_dir() / "dataset").glob("*.yaml")}
-    models = {path.stem for path in (config_dir() / "model").glob("*.yaml")}
-    assert {dataset for dataset, _ in chosen} == datasets
-    assert {model for _, model in chosen} == models
+    assert {dataset for dataset, _ in chosen} == _built_in("dataset")
+    assert {model for _, model in chosen} == _built_in("model")
     assert ("iris", "cnn") not in chosen and ("fashion_mnist", "cnn") in chosen
+    assert "custom" not in {name for pair in chosen for name in pair}  # needs the user's code
 
 
 def test_smoke_passes_on_generated_data(capsys):

@@ -128,7 +128,7 @@ def test_parallel_launchers_run_jobs_in_other_processes(tmp_path, launcher):
 
 TINY_SPACE = """
 defaults:
-  - schema_search
+  - schema/search@_here_
   - _self_
 trials: 8
 startup_trials: 2

@@ -9,7 +9,7 @@ from conftest import RunResult
 from nnrecipes import cli
 from nnrecipes import train as train_module
 from nnrecipes.data import build_data
-from nnrecipes.tasks import TASK_METRICS
+from nnrecipes.tasks import task_metrics
 
 OFFLINE = {"iris": "multiclass", "wine": "multiclass", "breast_cancer": "binary",
            "diabetes": "regression", "digits": "multiclass"}
@@ -24,14 +24,14 @@ def assert_complete_run_dir(run, task, epochs):
     rows = run.metrics_rows()
     assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
     expected = {"epoch", "lr", "train_loss", "val_loss", "seconds",
-                *(f"val_{name}" for name in TASK_METRICS[task])}
+                *(f"val_{name}" for name in task_metrics(task))}
     assert set(rows[0]) == expected
     summary = run.summary
     assert summary["status"] == "completed"
     assert summary["task"] == task
     assert "loss" in summary["test"]
     assert ("r2" if task == "regression" else "accuracy") in summary["test"]
-    assert set(TASK_METRICS[task]) <= set(summary["test"])
+    assert set(task_metrics(task)) <= set(summary["test"])
     for key in ("best_epoch", "wall_seconds", "parameters", "device", "versions", "command"):
         assert key in summary
     assert summary["versions"]["torch"] == torch.__version__.split("+")[0] or \
@@ -126,20 +126,20 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(nnrun, monkeypatch, 
     overrides = ("dataset=wine", "trainer.epochs=4", "model.dropout=0.2")
     whole = nnrun(*overrides)
 
-    real_run_epoch = train_module.run_epoch
+    real_run_epoch = train_module.train_and_validate
 
     def killed_in_epoch_three(run, epoch):
         if epoch == 3:
             raise KeyboardInterrupt
         return real_run_epoch(run, epoch)
 
-    monkeypatch.setattr(train_module, "run_epoch", killed_in_epoch_three)
+    monkeypatch.setattr(train_module, "train_and_validate", killed_in_epoch_three)
     killed = tmp_path / "killed"
     with pytest.raises(SystemExit) as stopped:
         nnrun(*overrides, run_dir=killed)
     assert stopped.value.code == 130  # what a shell reports for Ctrl-C
     assert len(RunResult(killed).metrics_rows()) == 2
-    monkeypatch.setattr(train_module, "run_epoch", real_run_epoch)
+    monkeypatch.setattr(train_module, "train_and_validate", real_run_epoch)
 
     cli.main([f"resume={killed}", "trainer.progress=false"])
     resumed = RunResult(killed)

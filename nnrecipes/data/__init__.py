@@ -9,38 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
+from nnrecipes.components import component
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
-from nnrecipes.data import images, tabular
 
-__all__ = ["DataBundle", "DataError", "DatasetSpec", "DATASETS", "Split", "build_data"]
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    task: str  # "regression", "binary" or "multiclass"
-    image: bool
-    load: Callable[..., RawData]
-
-
-DATASETS: Dict[str, DatasetSpec] = {
-    "iris": DatasetSpec("multiclass", False, tabular.load_iris),
-    "wine": DatasetSpec("multiclass", False, tabular.load_wine),
-    "breast_cancer": DatasetSpec("binary", False, tabular.load_breast_cancer),
-    "diabetes": DatasetSpec("regression", False, tabular.load_diabetes),
-    "california": DatasetSpec("regression", False, tabular.load_california),
-    "logic_gates": DatasetSpec("binary", False, tabular.load_logic_gates),
-    "digits": DatasetSpec("multiclass", True, images.load_digits),
-    "mnist": DatasetSpec("multiclass", True, images.load_mnist),
-    "fashion_mnist": DatasetSpec("multiclass", True, images.load_fashion_mnist),
-}
+__all__ = ["DataBundle", "DataError", "Split", "build_data", "declared_image_data",
+           "declared_task", "image_data"]
 
 
 @dataclass
@@ -65,17 +44,27 @@ class DataBundle:
     stats: Dict[str, torch.Tensor]
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise DataError(f"dataset={name!r} is unknown; known: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name]
+def declared_task(dataset_cfg) -> str:
+    """The task of the data set ``dataset_cfg`` configures, known before it is loaded."""
+    return component("dataset", dataset_cfg.name).trait("task") or dataset_cfg.task
+
+
+def image_data(input_shape: Tuple[int, ...]) -> bool:
+    """Image data is (channels, height, width) per sample; every "is this image data?" asks here."""
+    return len(input_shape) == 3
+
+
+def declared_image_data(dataset_cfg) -> Optional[bool]:
+    """Whether the configured data set is image data, before loading it (None: not known yet)."""
+    item = component("dataset", dataset_cfg.name)
+    return None if item.trait("user_code") else bool(item.trait("image"))
 
 
 def build_data(cfg, device: torch.device) -> DataBundle:
     """Load, split and normalise the data set that ``cfg.dataset`` names; cfg is the whole config."""
-    spec = dataset_spec(cfg.dataset.name)
-    raw = spec.load(cfg.dataset)
-    stratify = spec.task != "regression"
+    raw = component("dataset", cfg.dataset.name).build(cfg.dataset)
+    task = declared_task(cfg.dataset)
+    stratify = task != "regression"
     if stratify:
         _check_labels(cfg.dataset.name, raw)
     if raw.test is None:
@@ -89,11 +78,11 @@ def build_data(cfg, device: torch.device) -> DataBundle:
               for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test))]
     return DataBundle(
         *splits,
-        task=spec.task,
+        task=task,
         input_shape=tuple(x_train.shape[1:]),
-        num_outputs=len(raw.class_names) if spec.task == "multiclass" else 1,
+        num_outputs=len(raw.class_names) if task == "multiclass" else 1,
         class_names=raw.class_names,
-        stats=_training_stats(x_train, y_train, spec),
+        stats=_training_stats(x_train, y_train, task),
     )
 
 
@@ -134,6 +123,8 @@ def _split_validation(x, y, cfg, stratify: bool):
 
 
 def _split(x, y, count: int, seed: int, stratify: bool):
+    from sklearn.model_selection import train_test_split  # here: composing needs no sklearn
+
     try:
         return train_test_split(x, y, test_size=count, random_state=seed,
                                 stratify=y if stratify else None)
@@ -142,13 +133,15 @@ def _split(x, y, count: int, seed: int, stratify: bool):
         return train_test_split(x, y, test_size=count, random_state=seed)
 
 
-def _training_stats(x: np.ndarray, y: np.ndarray, spec: DatasetSpec) -> Dict[str, torch.Tensor]:
-    if spec.image:
+def _training_stats(x: np.ndarray, y: np.ndarray, task: str) -> Dict[str, torch.Tensor]:
+    if image_data(x.shape[1:]):
         # Per-channel statistics, shaped to broadcast over (C, H, W).
         pixels = x.astype(np.float64).transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
         mean, std = pixels.mean(axis=1), pixels.std(axis=1)
         shape = (-1, 1, 1)
     else:
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(x)
         mean, std = scaler.mean_, scaler.scale_
         shape = (-1,)
@@ -156,7 +149,7 @@ def _training_stats(x: np.ndarray, y: np.ndarray, spec: DatasetSpec) -> Dict[str
         "input_mean": torch.tensor(mean, dtype=torch.float32).reshape(shape),
         "input_std": torch.tensor(np.where(std > 0, std, 1.0), dtype=torch.float32).reshape(shape),
     }
-    if spec.task == "regression":
+    if task == "regression":
         stats["target_mean"] = torch.tensor(float(y.mean()))
         stats["target_std"] = torch.tensor(float(y.std()) or 1.0)
     return stats

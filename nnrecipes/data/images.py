@@ -1,5 +1,7 @@
 """Image data sets: MNIST and Fashion-MNIST from IDX files, scikit-learn's 8x8 digits.
 
+A new data set in MNIST's IDX layout is one ``idx_dataset(...)`` line here and a YAML.
+
 IDX files are read directly, gzip-compressed or not, so a folder holding only the ``.gz`` files
 works without network and nothing is ever written next to the data. torchvision is used only to
 download, when ``dataset.download=true``.
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-from sklearn import datasets as sk
 
+from nnrecipes.components import declare
+from nnrecipes.config import DatasetConfig
 from nnrecipes.data.errors import DataError, DataNotFound
 from nnrecipes.data.raw import RawData
+from nnrecipes.data.stand_ins import write_idx_dataset
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -137,16 +141,29 @@ def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str])
     return RawData(train[0], train[1], class_names, test=test)
 
 
-def load_mnist(cfg) -> RawData:
-    return _load_idx_dataset(cfg, "MNIST", "MNIST", DIGIT_CLASSES)
+def idx_dataset(name: str, folder_name: str, title: str, class_names: List[str]):
+    """Declare a data set of IDX files laid out as MNIST's (``folder_name`` is also torchvision's
+    class for downloading it); returns its loader."""
+    def load(cfg) -> RawData:
+        return _load_idx_dataset(cfg, folder_name, title, class_names)
+
+    declare("dataset", name, DatasetConfig, load, task="multiclass", image=True,
+            stand_in=lambda root: write_idx_dataset(root / folder_name / "raw", compress=True))
+    return load
 
 
-def load_fashion_mnist(cfg) -> RawData:
-    return _load_idx_dataset(cfg, "FashionMNIST", "Fashion-MNIST", FASHION_CLASSES)
+load_mnist = idx_dataset("mnist", "MNIST", "MNIST", DIGIT_CLASSES)
+load_fashion_mnist = idx_dataset("fashion_mnist", "FashionMNIST", "Fashion-MNIST",
+                                 FASHION_CLASSES)
 
 
 def load_digits(cfg) -> RawData:
+    from sklearn import datasets as sk
+
     bunch = sk.load_digits()
     # Grey levels 0-16 fit in uint8, so digits travel like the other image sets.
     images = bunch.images.astype(np.uint8)[:, None, :, :]
     return RawData(images, bunch.target.astype(np.int64), DIGIT_CLASSES)
+
+
+declare("dataset", "digits", DatasetConfig, load_digits, task="multiclass", image=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
 import numpy as np
-from sklearn import datasets as sk
 
+from nnrecipes.components import declare
+from nnrecipes.config import DatasetConfig
 from nnrecipes.data.errors import DataError, DataNotFound
 from nnrecipes.data.raw import RawData
+from nnrecipes.data.stand_ins import write_california_cache
 
 CALIFORNIA_CACHE = "cal_housing_py3.pkz"
 
@@ -24,20 +27,34 @@ def _regression(x: np.ndarray, y: np.ndarray) -> RawData:
 
 
 def load_iris(cfg) -> RawData:
+    from sklearn import datasets as sk
+
     return _classification(sk.load_iris())
 
 
 def load_wine(cfg) -> RawData:
+    from sklearn import datasets as sk
+
     return _classification(sk.load_wine())
 
 
 def load_breast_cancer(cfg) -> RawData:
+    from sklearn import datasets as sk
+
     return _classification(sk.load_breast_cancer())
 
 
 def load_diabetes(cfg) -> RawData:
+    from sklearn import datasets as sk
+
     bunch = sk.load_diabetes()
     return _regression(bunch.data, bunch.target)
+
+
+@dataclass
+class LogicGatesConfig(DatasetConfig):
+    # The truth table to learn: and, or, nand, nor or xor.
+    gate: str = "xor"
 
 
 GATES = {"and": [0, 0, 0, 1], "or": [0, 1, 1, 1], "nand": [1, 1, 1, 0], "nor": [1, 0, 0, 0],
@@ -57,6 +74,8 @@ def load_logic_gates(cfg) -> RawData:
 
 def california_homes(data_dir: str) -> List[Path]:
     """Where nnrun looks for scikit-learn's California cache, in order."""
+    from sklearn import datasets as sk
+
     root = Path(data_dir).expanduser().resolve()
     return [root / "sklearn", root, Path(sk.get_data_home())]
 
@@ -76,6 +95,8 @@ def load_california(cfg) -> RawData:
             "dataset.data_dir (or NNRECIPES_DATA) at a folder that holds it, or pass "
             "dataset.download=true on a machine with network access.")
     home = found or homes[0]
+    from sklearn import datasets as sk
+
     try:
         bunch = sk.fetch_california_housing(data_home=str(home), download_if_missing=cfg.download)
     except OSError as error:  # URLError is an OSError: no network, or the server refused
@@ -86,3 +107,12 @@ def load_california(cfg) -> RawData:
                         f"({type(error).__name__}: {error}); delete it and supply it again.") \
             from error
     return _regression(bunch.data, bunch.target)
+
+
+declare("dataset", "iris", DatasetConfig, load_iris, task="multiclass")
+declare("dataset", "wine", DatasetConfig, load_wine, task="multiclass")
+declare("dataset", "breast_cancer", DatasetConfig, load_breast_cancer, task="binary")
+declare("dataset", "diabetes", DatasetConfig, load_diabetes, task="regression")
+declare("dataset", "california", DatasetConfig, load_california, task="regression",
+        stand_in=lambda root: write_california_cache(root / "sklearn"))
+declare("dataset", "logic_gates", LogicGatesConfig, load_logic_gates, task="binary")

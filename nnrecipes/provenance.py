@@ -33,7 +33,7 @@ def command_line(overrides: Sequence[str]) -> str:
     return shlex.join(["nnrun", *overrides])
 
 
-def run_facts(device: torch.device, overrides: Sequence[str]) -> Dict[str, Any]:
+def environment_facts(device: torch.device, overrides: Sequence[str]) -> Dict[str, Any]:
     return {
         "device": str(device),
         "device_name": device_name(device),

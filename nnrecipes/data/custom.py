@@ -1,0 +1,73 @@
+"""A user's own data set: ``dataset=custom dataset.target=my_data:load dataset.task=multiclass``.
+
+The target is a function called with ``dataset.args`` as keywords. It returns the features and
+targets as arrays, ``(x, y)``, or a dict with ``x``, ``y`` and optionally ``class_names`` and
+``test`` (an ``(x, y)`` pair: the official test split; otherwise a seeded split is made). Images
+are arrays shaped (N, C, H, W), best as uint8; class labels are integers 0..classes-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping
+
+import numpy as np
+from omegaconf import MISSING, OmegaConf
+
+from nnrecipes.bounds import setting
+from nnrecipes.components import declare
+from nnrecipes.config import DatasetConfig
+from nnrecipes.data.errors import DataError
+from nnrecipes.data.raw import RawData
+from nnrecipes.targets import call_target
+
+
+@dataclass
+class CustomDatasetConfig(DatasetConfig):
+    # module:function returning (x, y) or {"x", "y", "class_names", "test"}.
+    target: str = MISSING
+    args: Dict[str, Any] = field(default_factory=dict)
+    task: str = setting("multiclass", choices=("multiclass", "binary", "regression"))
+
+
+def _array(value: Any, what: str, spec: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except Exception as error:
+        raise DataError(f"dataset.target={spec} returned {what} that is not an array: "
+                        f"{error}") from None
+
+
+def load_custom(cfg) -> RawData:
+    args = OmegaConf.to_container(cfg.args) if OmegaConf.is_config(cfg.args) else dict(cfg.args)
+    loaded = call_target(cfg.target, "dataset.target", **args)
+    if isinstance(loaded, Mapping) and {"x", "y"} <= set(loaded):
+        x, y, names, test = loaded["x"], loaded["y"], loaded.get("class_names"), loaded.get("test")
+    elif isinstance(loaded, (tuple, list)) and len(loaded) == 2:
+        (x, y), names, test = loaded, None, None
+    else:
+        raise DataError(f"dataset.target={cfg.target} returned a {type(loaded).__name__}; it must "
+                        f"return (x, y) or a dict with x, y and optionally class_names, test")
+    x, y = _array(x, "x", cfg.target), _array(y, "y", cfg.target)
+    if len(x) != len(y) or len(x) == 0 or x.ndim < 2:
+        raise DataError(f"dataset.target={cfg.target} returned x {x.shape} and y {y.shape}: one "
+                        f"row of x per target, at least one feature, at least one row")
+    classification = cfg.task != "regression"
+    if classification and names is None:
+        names = [str(label) for label in range(int(y.max()) + 1)]
+    if test is not None:
+        test_x, test_y = (_array(part, "test", cfg.target) for part in test)
+        test = (_as_inputs(test_x, None), _as_inputs(test_y, classification))
+    return RawData(_as_inputs(x, None), _as_inputs(y, classification),
+                   [str(name) for name in names] if classification else None, test=test)
+
+
+def _as_inputs(array: np.ndarray, labels: Any) -> np.ndarray:
+    """Images stay uint8; other features become float32; labels int64, targets float32."""
+    if labels is None:
+        return array if array.dtype == np.uint8 and array.ndim == 4 else array.astype(np.float32)
+    return array.astype(np.int64) if labels else array.astype(np.float32)
+
+
+# Its task comes from dataset.task; whether it is image data, from the arrays' shape.
+declare("dataset", "custom", CustomDatasetConfig, load_custom, user_code=True)

@@ -1,0 +1,77 @@
+"""A user's own class or function, named as ``module:Name`` (``model.target``, ``dataset.target``),
+imported and called with the keys the user gave; every failure is a one-line ConfigError."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+import sys
+import typing
+from typing import Any, Callable, Dict
+
+from nnrecipes.config import ConfigError
+
+# Annotations a setting can be checked against before the call; others are left to the target.
+CHECKABLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def load_target(spec: str, key: str) -> Callable[..., Any]:
+    """The callable that ``spec`` ("module:Name") names; modules are found on sys.path and in
+    the folder nnrun was started in, as ``python -m`` would find them."""
+    module_name, _, name = str(spec).partition(":")
+    if not module_name or not name:
+        raise ConfigError(f"{key}={spec} must name module:Name, e.g. {key}=my_nets:TinyResNet")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"{key}={spec}: cannot import {module_name} ({error}); run nnrun in "
+                          f"the folder that holds it, or add that folder to PYTHONPATH") from None
+    except Exception as error:  # the user's module itself raised while being imported
+        raise ConfigError(f"{key}={spec}: importing {module_name} failed: "
+                          f"{type(error).__name__}: {error}") from None
+    if not callable(getattr(module, name, None)):
+        public = [item for item in vars(module) if not item.startswith("_")]
+        close = difflib.get_close_matches(name, public, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key}={spec}: {module_name} has no class or function {name}{hint}")
+    return getattr(module, name)
+
+
+def _check_arguments(target: Callable[..., Any], spec: str, key: str, positional: tuple,
+                     settings: Dict[str, Any]) -> None:
+    signature = inspect.signature(target)
+    try:
+        signature.bind(*positional, **settings)
+    except TypeError as error:
+        accepted = list(signature.parameters)[len(positional):]
+        unknown = [name for name in settings if name not in signature.parameters]
+        close = difflib.get_close_matches(unknown[0], accepted, n=1) if unknown else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key}={spec} cannot take these settings: {error}{hint}; it takes "
+                          f"{', '.join(accepted) or 'none'}") from None
+    try:
+        hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    except Exception:  # annotations that do not resolve: nothing to check against
+        hints = {}
+    for name, value in settings.items():
+        allowed = CHECKABLE.get(hints.get(name))
+        if allowed and (not isinstance(value, allowed) or (bool not in allowed
+                                                           and isinstance(value, bool))):
+            raise ConfigError(f"{key.rsplit('.', 1)[0]}.args.{name}={value!r} is not allowed: "
+                              f"{spec} declares it as {hints[name].__name__}")
+
+
+def call_target(spec: str, key: str, *positional: Any, **settings: Any) -> Any:
+    """Import ``spec`` and call it with ``positional`` and the user's ``settings``."""
+    target = load_target(spec, key)
+    _check_arguments(target, spec, key, positional, settings)
+    try:
+        return target(*positional, **settings)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError(f"{key}={spec} did not build: {type(error).__name__}: {error}") from None
