@@ -20,15 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.argv import override_key
 from nnrecipes.config import ConfigError
-from nnrecipes.validation import validate
+from nnrecipes.components import GROUPS as COMPONENT_GROUPS
 from nnrecipes.data import declared_task
-from nnrecipes.sweep import summarize_sweep
 from nnrecipes.status import RunEnded, RunStatus
+from nnrecipes.sweep import summarize_sweep
 from nnrecipes.tasks import monitored
 from nnrecipes.train import train
+from nnrecipes.validation import validate
 
 log = logging.getLogger("nnrecipes")
-GROUPS = ("dataset", "model", "optimizer", "scheduler", "device")
+# The groups whose option the best trial picked; its best.yaml picks the same.
+GROUPS = (*COMPONENT_GROUPS, "device")
 Compose = Callable[[List[str]], DictConfig]
 
 

@@ -61,7 +61,7 @@ def declared_image_data(dataset_cfg) -> Optional[bool]:
 
 
 def build_data(cfg, device: torch.device) -> DataBundle:
-    """Load, split and normalise the data set that ``cfg.dataset`` names; cfg is the whole config."""
+    """Load, split and normalise the data set ``cfg.dataset`` names (cfg is the whole config)."""
     raw = component("dataset", cfg.dataset.name).build(cfg.dataset)
     task = declared_task(cfg.dataset)
     stratify = task != "regression"
