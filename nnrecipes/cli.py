@@ -215,6 +215,32 @@ def _stop(error: BaseException, message: str, exit_code: int) -> None:
     raise SystemExit(exit_code) from None
 
 
+HELP_FLAGS = {"--help", "-h"}
+
+
+def _completing_option_names(args: List[str]) -> bool:
+    """Tab completion of ``group=`` (bash sets COMP_LINE): Hydra lists the YAML files and
+    composes nothing, so the declarations, and torch, need not be loaded for it."""
+    line = os.environ.get("COMP_LINE")
+    if not ({"--shell-completion", "-sc"} & set(args)) or line is None:
+        return False
+    word = "" if line.endswith(" ") else line.split()[-1]
+    return "." not in word
+
+
+def _show_help(overrides: List[str]) -> None:
+    """``nnrun --help``: the help template with the composed config. Done here rather than by
+    Hydra, whose help lists every config group, the schema sub-groups included, at a cost of
+    seconds; the template lists the groups itself (${nnrun_groups:})."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    template = cfg.hydra.help.template
+    body = OmegaConf.to_yaml({key: cfg[key] for key in cfg if key != "hydra"})
+    print(template.replace("$CONFIG", body))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``nnrun``; ``argv`` (without the program name) defaults to sys.argv."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -230,7 +256,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         _refuse_torchrun_sweeps(args)
         args = for_this_process(with_sweep_resume(with_resume_overrides(args)))
-        register_configs()
+        register_configs(group_schemas=not _completing_option_names(args))
+        if HELP_FLAGS & set(args):
+            return _show_help([arg for arg in args if arg not in HELP_FLAGS])
         sys.argv = ["nnrun", *args]
         with claimed(args, multirun(args), overwrite):
             hydra.main(config_path=str(config_dir()), config_name="config",

@@ -96,8 +96,9 @@ def schemas(group: str) -> Dict[str, type]:
     return {name: item.schema for name, item in declared(group).items()}
 
 
-def register_configs() -> None:
-    """Store the schemas and resolvers that composing a config needs."""
+def register_configs(group_schemas: bool = True) -> None:
+    """Store the schemas and resolvers that composing a config needs. Without ``group_schemas``
+    (which load every declaration, and with the models torch) Hydra can still list options."""
     from hydra.core.config_store import ConfigStore
 
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
@@ -106,7 +107,7 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("nnrun_groups", help_groups, replace=True)
     store = ConfigStore.instance()
     store.store(name="schema", node=Config)
-    for group in GROUPS:
+    for group in GROUPS if group_schemas else ():
         for name, item in declared(group).items():
             store.store(group=f"{group}/schema", name=name, node=named_schema(item))
     for group, schema in PLAIN_GROUPS.items():
