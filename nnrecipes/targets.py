@@ -11,6 +11,8 @@ import sys
 import typing
 from typing import Any, Callable, Dict
 
+from omegaconf import MISSING
+
 from nnrecipes.config import ConfigError
 
 # Annotations a setting can be checked against before the call; others are left to the target.
@@ -21,6 +23,9 @@ def load_target(spec: str, key: str) -> Callable[..., Any]:
     """The callable that ``spec`` ("module:Name") names; modules are found on sys.path and in
     the folder nnrun was started in, as ``python -m`` would find them."""
     module_name, _, name = str(spec).partition(":")
+    if spec == MISSING:
+        raise ConfigError(f"{key} is not set: {key.split('.')[0]}=custom runs your own code; name "
+                          f"it with {key}=module:Name, e.g. {key}=my_nets:TinyResNet")
     if not module_name or not name:
         raise ConfigError(f"{key}={spec} must name module:Name, e.g. {key}=my_nets:TinyResNet")
     if os.getcwd() not in sys.path:

@@ -47,6 +47,14 @@ def _case(what: str, args: str, says: str, exit_code: int = 2) -> BadInput:
 CASES: List[BadInput] = [
     # the command line and the config
     _case("unknown group option", "model=resnet", "model=resnet is not a known model"),
+    _case("own model without a target", "model=custom", "model.target is not set"),
+    _case("own model that does not import", "model=custom model.target=my_nets:TinyResNet",
+          "cannot import my_nets"),
+    _case("own model misspelled", "model=custom model.target=math:sqrtt", "did you mean sqrt?"),
+    _case("own model that is not a model", "model=custom model.target=math:sqrt",
+          "model.target=math:sqrt cannot take these settings"),
+    _case("own data set that does not build", "dataset=custom dataset.target=json:loads",
+          "dataset.target=json:loads cannot take these settings"),
     _case("unknown preset", "+experiment=fastest", "experiment=fastest is not a known experiment"),
     _case("misspelled key", "optimizer.lrr=0.1", "did you mean lr?"),
     _case("key of another optimizer", "optimizer=adam optimizer.momentum=0.9",
