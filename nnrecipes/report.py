@@ -11,7 +11,6 @@ import argparse
 import base64
 import csv
 import html
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nnrecipes.console import wide_console
+from nnrecipes.status import SUMMARY, has_summary, read_summary
 from nnrecipes.sweep import job_dirs, main_test_metric
 from nnrecipes.tasks import headline_metric
 
@@ -36,10 +36,10 @@ def find_runs(paths: Sequence[Path]) -> List[Path]:
     """Run folders named directly, or the jobs of named sweep and search folders."""
     runs: List[Path] = []
     for path in map(Path, paths):
-        if (path / "summary.json").is_file():
+        if has_summary(path):
             runs.append(path)
         elif path.is_dir():
-            runs.extend(job for job in job_dirs(path) if (job / "summary.json").is_file())
+            runs.extend(job for job in job_dirs(path) if has_summary(job))
         else:
             raise ReportError(f"{path} is neither a run nor a sweep folder")
     return runs
@@ -58,9 +58,9 @@ def load_run(run_dir: Path) -> Dict[str, Any]:
     config_path, metrics_path = run_dir / ".hydra" / "config.yaml", run_dir / "metrics.csv"
     try:
         config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = read_summary(run_dir)
     except (ValueError, yaml.YAMLError) as error:  # JSONDecodeError is a ValueError
-        broken = config_path if isinstance(error, yaml.YAMLError) else run_dir / "summary.json"
+        broken = config_path if isinstance(error, yaml.YAMLError) else run_dir / SUMMARY
         raise ReportError(f"{broken} is corrupt ({_first_line(error)}); "
                           f"leave that run out or rerun it") from None
     return {"dir": run_dir, "config": _flatten(config if isinstance(config, dict) else {}),

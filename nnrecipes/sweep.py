@@ -19,13 +19,13 @@ from rich.table import Table
 
 from nnrecipes.checkpoint import write_atomically
 from nnrecipes.console import wide_console
-from nnrecipes.status import RunStatus, read_summary, status_of
+from nnrecipes.status import RunStatus, has_summary, read_summary, status_of
 from nnrecipes.tasks import headline_metric, minimised
 
 
 def job_dirs(sweep_dir: Path) -> List[Path]:
     found = [path for path in sweep_dir.iterdir()
-             if (path / ".hydra").is_dir() or (path / "summary.json").is_file()]
+             if (path / ".hydra").is_dir() or has_summary(path)]
     return sorted(found, key=lambda path: (not path.name.isdigit(), int(path.name)
                                            if path.name.isdigit() else 0, path.name))
 
