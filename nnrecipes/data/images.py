@@ -116,12 +116,19 @@ def _same_image_size(folders: List[Path], train: tuple, test: tuple) -> None:
 
 
 def _download(data_dir: str, folder_name: str, title: str) -> None:
+    """torchvision's own download (its mirrors, its checksums) into data_dir/<folder_name>/raw."""
     import torchvision.datasets as tv
 
+    source = getattr(tv, folder_name)
     try:
-        getattr(tv, folder_name)(root=str(Path(data_dir).expanduser()), download=True)
+        source(root=str(Path(data_dir).expanduser()), download=True)
     except Exception as error:  # no network shows up as many different exception types
-        raise DataError(f"{title} could not be downloaded into {data_dir}: {error}") from error
+        tried = ", ".join(source.mirrors)
+        reason = " ".join(line.strip() for line in str(error).splitlines()[:3] if line.strip())
+        raise DataError(f"{title} could not be downloaded into {data_dir}/{folder_name}/raw from "
+                        f"{tried} ({type(error).__name__}: {reason[:300]}). Copy the four IDX "
+                        f"files there by hand, or point dataset.data_dir at a folder holding "
+                        f"them") from error
 
 
 def _load_idx_dataset(cfg, folder_name: str, title: str, class_names: List[str]) -> RawData:
