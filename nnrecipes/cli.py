@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nnrecipes.argv import (for_this_process, multirun, torchrun_rank, with_resume_overrides,
                             with_sweep_resume)
 from nnrecipes.components import register_configs
-from nnrecipes.config import ConfigError, Mode, config_dir
+from nnrecipes.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.explain import explain
 from nnrecipes.folders import claimed
 
@@ -143,7 +143,7 @@ def _check_torchrun(cfg: DictConfig, sweeping: bool) -> None:
 def _paths_from(launch_dir: str, cfg: DictConfig) -> None:
     """With hydra.job.chdir=true the job runs inside its run folder; the relative paths the user
     typed still mean the folder nnrun was started in."""
-    for key in ("dataset.data_dir", "checkpoint", "resume"):
+    for key in PATH_KEYS:
         value = OmegaConf.select(cfg, key)
         if value and not Path(value).expanduser().is_absolute():
             OmegaConf.update(cfg, key, str(Path(launch_dir) / value))
@@ -178,12 +178,15 @@ def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
               accept: Callable[[], None]) -> None:
     from nnrecipes.evaluate import evaluate_checkpoint
     from nnrecipes.interrupt import Interrupted
+    from nnrecipes.predict import predict_checkpoint
     from nnrecipes.search import run_search
     from nnrecipes.train import train
 
     try:
         if cfg.mode == Mode.eval:
             evaluate_checkpoint(cfg, run_dir, overrides)
+        elif cfg.mode == Mode.predict:
+            predict_checkpoint(cfg, run_dir)
         elif cfg.mode == Mode.search:
             run_search(cfg, run_dir, overrides, compose=_compose_in_app)
         else:

@@ -24,8 +24,9 @@ from nnrecipes.config import (Config, ConfigError, DeviceConfig, SearchConfig, c
 GROUPS = ("dataset", "model", "optimizer", "scheduler")
 # Importing these declares the built-in components; done once, when a declaration is first asked
 # for, so that importing this module costs nothing.
-BUILTIN_MODULES = ("nnrecipes.data.tabular", "nnrecipes.data.images", "nnrecipes.data.custom",
-                   "nnrecipes.models", "nnrecipes.optim")
+BUILTIN_MODULES = ("nnrecipes.data.tabular", "nnrecipes.data.images", "nnrecipes.data.csv_table",
+                   "nnrecipes.data.image_folder", "nnrecipes.data.custom", "nnrecipes.models",
+                   "nnrecipes.optim")
 # Groups whose options all share one schema and have no builder.
 PLAIN_GROUPS = {"device": DeviceConfig, "search": SearchConfig}
 

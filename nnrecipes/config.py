@@ -27,6 +27,7 @@ class Mode(str, Enum):
     train = "train"
     eval = "eval"
     search = "search"
+    predict = "predict"
 
 
 @dataclass
@@ -133,9 +134,21 @@ class Config:
     # scikit-learn's splits take seeds in [0, 2**32).
     seed: int = setting(0, ge=0, le=2**32 - 1)
     mode: Mode = Mode.train
-    # A run directory or checkpoint to continue from (train) or to evaluate (eval).
+    # A run directory or checkpoint to continue from (train), or to evaluate or predict with.
     resume: Optional[str] = None
     checkpoint: Optional[str] = None
+    # mode=predict: a CSV, an image, or a folder of images; where predictions.csv goes (null:
+    # the run folder).
+    input: Optional[str] = None
+    output: Optional[str] = None
+
+
+# Where the data lives, and how big evaluation batches are, may change between the run that
+# trained a checkpoint and one that resumes or evaluates it; what the data is may not.
+MOVABLE_DATASET_KEYS = ("data_dir", "path", "test_path", "download", "eval_batch_size")
+# Keys that hold paths; a relative one means the folder nnrun was started in.
+PATH_KEYS = ("dataset.data_dir", "dataset.path", "dataset.test_path", "checkpoint", "resume",
+             "input", "output")
 
 
 def folder_name(mode: str, dataset: str, model: str) -> str:

@@ -34,6 +34,19 @@ def epoch_progress(enabled: bool, epoch: int, epochs: int,
         yield lambda: progress.advance(task)
 
 
+@contextlib.contextmanager
+def work_progress(title: str, total: int) -> Iterator[Callable[[], None]]:
+    """A transient bar over ``total`` items of slow work (decoding images); silent unless output
+    is a terminal. Yields the per-item callback."""
+    if not _interactive():
+        yield lambda: None
+        return
+    columns = (TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, redirect_stdout=False) as progress:
+        task = progress.add_task("work", total=total)
+        yield lambda: progress.advance(task)
+
+
 def format_metrics(metrics: Dict[str, float]) -> str:
     return "  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
                      for key, value in metrics.items())

@@ -12,7 +12,7 @@ from torch import nn
 from nnrecipes import console
 from nnrecipes.argv import override_key
 from nnrecipes.checkpoint import check_fits, load_checkpoint, write_json
-from nnrecipes.config import ConfigError
+from nnrecipes.config import MOVABLE_DATASET_KEYS, ConfigError
 from nnrecipes.data import build_data
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import evaluate
@@ -22,8 +22,7 @@ from nnrecipes.validation import validate
 from nnrecipes.tasks import make_loss
 
 log = logging.getLogger("nnrecipes")
-# Where the data lives may differ on the machine that evaluates; what it is may not.
-MOVABLE_KEYS = ("dataset.data_dir", "dataset.download", "dataset.eval_batch_size")
+MOVABLE_KEYS = tuple(f"dataset.{key}" for key in MOVABLE_DATASET_KEYS)
 
 
 def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:

@@ -12,14 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.argv import without_resume
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
+from nnrecipes.config import MOVABLE_DATASET_KEYS
 from nnrecipes.status import RunStatus, read_summary
 
 log = logging.getLogger("nnrecipes")
 
 
-# Where the data lives, and how big evaluation batches are, may change on resume; what the data
-# is, the model, the optimizer and its schedule may not (their saved state would not fit).
-MOVABLE_DATASET_KEYS = ("data_dir", "download", "eval_batch_size")
 
 
 def _identity(config: Dict[str, Any]) -> Dict[str, Any]:

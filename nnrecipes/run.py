@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes import distributed
 from nnrecipes.checkpoint import check_fits
-from nnrecipes.config import ConfigError
+from nnrecipes.config import PATH_KEYS, ConfigError
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import SINGLE_PROCESS, Ranks, smallest_batch
@@ -74,7 +74,9 @@ def prepare(cfg: DictConfig) -> torch.device:
     validate(cfg)
     check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
     # Checkpoints must find the data again from any working directory.
-    cfg.dataset.data_dir = str(Path(cfg.dataset.data_dir).expanduser().resolve())
+    for key in (key for key in PATH_KEYS if key.startswith("dataset.")):
+        if OmegaConf.select(cfg, key):
+            OmegaConf.update(cfg, key, str(Path(OmegaConf.select(cfg, key)).expanduser().resolve()))
     return distributed.device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
 
 
@@ -131,6 +133,7 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
                        "task": data.task},
         "stats": data.stats,
         "class_names": data.class_names,
+        "encoding": data.encoding,
     }
 
 

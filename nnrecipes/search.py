@@ -119,7 +119,11 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                compose: Compose) -> optuna.Study:
     validate(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    monitor = monitored(cfg.trainer.monitor, declared_task(cfg.dataset))
+    task = declared_task(cfg.dataset)
+    if task == "auto":  # the study's direction must be known before the first trial
+        raise ConfigError("mode=search needs the task before the data is loaded: set "
+                          "dataset.task to regression, binary or multiclass")
+    monitor = monitored(cfg.trainer.monitor, task)
     study = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
     done = len([t for t in study.trials if t.state.is_finished()])
     remaining = max(0, cfg.search.trials - done)

@@ -25,12 +25,14 @@ from nnrecipes.data.stand_ins import (synthetic_digits, write_california_cache, 
 SMOKE_OVERRIDES = ("trainer.epochs=1", "dataset.limit=256", "trainer.progress=false")
 
 
-def write_smoke_data(root: Path) -> Path:
-    """Stand-in files for every declared data set that reads files."""
-    for item in declared("dataset").values():
+def write_smoke_data(root: Path) -> Dict[str, List[str]]:
+    """Stand-in files for every declared data set that reads files; for each data set, the
+    overrides that point it at them (a user's own table or image folder needs its path)."""
+    overrides = {}
+    for name, item in declared("dataset").items():
         if item.trait("stand_in"):
-            item.trait("stand_in")(root)
-    return root
+            overrides[name] = list(item.trait("stand_in")(root) or [])
+    return overrides
 
 
 def recipes() -> List[Tuple[str, str]]:
@@ -42,7 +44,8 @@ def recipes() -> List[Tuple[str, str]]:
             and (datasets[dataset].trait("image") or not models[model].trait("image_only"))]
 
 
-def run_recipe(dataset: str, model: str, data_dir: Path, out: Path) -> Dict[str, object]:
+def run_recipe(dataset: str, model: str, data_dir: Path, out: Path,
+               pointers: Sequence[str] = ()) -> Dict[str, object]:
     from nnrecipes import cli
 
     run_dir = out / f"{dataset}_{model}"
@@ -51,7 +54,7 @@ def run_recipe(dataset: str, model: str, data_dir: Path, out: Path) -> Dict[str,
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             cli.main([f"dataset={dataset}", f"model={model}", f"dataset.data_dir={data_dir}",
-                      *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}"])
+                      *pointers, *SMOKE_OVERRIDES, f"hydra.run.dir={run_dir}"])
         ok, detail = True, ""
     except (Exception, SystemExit) as error:
         ok, detail = False, captured.getvalue()[-2000:] or repr(error)
@@ -83,10 +86,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="dataset names to run")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nnrecipes-smoke-") as scratch:
-        data_dir = args.data_dir or write_smoke_data(Path(scratch) / "data")
+        # Stand-ins are written even with --data-dir: a user's own table or image folder has
+        # no real counterpart there.
+        pointers = write_smoke_data(Path(scratch) / "data")
+        data_dir = args.data_dir or Path(scratch) / "data"
         out = args.keep or Path(scratch) / "runs"
         chosen = [r for r in recipes() if not args.only or r[0] in args.only]
-        results = [run_recipe(dataset, model, data_dir, out) for dataset, model in chosen]
+        results = [run_recipe(dataset, model, data_dir, out, pointers.get(dataset, ()))
+                   for dataset, model in chosen]
     report(results)
     failed = sum(not result["ok"] for result in results)
     print(f"{len(results) - failed} passed, {failed} failed")

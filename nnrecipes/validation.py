@@ -41,3 +41,7 @@ def validate(cfg: DictConfig) -> None:
                f"must be at most optimizer.lr ({opt.lr})")
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")
+    _check(cfg.mode != Mode.predict or bool(cfg.checkpoint), "checkpoint", cfg.checkpoint,
+           "mode=predict needs checkpoint=<run dir or .pt file>")
+    _check(cfg.mode != Mode.predict or bool(cfg.input), "input", cfg.input,
+           "mode=predict needs input=<a CSV file, an image, or a folder of images>")

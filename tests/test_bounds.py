@@ -10,13 +10,14 @@ import re
 from typing import Any, Iterator, List, Tuple
 
 import pytest
+from omegaconf import MISSING
 
 import nnrecipes.run as run_module
 import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import run_cli
 from nnrecipes.bounds import Allowed, declared
-from nnrecipes.components import GROUPS, PLAIN_GROUPS, component, schemas
+from nnrecipes.components import GROUPS, PLAIN_GROUPS, schemas
 from nnrecipes.config import Config
 
 
@@ -32,20 +33,22 @@ def _schemas() -> Iterator[Tuple[str, List[str], type]]:
         for name, schema in schemas(group).items():
             if schema not in seen:
                 seen.add(schema)
-                # An option that runs the user's code needs a target; the range check comes first.
-                user_code = group in GROUPS and component(group, name).trait("user_code")
-                yield f"{group}.", [f"{group}={name}", *([f"{group}.target=nowhere:thing"]
-                                                         if user_code else [])], schema
+                # Keys that must be given (a user's target, a file's path) get a value that
+                # is never read: the range check comes first.
+                required = [f"{group}.{item.name}=nowhere:thing" for item in
+                            dataclasses.fields(schema) if item.default == MISSING
+                            and item.name != "name"]
+                yield f"{group}.", [f"{group}={name}", *required], schema
     for item in dataclasses.fields(Config):
         if item.name not in (*GROUPS, *PLAIN_GROUPS) and isinstance(item.default_factory, type):
             yield f"{item.name}.", [], item.default_factory
     yield "", [], Config
 
 
-def _outside(allowed: Allowed, whole: bool) -> List[Any]:
+def _outside(allowed: Allowed, whole: bool, number: bool) -> List[Any]:
     """Values just outside each bound of ``allowed`` (inf is tested once, in bad_inputs.py)."""
-    if allowed.choices:
-        return ["not_a_choice"]
+    if allowed.choices:  # a number of its type that is not a choice, or a word
+        return [max(int(choice) for choice in allowed.choices) + 1] if number else ["not_a_choice"]
     step = 1 if whole else 0.5
     values = [bound for bound in (allowed.gt, allowed.lt) if bound is not None]
     values += [allowed.ge - step] if allowed.ge is not None else []
@@ -66,7 +69,7 @@ def _cases() -> Iterator[Tuple[List[str], str, str]]:
             if allowed.length is not None:
                 inside = [(allowed.ge or 0) + 0.5 * ((allowed.lt or 1) - (allowed.ge or 0))]
                 yield picks, key, str(inside * (allowed.length + 1))
-            for value in _outside(allowed, whole):
+            for value in _outside(allowed, whole, _is_number(item)):
                 yield picks, key, f"[{value}]" if listed else str(value)
 
 

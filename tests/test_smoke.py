@@ -21,8 +21,9 @@ def _count(*datasets):
 
 
 def test_smoke_passes_on_generated_data(capsys):
-    assert main(["--only", "iris", "mnist", "california"]) == 0
-    assert f"{_count('iris', 'mnist', 'california')} passed, 0 failed" in capsys.readouterr().out
+    chosen = ("iris", "mnist", "california", "csv", "image_folder")
+    assert main(["--only", *chosen]) == 0
+    assert f"{_count(*chosen)} passed, 0 failed" in capsys.readouterr().out
 
 
 def test_smoke_fails_when_a_recipe_fails(tmp_path, capsys):

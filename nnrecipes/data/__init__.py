@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,10 +42,13 @@ class DataBundle:
     class_names: Optional[List[str]]
     # Normalisation statistics, fit on the training split only; the model applies them.
     stats: Dict[str, torch.Tensor]
+    # How a table's columns became numbers (TableEncoding.to_dict()); None for arrays.
+    encoding: Optional[Dict[str, Any]] = None
 
 
 def declared_task(dataset_cfg) -> str:
-    """The task of the data set ``dataset_cfg`` configures, known before it is loaded."""
+    """The task of the data set ``dataset_cfg`` configures, known before it is loaded ("auto"
+    where the data decides it when loaded)."""
     return component("dataset", dataset_cfg.name).trait("task") or dataset_cfg.task
 
 
@@ -63,7 +66,7 @@ def declared_image_data(dataset_cfg) -> Optional[bool]:
 def build_data(cfg, device: torch.device) -> DataBundle:
     """Load, split and normalise the data set ``cfg.dataset`` names (cfg is the whole config)."""
     raw = component("dataset", cfg.dataset.name).build(cfg.dataset)
-    task = declared_task(cfg.dataset)
+    task = raw.task or declared_task(cfg.dataset)
     stratify = task != "regression"
     if stratify:
         _check_labels(cfg.dataset.name, raw)
@@ -74,6 +77,11 @@ def build_data(cfg, device: torch.device) -> DataBundle:
     if cfg.dataset.limit is not None:
         x_pool, y_pool = x_pool[: cfg.dataset.limit], y_pool[: cfg.dataset.limit]
     x_train, x_val, y_train, y_val = _split_validation(x_pool, y_pool, cfg, stratify)
+    encoding = None
+    if raw.fit_encoding is not None:  # a table: its encoding is learnt on the training split
+        encoding = raw.fit_encoding(x_train)
+        x_train, x_val, x_test = (encoding.transform(x, f"dataset={cfg.dataset.name}")
+                                  for x in (x_train, x_val, x_test))
     splits = [Split(_as_tensor(x, device), _as_tensor(y, device))
               for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test))]
     return DataBundle(
@@ -83,7 +91,17 @@ def build_data(cfg, device: torch.device) -> DataBundle:
         num_outputs=len(raw.class_names) if task == "multiclass" else 1,
         class_names=raw.class_names,
         stats=_training_stats(x_train, y_train, task),
+        encoding=_encoding(encoding, raw.columns),
     )
+
+
+def _encoding(encoding, columns: Optional[List[str]]) -> Optional[Dict[str, Any]]:
+    """What predicting from a table needs: the fitted encoding, or the plain column names."""
+    if encoding is None and columns is not None:
+        from nnrecipes.data.encoding import TableEncoding
+
+        encoding = TableEncoding(list(columns), {}, {})
+    return encoding.to_dict() if encoding is not None else None
 
 
 def _check_labels(name: str, raw: RawData) -> None:
@@ -156,4 +174,5 @@ def _training_stats(x: np.ndarray, y: np.ndarray, task: str) -> Dict[str, torch.
 
 
 def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    # pandas hands out read-only arrays; torch wants writable ones (a copy only then).
+    return torch.from_numpy(np.require(array, requirements=["C", "W"])).to(device)

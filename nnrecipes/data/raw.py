@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
 
 @dataclass
 class RawData:
-    x: np.ndarray  # float32 features, or uint8 images shaped (N, C, H, W)
+    # float32 features, uint8 images shaped (N, C, H, W), or a table (a DataFrame) that
+    # ``fit_encoding`` turns into numbers once the training split is known.
+    x: Any
     y: np.ndarray  # int64 class indices, or float32 regression targets
     class_names: Optional[List[str]]
     # The data set's official test split, when it has one; otherwise a seeded split is made.
-    test: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    test: Optional[Tuple[Any, np.ndarray]] = None
+    # The task, where the data decides it (a table's target column); None: the declared one.
+    task: Optional[str] = None
+    # Learns a TableEncoding from the training split's table (fit there only: no leakage).
+    fit_encoding: Optional[Callable[[Any], Any]] = None
+    # The feature columns' names, where the data has them: mode=predict reads a CSV by them.
+    columns: Optional[List[str]] = None

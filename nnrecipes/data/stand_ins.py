@@ -50,3 +50,34 @@ def write_california_cache(folder: Path, rows: int = 500) -> None:
     target = features[:, 0] * 30000 + rng.normal(0, 5000, rows) + 50000
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(np.column_stack([target, features]), folder / "cal_housing_py3.pkz", compress=3)
+
+
+def write_table(root: Path, rows: int = 300) -> list:
+    """A small CSV with numbers, a string column and a few missing cells; returns the overrides
+    that train on it."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    size = rng.uniform(20, 200, rows)
+    city = rng.choice(["north", "south", "east"], rows)
+    price = size * 3 + (city == "north") * 100 + rng.normal(0, 20, rows)
+    frame = pd.DataFrame({"size": size, "city": city, "rooms": rng.integers(1, 6, rows),
+                          "expensive": np.where(price > np.median(price), "yes", "no")})
+    path = root / "table" / "homes.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return [f"dataset.path={path}", "dataset.target=expensive"]
+
+
+def write_image_folder(root: Path, per_class: int = 30) -> list:
+    """Synthetic digits as PNG files, one sub-folder per class; returns the overrides that train
+    on them."""
+    from PIL import Image
+
+    images, labels = synthetic_digits(per_class * 10, seed=1)
+    folder = root / "image_folder"
+    for index, (pixels, label) in enumerate(zip(images, labels)):
+        path = folder / f"class_{label}" / f"{index:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+    return [f"dataset.path={folder}"]

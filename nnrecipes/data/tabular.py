@@ -19,11 +19,13 @@ CALIFORNIA_CACHE = "cal_housing_py3.pkz"
 
 def _classification(bunch) -> RawData:
     names = [str(name) for name in bunch.target_names]
-    return RawData(bunch.data.astype(np.float32), bunch.target.astype(np.int64), names)
+    return RawData(bunch.data.astype(np.float32), bunch.target.astype(np.int64), names,
+                   columns=[str(name) for name in bunch.feature_names])
 
 
-def _regression(x: np.ndarray, y: np.ndarray) -> RawData:
-    return RawData(x.astype(np.float32), y.astype(np.float32), None)
+def _regression(bunch) -> RawData:
+    return RawData(bunch.data.astype(np.float32), bunch.target.astype(np.float32), None,
+                   columns=[str(name) for name in bunch.feature_names])
 
 
 def load_iris(cfg) -> RawData:
@@ -47,8 +49,7 @@ def load_breast_cancer(cfg) -> RawData:
 def load_diabetes(cfg) -> RawData:
     from sklearn import datasets as sk
 
-    bunch = sk.load_diabetes()
-    return _regression(bunch.data, bunch.target)
+    return _regression(sk.load_diabetes())
 
 
 @dataclass
@@ -106,7 +107,7 @@ def load_california(cfg) -> RawData:
         raise DataError(f"California housing cache {home / CALIFORNIA_CACHE} is unreadable "
                         f"({type(error).__name__}: {error}); delete it and supply it again.") \
             from error
-    return _regression(bunch.data, bunch.target)
+    return _regression(bunch)
 
 
 declare("dataset", "iris", DatasetConfig, load_iris, task="multiclass")
