@@ -68,6 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         root = Path(scratch) / "root"
         root.mkdir()
         prepare_fixtures(root, lambda *extra: nnrun(*extra, "trainer.progress=false", cwd=root))
+        if args.full_dir:  # what the full-disk case left last time would make it another case
+            shutil.rmtree(Path(args.full_dir) / "run", ignore_errors=True)
         for case in [*CASES, *extra_cases(args.full_dir, args.read_only_dir)]:
             command = case.command(Path("{root}"))
             code, output = nnrun(*case.command(root), cwd=Path(scratch))

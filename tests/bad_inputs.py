@@ -6,6 +6,7 @@ each one with the real ``nnrun`` and writes the messages into docs/errors.md.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,64 @@ CASES: List[BadInput] = [
           "dataset.data_dir={root}/small_images", "was trained on data of inputs 1x28x28"),
     _case("search resumed from a corrupt study.db", "resume={root}/search",
           "is not a readable Optuna study"),
+    # own data: tables
+    _case("CSV that does not exist", "dataset=csv dataset.path={root}/own/none.csv "
+          "dataset.target=price", "none.csv: no such file"),
+    _case("empty CSV", "dataset=csv dataset.path={root}/own/empty.csv dataset.target=price",
+          "is empty: no header and no rows"),
+    _case("CSV with a header and no rows", "dataset=csv dataset.path={root}/own/header.csv "
+          "dataset.target=price", "has a header but no rows"),
+    _case("corrupt gzipped CSV", "dataset=csv dataset.path={root}/own/cut.csv.gz "
+          "dataset.target=price", "is not a readable CSV file"),
+    _case("CSV target not set", "dataset=csv dataset.path={root}/own/homes.csv",
+          "dataset.target has no value"),
+    _case("target column not in the CSV", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=prise", "has no column prise; did you mean price?"),
+    _case("feature column not in the CSV", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=price dataset.features=[size,roms]", "did you mean rooms?"),
+    _case("target with one class", "dataset=csv dataset.path={root}/own/one_class.csv "
+          "dataset.target=price", "has one value"),
+    _case("target missing in every row", "dataset=csv dataset.path={root}/own/no_target.csv "
+          "dataset.target=price", "is missing in every row"),
+    _case("free-text feature column", "dataset=csv dataset.path={root}/own/free_text.csv "
+          "dataset.target=price", "distinct strings in the training split (free text?)"),
+    _case("missing values without impute", "dataset=csv dataset.path={root}/own/gaps.csv "
+          "dataset.target=price", "has missing values in size (3), city (2)"),
+    _case("binary task for three classes", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=city dataset.task=binary", "needs two classes"),
+    _case("regression of a text column", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=city dataset.task=regression", "needs numbers"),
+    _case("test file with an unknown class", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=city dataset.test_path={root}/own/other_cities.csv",
+          "target classes the training file lacks: west"),
+    _case("impute that is not a choice", "dataset=csv dataset.path={root}/own/homes.csv "
+          "dataset.target=price dataset.impute=mean", "choose one of none, median"),
+    _case("search on a table whose task is auto", "mode=search dataset=csv "
+          "dataset.path={root}/own/homes.csv dataset.target=price", "set dataset.task to"),
+    # own data: image folders
+    _case("image folder that does not exist", "dataset=image_folder "
+          "dataset.path={root}/own/no_images", "no such folder"),
+    _case("image folder with one class", "dataset=image_folder dataset.path={root}/own/one_class",
+          "at least two; it has only cat"),
+    _case("corrupt image", "dataset=image_folder dataset.path={root}/own/corrupt_image",
+          "broken.png: unreadable"),
+    _case("non-image file in a class folder", "dataset=image_folder "
+          "dataset.path={root}/own/with_notes", "notes.txt: not an image file (.txt)"),
+    _case("mixed image sizes and no image_size", "dataset=image_folder "
+          "dataset.path={root}/own/mixed_sizes", "set dataset.image_size"),
+    _case("image channels neither 1 nor 3", "dataset=image_folder dataset.path={root}/own/images "
+          "dataset.channels=2", "dataset.channels=2 is not allowed: choose one of 1, 3"),
+    # own data: predictions
+    _case("predict without an input", "mode=predict checkpoint={root}/csv_run",
+          "mode=predict needs input="),
+    _case("predict without a checkpoint", "mode=predict input={root}/own/homes.csv",
+          "mode=predict needs checkpoint="),
+    _case("predict file missing a training column", "mode=predict checkpoint={root}/csv_run "
+          "input={root}/own/no_rooms.csv", "lacks the column rooms"),
+    _case("predict file with text in a number column", "mode=predict checkpoint={root}/csv_run "
+          "input={root}/own/text_size.csv", "column size was numbers in training"),
+    _case("predict folder without images", "mode=predict checkpoint={root}/image_run "
+          "input={root}/own/no_pictures", "holds no image files"),
     # folders that hold results already
     _case("existing run as the run folder", "dataset=wine hydra.run.dir={root}/run",
           "already holds a run"),
@@ -190,6 +249,11 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     (root / "search" / "study.db").write_text("not a database\n")
     (root / "sweep" / "0").mkdir(parents=True)
     (root / "sweep" / "multirun.yaml").write_text("hydra: {}\n")
+    _own_data(root / "own")
+    run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
+              "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
+    run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
+              "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'image_run'}")
     write_idx_dataset(root / "good_mnist", compress=True)
     run_nnrun("dataset=mnist", f"dataset.data_dir={root / 'good_mnist'}", "model=perceptron",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'mnist_run'}")
@@ -216,3 +280,45 @@ def _inconsistent_idx(root: Path) -> None:
     for split, count in (("train", 300), ("t10k", 100)):
         write_idx(folders["small_images"] / f"{split}-images-idx3-ubyte",
                   np.zeros((count, 14, 14), np.uint8), compress=False)
+
+
+def _own_data(own: Path) -> None:
+    """Tables and image folders, each wrong in one way."""
+    import pandas as pd
+    from PIL import Image
+
+    own.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    homes = pd.DataFrame({"size": rng.uniform(20, 200, 60).round(1), "rooms": rng.integers(1, 6, 60),
+                          "city": rng.choice(["north", "south", "east"], 60)})
+    homes["price"] = homes["size"] * 3 + homes["rooms"]
+    homes.to_csv(own / "homes.csv", index=False)
+    (own / "empty.csv").write_text("")
+    (own / "header.csv").write_text("size,price\n")
+    (own / "cut.csv.gz").write_bytes(gzip.compress(homes.to_csv(index=False).encode())[:60])
+    homes.assign(price=5.0).to_csv(own / "one_class.csv", index=False)
+    homes.assign(price=np.nan).to_csv(own / "no_target.csv", index=False)
+    text = pd.concat([homes] * 40, ignore_index=True)
+    text["note"] = [f"free text {index}" for index in range(len(text))]
+    text.to_csv(own / "free_text.csv", index=False)
+    gaps = homes.copy()
+    gaps.loc[:2, "size"] = np.nan
+    gaps.loc[5:6, "city"] = np.nan
+    gaps.to_csv(own / "gaps.csv", index=False)
+    homes.assign(city="west").to_csv(own / "other_cities.csv", index=False)
+    homes.drop(columns="rooms").to_csv(own / "no_rooms.csv", index=False)
+    homes.assign(size="big").to_csv(own / "text_size.csv", index=False)
+    for folder, files in (("images", {"cat": 6, "dog": 6}), ("one_class", {"cat": 3}),
+                          ("corrupt_image", {"cat": 3, "dog": 3}),
+                          ("with_notes", {"cat": 3, "dog": 3}),
+                          ("mixed_sizes", {"cat": 3, "dog": 3})):
+        for name, count in files.items():
+            (own / folder / name).mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 255, (12, 12), dtype=np.uint8)
+                Image.fromarray(pixels).save(own / folder / name / f"{index}.png")
+    (own / "corrupt_image" / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
+    (own / "with_notes" / "cat" / "notes.txt").write_text("taken in the garden\n")
+    (own / "no_pictures").mkdir()
+    (own / "no_pictures" / "readme.txt").write_text("no pictures here\n")
+    Image.fromarray(np.zeros((20, 16), np.uint8)).save(own / "mixed_sizes" / "dog" / "big.png")

@@ -47,7 +47,8 @@ def fixtures(tmp_path_factory) -> Path:
 def test_bad_input_gets_a_clear_error(case: BadInput, fixtures, tmp_path, capsys):
     if case.what == "unavailable device" and torch.backends.mps.is_available():
         pytest.skip("this machine has the device")
-    before = _untouched(fixtures / "run")
+    trained = [fixtures / name for name in ("run", "csv_run", "image_run")]
+    before = [_untouched(run_dir) for run_dir in trained]
     command = case.command(fixtures)
     if not any(arg.startswith("hydra.run.dir=") for arg in command):
         command.append(f"hydra.run.dir={tmp_path / 'out'}")
@@ -58,8 +59,9 @@ def test_bad_input_gets_a_clear_error(case: BadInput, fixtures, tmp_path, capsys
     assert case.says in text
     assert "Traceback" not in text
     assert len(error_text(text).splitlines()) <= 8  # one line, or a short block for data
-    # a refused resume or evaluation leaves the trained run as it was (its log grows)
-    assert _untouched(fixtures / "run") == before
+    # a refused resume, evaluation or prediction leaves the trained runs as they were (their
+    # logs grow)
+    assert [_untouched(run_dir) for run_dir in trained] == before
 
 
 def _untouched(run_dir: Path) -> dict:
