@@ -79,7 +79,7 @@ def _write(model, saved: Dict[str, Any], fmt: str, path: Path) -> None:
         batch = torch.export.Dim("batch", min=1)
         torch.onnx.export(model, (_example(saved),), str(path), input_names=["input"],
                           output_names=["output"], dynamic_shapes=({0: batch},), dynamo=True,
-                          verbose=False)
+                          external_data=False, verbose=False)  # one file, as users expect
     else:
         from safetensors.torch import save_file
 

@@ -208,6 +208,8 @@ def test_an_export_loads_without_nnrecipes_and_matches_the_checkpoint(fmt, nnrun
     x = TableEncoding.from_dict(saved["encoding"]).transform(held_out, "held out")
     np.save(tmp_path / "x.npy", x)
     exported = run.dir / "export" / FORMATS[fmt]
+    # one file a user can move (no external-data file beside an ONNX model), and its description
+    assert sorted(p.name for p in exported.parent.iterdir()) == sorted([exported.name, "model.json"])
     subprocess.run([sys.executable, str(PLAIN_LOADER), fmt, str(exported),
                     str(tmp_path / "x.npy"), str(tmp_path / "y.npy")], check=True, cwd=tmp_path)
     with torch.no_grad():
@@ -230,3 +232,15 @@ def test_an_export_whose_extra_is_missing_names_it(nnrun, tmp_path, monkeypatch,
     said = capsys.readouterr().err.strip()
     assert said.endswith("pip install 'nnrecipes[onnx]'") and len(said.splitlines()) == 1
     assert not (run.dir / "export" / "model.onnx").exists()
+
+
+def test_a_built_in_table_model_predicts_from_a_csv_by_column_name(nnrun, tmp_path):
+    from sklearn.datasets import load_iris
+
+    run = nnrun("dataset=iris", "trainer.epochs=30", *QUICK)
+    frame = load_iris(as_frame=True).frame
+    frame[frame.columns[::-1]].to_csv(tmp_path / "iris.csv", index=False)  # columns reversed
+    predicted = nnrun("mode=predict", f"checkpoint={run.dir}", f"input={tmp_path / 'iris.csv'}")
+    table = pd.read_csv(predicted.dir / "predictions.csv")
+    names = np.array(["setosa", "versicolor", "virginica"])
+    assert float(np.mean(table["predicted"] == names[table["target"]])) > 0.9
