@@ -81,7 +81,7 @@ def decide_task(values, chosen: str, column: str) -> str:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     whole = numeric and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if distinct < 2:
-        raise DataError(f"dataset.target={column} has one value ({values.iloc[0]!r}) in all "
+        raise DataError(f"dataset.target={column} has one value ({_shown(values.iloc[0])}) in all "
                         f"{len(values)} rows: there is nothing to learn")
     task = chosen
     if task == "auto":
@@ -97,6 +97,11 @@ def decide_task(values, chosen: str, column: str) -> str:
         raise DataError(f"dataset.task=binary needs two classes; dataset.target={column} has "
                         f"{distinct}. Use dataset.task=multiclass or auto")
     return task
+
+
+def _shown(value) -> str:
+    """A value as a user wrote it: 5.0 or 'east', not numpy's np.float64(5.0)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def class_names(values) -> List[str]:

@@ -112,10 +112,14 @@ def _report_bad(bad: List[str], skip_bad: bool, where: str) -> None:
     listed = "; ".join(bad[:SHOWN]) + (f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN
                                        else "")
     if not skip_bad:
-        raise DataError(f"{where}: {len(bad)} file{'s' * (len(bad) > 1)} that are not readable "
-                        f"images: {listed}. Remove them, or set dataset.skip_bad=true to leave "
-                        f"them out")
-    log.warning(f"{where}: left out {len(bad)} files that are not readable images: {listed}")
+        raise DataError(f"{where}: {_files_not_images(len(bad))}: {listed}. Remove them, or set "
+                        f"dataset.skip_bad=true to leave them out")
+    log.warning(f"{where}: left out {_files_not_images(len(bad))}: {listed}")
+
+
+def _files_not_images(count: int) -> str:
+    return "1 file that is not a readable image" if count == 1 else \
+        f"{count} files that are not readable images"
 
 
 def _same_size(images: List[np.ndarray], paths: List[Path], where: str) -> None:
