@@ -87,7 +87,10 @@ def range_problem(node: DictConfig, prefix: str = "") -> Optional[str]:
     """The first setting in ``node`` (walked in schema order) outside its declared range."""
     schema = OmegaConf.get_type(node)
     if schema is None or not dataclasses.is_dataclass(schema):
-        return None
+        # A section of sections (logger.<name>), each with its own schema.
+        found = (range_problem(node[key], f"{prefix}{key}.") for key in node.keys()
+                 if isinstance(node[key], DictConfig))
+        return next((problem for problem in found if problem), None)
     for item, allowed in declared(schema):
         if item.name not in node:
             continue

@@ -33,12 +33,23 @@ def _debugging() -> bool:
 
 
 class SweepSummary(Callback):
-    """At the end of a multirun: summary CSV, ranked table; exit code 1 if any job failed."""
+    """Around a multirun: the chosen loggers' parent run first; at the end, the summary CSV and
+    ranked table, the parent run closed, and exit code 1 if any job failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from nnrecipes.loggers import open_group
+
+        if config.mode == Mode.train:
+            open_group(config, Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from nnrecipes.loggers import close_group
         from nnrecipes.sweep import summarize_sweep, unfinished
 
-        if unfinished(summarize_sweep(Path(config.hydra.sweep.dir))):
+        failed = unfinished(summarize_sweep(Path(config.hydra.sweep.dir)))
+        if config.mode == Mode.train:
+            close_group(config, Path(config.hydra.sweep.dir), ok=not failed)
+        if failed:
             raise SystemExit(1)
 
 
@@ -66,7 +77,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
     continue_sweep_job(cfg, run_dir)
     distributed.adopt_slurm_tasks()
     try:
-        train(cfg, run_dir, overrides)
+        train(cfg, run_dir, overrides, parent_dir=Path(HydraConfig.get().sweep.dir))
     except Interrupted as stop:
         log.error(f"job {number}: {stop}")
         summarize_sweep(Path(HydraConfig.get().sweep.dir))

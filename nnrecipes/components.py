@@ -21,12 +21,16 @@ from omegaconf import OmegaConf
 from nnrecipes.config import (Config, ConfigError, DeviceConfig, SearchConfig, config_dir,
                               folder_name, unique_dir)
 
-GROUPS = ("dataset", "model", "optimizer", "scheduler")
+GROUPS = ("dataset", "model", "optimizer", "scheduler", "logger")
+# Groups of which a run may pick several options (logger=[tensorboard,mlflow]); each option's
+# YAML then puts its settings under <group>.<option>.
+MANY_GROUPS = ("logger",)
 # Importing these declares the built-in components; done once, when a declaration is first asked
 # for, so that importing this module costs nothing.
 BUILTIN_MODULES = ("nnrecipes.data.tabular", "nnrecipes.data.images", "nnrecipes.data.csv_table",
                    "nnrecipes.data.image_folder", "nnrecipes.data.custom", "nnrecipes.models",
-                   "nnrecipes.optim")
+                   "nnrecipes.optim", "nnrecipes.loggers", "nnrecipes.loggers.tensorboard",
+                   "nnrecipes.loggers.mlflow")
 # Groups whose options all share one schema and have no builder.
 PLAIN_GROUPS = {"device": DeviceConfig, "search": SearchConfig}
 

@@ -95,6 +95,9 @@ class TrainerConfig:
     plots: bool = True
     # scikit-learn baselines on the same split: auto is on for tabular data, off for images.
     baseline: str = setting("auto", choices=("auto", "on", "off"))
+    # PyTorch's deterministic algorithms (and the cuBLAS workspace they need on CUDA): the same
+    # seed gives the same numbers, at some cost in speed on GPU (README, "Reproducible runs").
+    deterministic: bool = False
 
 
 @dataclass
@@ -131,6 +134,9 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     search: SearchConfig = MISSING
+    # The chosen loggers' settings, one section each (logger.tensorboard, logger.mlflow);
+    # each section is checked against its logger's schema when the config is composed.
+    logger: Dict[str, Any] = field(default_factory=dict)
     # scikit-learn's splits take seeds in [0, 2**32).
     seed: int = setting(0, ge=0, le=2**32 - 1)
     mode: Mode = Mode.train

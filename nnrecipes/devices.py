@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
@@ -30,3 +31,19 @@ def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
                           f"that torch can use (available: {', '.join(found)}). "
                           "Use device=auto or device=cpu.")
     return torch.device(name)
+
+
+def use_deterministic_algorithms(on: bool) -> None:
+    """``trainer.deterministic``: PyTorch's deterministic kernels, or its fastest ones.
+
+    Set either way, since runs in one process (tests, searches) must not inherit the last
+    run's choice. On CUDA, deterministic cuBLAS needs a fixed workspace, set before the first
+    cuBLAS call (a run's CUDA work starts after this); cuDNN's autotuner, which may pick
+    different kernels from run to run, is off with it.
+    """
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+    if on:
+        torch.backends.cudnn.benchmark = False

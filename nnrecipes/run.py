@@ -16,8 +16,9 @@ from nnrecipes import distributed
 from nnrecipes.checkpoint import check_fits
 from nnrecipes.config import PATH_KEYS, ConfigError
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
-from nnrecipes.devices import resolve_device
+from nnrecipes.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.engine import SINGLE_PROCESS, Ranks, smallest_batch
+from nnrecipes.loggers import Loggers, check_available
 from nnrecipes.models import build_model, check_model_fits_data
 from nnrecipes.optim import build_optimizer, build_scheduler
 from nnrecipes.tasks import Monitor, make_loss, monitored
@@ -59,6 +60,7 @@ class Run:
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
+    loggers: Loggers = field(default_factory=Loggers)  # rank 0's chosen trackers
 
     @property
     def checkpoints(self) -> Path:
@@ -73,6 +75,8 @@ def prepare(cfg: DictConfig) -> torch.device:
     """Checks that need no data, so a bad config fails before any time is spent."""
     validate(cfg)
     check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
+    check_available(cfg)
+    use_deterministic_algorithms(cfg.trainer.deterministic)
     # Checkpoints must find the data again from any working directory.
     for key in (key for key in PATH_KEYS if key.startswith("dataset.")):
         if OmegaConf.select(cfg, key):

@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.argv import override_key
 from nnrecipes.config import ConfigError
-from nnrecipes.components import GROUPS as COMPONENT_GROUPS
+from nnrecipes.components import GROUPS as COMPONENT_GROUPS, MANY_GROUPS
 from nnrecipes.data import declared_task
+from nnrecipes.loggers import close_group, open_group
 from nnrecipes.status import RunEnded, RunStatus
 from nnrecipes.sweep import summarize_sweep
 from nnrecipes.tasks import monitored
@@ -30,7 +31,7 @@ from nnrecipes.validation import validate
 
 log = logging.getLogger("nnrecipes")
 # The groups whose option the best trial picked; its best.yaml picks the same.
-GROUPS = (*COMPONENT_GROUPS, "device")
+GROUPS = (*(group for group in COMPONENT_GROUPS if group not in MANY_GROUPS), "device")
 Compose = Callable[[List[str]], DictConfig]
 
 
@@ -90,7 +91,8 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
             if trial.should_prune():
                 raise Pruned(f"pruned after epoch {epoch}: {monitor} {row[monitor]:.4g}")
 
-        return train(trial_cfg, trial_dir, overrides, on_epoch_end=report)["best_val"]
+        return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
+                     parent_dir=run_dir)["best_val"]
 
     return objective
 
@@ -130,9 +132,12 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
              f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
              f"study {run_dir}")
+    open_group(cfg, run_dir)  # the chosen loggers' parent run, with each trial as a child
     study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), monitor.column),
                    n_trials=remaining, timeout=cfg.search.timeout, catch=(Exception,))
-    _write_best(summarize_sweep(run_dir), run_dir, monitor.column)
+    ranked = summarize_sweep(run_dir)
+    close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
+    _write_best(ranked, run_dir, monitor.column)
     return study
 
 

@@ -21,12 +21,15 @@ from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomica
 from nnrecipes.data import image_data
 from nnrecipes.engine import LossNotFinite, StopRequested, evaluate, predict, score, train_one_epoch
 from nnrecipes.interrupt import Interrupted, stop_requests
+from nnrecipes.loggers import open_loggers
 from nnrecipes.resume import resumable_state, resumes_in_place
 from nnrecipes.run import Run, build_run, checkpoint_state, prepare, restore, steps_per_epoch
-from nnrecipes.provenance import command_line, environment_facts
+from nnrecipes.provenance import command_line, environment_facts, environment_text
 from nnrecipes.status import RunStatus, status_for, write_summary
 
 log = logging.getLogger("nnrecipes")
+# The files besides the figures that trackers keep with a completed run.
+RECORDS = ("summary.json", "metrics.csv", "environment.txt", "model.txt", ".hydra/config.yaml")
 EpochHook = Callable[[int, Dict[str, float], str], None]
 
 
@@ -120,6 +123,7 @@ def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHoo
     if improved:
         save_checkpoint(run.checkpoints / "best.pt", state)
     save_checkpoint(run.checkpoints / "last.pt", state)
+    run.loggers.epoch(row)
     if on_epoch_end is not None:
         on_epoch_end(run.progress.epoch, row, run.monitor.column)
 
@@ -155,10 +159,13 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     }
     if baseline is not None:
         summary["baseline"] = baseline
+    figures = []
     if cfg.trainer.plots:
-        write_run_plots(run.run_dir, data, progress.history, outputs)
+        figures = write_run_plots(run.run_dir, data, progress.history, outputs)
         _stop_if_asked(run, "drawing the figures")
     write_summary(run.run_dir, summary)
+    records = [run.run_dir / name for name in RECORDS if (run.run_dir / name).is_file()]
+    run.loggers.completed(summary, [*figures, *records])
     return summary
 
 
@@ -183,7 +190,8 @@ def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]
 
 def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
           on_epoch_end: Optional[EpochHook] = None,
-          on_accepted: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+          on_accepted: Optional[Callable[[], None]] = None,
+          parent_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Train the model that ``cfg`` describes, leaving everything in ``run_dir``.
 
     ``overrides`` are the command-line overrides that composed ``cfg``, kept for the record;
@@ -191,10 +199,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     resumes in its own folder leaves it byte for byte as it was until its checkpoint, config and
     data are accepted; then ``on_accepted()`` runs (cli rewrites the folder's record). Under
     torchrun every process trains its share of each batch; only rank 0 writes ``run_dir`` and
-    returns the summary (the others return {}).
+    returns the summary (the others return {}). ``parent_dir`` is the sweep or search folder
+    the run is a job of, for the loggers that group jobs.
     """
     started = time.perf_counter()
     accepted = not resumes_in_place(cfg, run_dir)  # a new folder is this run's from the start
+    run: Optional[Run] = None
     try:
         device = prepare(cfg)
         saved = resumable_state(cfg) if cfg.resume else None
@@ -209,15 +219,25 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
                     on_accepted()
                 _announce(run, device)
                 run.stop_signal = stop_signal
+                if run.ranks.rank == 0:
+                    _start_records(run, parent_dir)
                 fit(run, on_epoch_end)
             summary = finish(run, started, overrides) if ranks.rank == 0 else {}
     except Exception as error:
         if distributed.rank() == 0 and accepted:
             record_failure(run_dir, error, overrides)
+        if run is not None:
+            run.loggers.ended(status_for(error).value)
         raise
     if summary:
         log.info(f"test  {console.format_metrics(summary['test'])}")
     return summary
+
+
+def _start_records(run: Run, parent_dir: Optional[Path]) -> None:
+    """environment.txt, then the chosen loggers (a resumed run's pick up after its history)."""
+    write_atomically(run.run_dir / "environment.txt", environment_text().encode())
+    run.loggers = open_loggers(run.cfg, run.run_dir, parent_dir, run.progress.history)
 
 
 def _announce(run: Run, device: torch.device) -> None:

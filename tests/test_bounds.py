@@ -17,7 +17,7 @@ import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import run_cli
 from nnrecipes.bounds import Allowed, declared
-from nnrecipes.components import GROUPS, PLAIN_GROUPS, schemas
+from nnrecipes.components import GROUPS, MANY_GROUPS, PLAIN_GROUPS, schemas
 from nnrecipes.config import Config
 
 
@@ -38,7 +38,9 @@ def _schemas() -> Iterator[Tuple[str, List[str], type]]:
                 required = [f"{group}.{item.name}=nowhere:thing" for item in
                             dataclasses.fields(schema) if item.default == MISSING
                             and item.name != "name"]
-                yield f"{group}.", [f"{group}={name}", *required], schema
+                # Several loggers may be picked at once: each has its own section.
+                prefix = f"{group}.{name}." if group in MANY_GROUPS else f"{group}."
+                yield prefix, [f"{group}={name}", *required], schema
     for item in dataclasses.fields(Config):
         if item.name not in (*GROUPS, *PLAIN_GROUPS) and isinstance(item.default_factory, type):
             yield f"{item.name}.", [], item.default_factory
@@ -84,7 +86,10 @@ def test_every_numeric_setting_declares_its_range():
 
 def test_the_generated_cases_cover_every_group():
     keys = {key.split(".")[0] for _, key, _ in CASES}
-    assert {*GROUPS, *PLAIN_GROUPS, "trainer", "seed"} <= keys
+    bounded = {prefix.split(".")[0] or "seed" for prefix, _, schema in _schemas()
+               if any(allowed is not None for _, allowed in declared(schema))}
+    assert {"dataset", "model", "optimizer", "scheduler", "device", "search", "trainer",
+            "seed"} <= bounded == keys
     assert len(CASES) > 40
 
 
