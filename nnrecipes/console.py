@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Dict, Iterator, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -59,5 +60,5 @@ def results_table(title: str, test: Dict[str, float], facts: Dict[str, object]) 
     for key, value in test.items():
         table.add_row(f"test {key}", f"{value:.4f}")
     for key, value in facts.items():
-        table.add_row(key, str(value))
+        table.add_row(key, escape(str(value)))  # paths and settings, not Rich markup
     Console(highlight=False).print(table)

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnrecipes.console import wide_console
@@ -114,7 +115,7 @@ def print_table(rows: List[Dict[str, str]], console: Console) -> None:
     for column in rows[0]:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row.values())
+        table.add_row(*(escape(value) for value in row.values()))  # config text, not markup
     console.print(table)
 
 

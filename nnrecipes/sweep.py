@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnrecipes.checkpoint import write_atomically
@@ -205,6 +206,8 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
     monitor = _monitor_of(rows)
     test_metric = next((row["test_metric"] for row in rows if row["test_metric"]), "test")
     varying = _varying(rows)
+    # Overrides and errors are the user's text: [a,b] in them is not Rich markup.
+    varying = {job: escape(text) for job, text in varying.items()}
     title = f"sweep {sweep_dir}, ranked by {monitor}" + (f"\nall jobs: {varying['']}"
                                                            if varying[""] else "")
     table = Table(title=title, header_style="bold")
@@ -224,14 +227,15 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
         for group in groups:
             test = "-" if group["test_mean"] is None else \
                 f"{group['test_mean']:.4f} ± {group['test_std']:.4f}"
-            grouped.add_row(group["setting"], str(group["runs"]),
+            grouped.add_row(escape(group["setting"]), str(group["runs"]),
                             f"{group['val_mean']:.4f} ± {group['val_std']:.4f}", test)
         console.print(grouped)
     if rows[0]["status"] == RunStatus.completed:
-        console.print(f"best: job {rows[0]['job']}  {rows[0]['overrides']}  "
+        console.print(f"best: job {rows[0]['job']}  {escape(rows[0]['overrides'])}  "
                       f"({monitor} {_fmt(rows[0]['val'])})")
     if failed:
         console.print(f"[bold red]{len(failed)} of {len(rows)} jobs did not complete[/]; "
                       f"rerun commands in {sweep_dir / 'rerun_failed.sh'}")
         for row in failed:
-            console.print(f"  job {row['job']} ({row['overrides']}): {row['error'] or row['status']}")
+            console.print(f"  job {row['job']} ({escape(row['overrides'])}): "
+                          f"{escape(row['error'] or row['status'])}")

@@ -164,3 +164,11 @@ def test_search_prunes_stores_the_study_and_writes_a_best_config_that_reproduces
 
     cli.main([f"resume={search_dir}", "search.trials=10", "trainer.progress=false"])
     assert len(summary_rows(search_dir)) == 10
+
+
+def test_overrides_in_brackets_are_shown_as_typed_not_as_markup(tmp_path, capsys):
+    code, _ = sweep(tmp_path, "dataset=iris", "trainer.epochs=1", "optimizer.lr=0.1,0.01",
+                    "logger=[none]")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "all jobs:" in out and "logger=[none]" in out.split("all jobs:")[1].splitlines()[0]
