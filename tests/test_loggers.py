@@ -52,6 +52,7 @@ def mlflow_client(database: Path):
 
 
 def test_a_tensorboard_sweep_has_every_jobs_scalars_and_nine_hparams_sessions(tmp_path):
+    needs("tensorboard")
     assert run_cli("-m", *SWEEP, "logger=tensorboard", f"hydra.sweep.dir={tmp_path}") == 0
     sessions = {}
     for job in sorted(path for path in tmp_path.iterdir() if path.name.isdigit()):
@@ -73,6 +74,7 @@ def test_a_tensorboard_sweep_has_every_jobs_scalars_and_nine_hparams_sessions(tm
 
 
 def test_an_mlflow_sweep_is_one_parent_with_nine_children(tmp_path):
+    needs("mlflow")
     database = tmp_path / "store" / "mlflow.db"
     assert run_cli("-m", *SWEEP, "logger=mlflow", f"logger.mlflow.tracking_uri=sqlite:///"
                    f"{database}", f"hydra.sweep.dir={tmp_path / 'sweep'}") == 0
@@ -100,7 +102,7 @@ def test_an_mlflow_sweep_is_one_parent_with_nine_children(tmp_path):
 
 
 def test_an_interrupted_run_resumes_into_its_own_tensorboard_and_mlflow_runs(tmp_path):
-    needs("tensorboard")
+    needs("tensorboard"), needs("mlflow")
     database = tmp_path / "mlflow.db"
     run_dir = tmp_path / "interrupted"
     chosen = ("logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri=sqlite:///{database}")
@@ -129,7 +131,7 @@ def test_an_interrupted_run_resumes_into_its_own_tensorboard_and_mlflow_runs(tmp
 
 
 def test_several_loggers_and_a_search_record_trials_under_one_parent(tmp_path):
-    needs("tensorboard")
+    needs("tensorboard"), needs("mlflow")
     database = tmp_path / "mlflow.db"
     search_dir = tmp_path / "search"
     assert run_cli("mode=search", "dataset=iris", "search.trials=3", "trainer.epochs=2",
@@ -146,7 +148,7 @@ def test_several_loggers_and_a_search_record_trials_under_one_parent(tmp_path):
 
 
 def test_a_failed_run_is_marked_failed_in_both(tmp_path):
-    needs("tensorboard")
+    needs("tensorboard"), needs("mlflow")
     database = tmp_path / "mlflow.db"
     assert run_cli("optimizer.lr=1e12", "trainer.progress=false", "logger=[tensorboard,mlflow]",
                    f"logger.mlflow.tracking_uri=sqlite:///{database}",
@@ -163,7 +165,7 @@ def test_a_failed_run_is_marked_failed_in_both(tmp_path):
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
 def test_under_torchrun_only_rank_0_logs(tmp_path):
-    needs("tensorboard")
+    needs("tensorboard"), needs("mlflow")
     database = tmp_path / "mlflow.db"
     run_dir = tmp_path / "two_processes"
     done = torchrun(run_dir, *DISTRIBUTED, "logger=[tensorboard,mlflow]",

@@ -139,11 +139,21 @@ def open_loggers(cfg: DictConfig, run_dir: Path, parent_dir: Optional[Path],
     return Loggers(members)
 
 
+def _installed(cfg: DictConfig) -> Dict[str, DictConfig]:
+    """The chosen loggers whose library is there; each job reports a missing one itself."""
+    def installed(name: str) -> bool:
+        module = component("logger", name).trait("module")
+        return module is None or importlib.util.find_spec(module) is not None
+
+    return {name: settings for name, settings in chosen(cfg).items() if installed(name)}
+
+
 def open_group(cfg: DictConfig, parent_dir: Path) -> None:
-    for name, settings in chosen(cfg).items():
+    """A sweep or search begins: loggers that group jobs (MLflow's parent run) open it."""
+    for name, settings in _installed(cfg).items():
         component("logger", name).build.open_group(settings, Path(parent_dir))
 
 
 def close_group(cfg: DictConfig, parent_dir: Path, ok: bool) -> None:
-    for name, settings in chosen(cfg).items():
+    for name, settings in _installed(cfg).items():
         component("logger", name).build.close_group(settings, Path(parent_dir), ok)
