@@ -1,0 +1,72 @@
+"""What a sweep costs beyond its jobs' training: a 9-job lr x batch-size iris sweep with the
+sequential launcher, timed as a user runs it (one ``nnrun -m`` process), in variants that turn
+parts off so the difference shows where the time goes.
+
+    python scripts/sweep_overhead.py [--epochs 20] [--keep DIR]
+
+Per variant: the command's wall time, the sum of the jobs' training seconds (summary.json's
+train_seconds: the epochs alone), the overhead per job, and its split into the time inside each
+job's run until its summary is assembled (data, model, test, baseline: summary.json's
+wall_seconds minus train_seconds) and the rest (the job's figures and files, the interpreter and
+imports, Hydra composing each job's config, the sweep summary). Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+NNRUN = str(Path(sys.executable).parent / "nnrun")
+GRID = ("optimizer.lr=0.1,0.01,0.001", "dataset.batch_size=16,32,64")
+VARIANTS = {
+    "as users run it": (),
+    "no figures": ("trainer.plots=false",),
+    "no figures, no baseline": ("trainer.plots=false", "trainer.baseline=off"),
+}
+
+
+def sweep(folder: Path, epochs: int, extra: tuple) -> Dict[str, float]:
+    command = [NNRUN, "-m", "dataset=iris", f"trainer.epochs={epochs}", "trainer.progress=false",
+               *GRID, *extra, f"hydra.sweep.dir={folder}"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    summaries = [json.loads(path.read_text()) for path in sorted(folder.glob("*/summary.json"))]
+    assert len(summaries) == 9 and all(s["status"] == "completed" for s in summaries), folder
+    training = sum(s["train_seconds"] for s in summaries)
+    inside = sum(s["wall_seconds"] - s["train_seconds"] for s in summaries)
+    return {"wall": wall, "training": training, "per_job": (wall - training) / 9,
+            "inside": inside / 9, "outside": (wall - training - inside) / 9}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="keep the sweeps in this folder")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="nnrun-overhead-"))
+    rows: List[str] = []
+    try:
+        for number, (name, extra) in enumerate(VARIANTS.items()):
+            found = sweep(root / f"sweep{number}", args.epochs, extra)
+            rows.append(f"| {name} | {found['wall']:.1f} | {found['training']:.1f} | "
+                        f"{found['per_job']:.2f} | {found['inside']:.2f} | "
+                        f"{found['outside']:.2f} |")
+            print(rows[-1], flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print("\n| variant | wall s | training s (sum) | overhead s per job | in the run to its "
+          "summary | the rest |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
