@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import pkgutil
 import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping
@@ -29,8 +30,10 @@ MANY_GROUPS = ("logger",)
 # for, so that importing this module costs nothing.
 BUILTIN_MODULES = ("nnrecipes.data.tabular", "nnrecipes.data.images", "nnrecipes.data.csv_table",
                    "nnrecipes.data.image_folder", "nnrecipes.data.custom", "nnrecipes.models",
-                   "nnrecipes.optim", "nnrecipes.loggers", "nnrecipes.loggers.tensorboard",
-                   "nnrecipes.loggers.mlflow")
+                   "nnrecipes.optim")
+# Packages whose every module declares components: a new logger is a new file there, found by
+# itself.
+BUILTIN_PACKAGES = ("nnrecipes.loggers",)
 # Groups whose options all share one schema and have no builder.
 PLAIN_GROUPS = {"device": DeviceConfig, "search": SearchConfig}
 
@@ -67,6 +70,10 @@ def declared(group: str) -> Dict[str, Component]:
         _builtins_loaded.append(True)
         for module in BUILTIN_MODULES:
             importlib.import_module(module)
+        for name in BUILTIN_PACKAGES:
+            package = importlib.import_module(name)
+            for found in pkgutil.iter_modules(package.__path__, f"{name}."):
+                importlib.import_module(found.name)
     return dict(_declared[group])
 
 
