@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -42,6 +42,11 @@ def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
                                              y_pred[:24], data.class_names,
                                              run_dir / "predictions.png"))
     return written
+
+
+def wants_figures(setting: Optional[bool], job_of_a_sweep: bool) -> bool:
+    """``trainer.plots``: unset, a single run draws its figures and a sweep's job does not."""
+    return setting if setting is not None else not job_of_a_sweep
 
 
 def wants_baseline(setting: str, image_data: bool) -> bool:

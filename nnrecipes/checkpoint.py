@@ -50,10 +50,12 @@ def write_json(path: PathLike, data: Dict[str, Any]) -> None:
     write_atomically(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
-def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
+def save_checkpoint(paths: Union[PathLike, Sequence[PathLike]], state: Dict[str, Any]) -> None:
+    """``state`` into each of ``paths`` (one path or several), serialised once."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_atomically(path, buffer.getvalue())
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        write_atomically(path, buffer.getvalue())
 
 
 def checkpoint_path(location: PathLike, name: str = "last.pt") -> Path:

@@ -91,8 +91,10 @@ class TrainerConfig:
     precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
     # torch.compile the model: pays off on long GPU runs, slows short ones (compile time).
     compile: bool = False
-    # PNG figures in the run directory at the end of training.
-    plots: bool = True
+    # PNG figures in the run directory at the end of training. Unset: a single run draws them, a
+    # job of a sweep or search does not (they cost a small job more than its training; the sweep
+    # draws its own, and nnrun-report compares the jobs' curves). true or false to choose.
+    plots: Optional[bool] = None
     # scikit-learn baselines on the same split: auto is on for tabular data, off for images.
     baseline: str = setting("auto", choices=("auto", "on", "off"))
     # PyTorch's deterministic algorithms (and the cuBLAS workspace they need on CUDA): the same

@@ -36,11 +36,13 @@ def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
 def use_deterministic_algorithms(on: bool) -> None:
     """``trainer.deterministic``: PyTorch's deterministic kernels, or its fastest ones.
 
-    Set either way, since runs in one process (tests, searches) must not inherit the last
-    run's choice. On CUDA, deterministic cuBLAS needs a fixed workspace, set before the first
-    cuBLAS call (a run's CUDA work starts after this); cuDNN's autotuner, which may pick
-    different kernels from run to run, is off with it.
+    Made to follow the setting either way, since runs in one process (tests, searches) must not
+    inherit the last run's choice. On CUDA, deterministic cuBLAS needs a fixed workspace, set
+    before the first cuBLAS call (a run's CUDA work starts after this); cuDNN's autotuner, which
+    may pick different kernels from run to run, is off with it.
     """
+    if on == torch.are_deterministic_algorithms_enabled():
+        return  # setting it imports torch._inductor, 1.9 s: paid only when it changes
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on)

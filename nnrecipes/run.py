@@ -3,6 +3,7 @@ of those parts that a checkpoint holds and a resume restores."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,11 @@ class Run:
     @property
     def checkpoints(self) -> Path:
         return self.run_dir / "checkpoints"
+
+    @functools.cached_property
+    def config_record(self) -> Dict[str, Any]:
+        """The resolved config as plain data, for every checkpoint (converted once per run)."""
+        return OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True)
 
 
 def steps_per_epoch(cfg: DictConfig, data: DataBundle) -> int:
@@ -132,7 +138,7 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
         "progress": asdict(run.progress),
-        "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
+        "config": run.config_record,
         "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
                        "task": data.task},
         "stats": data.stats,

@@ -15,7 +15,8 @@ import torch
 from omegaconf import DictConfig
 
 from nnrecipes import console, distributed
-from nnrecipes.artifacts import wants_baseline, write_model_summary, write_run_plots
+from nnrecipes.artifacts import (wants_baseline, wants_figures, write_model_summary,
+                                 write_run_plots)
 from nnrecipes.baseline import baseline_scores
 from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomically
 from nnrecipes.data import image_data
@@ -120,15 +121,15 @@ def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHoo
                        row: Dict[str, float]) -> None:
     _write_metrics_csv(run.run_dir / "metrics.csv", run.progress.history)
     state = checkpoint_state(run)
-    if improved:
-        save_checkpoint(run.checkpoints / "best.pt", state)
-    save_checkpoint(run.checkpoints / "last.pt", state)
+    best = [run.checkpoints / "best.pt"] if improved else []
+    save_checkpoint([*best, run.checkpoints / "last.pt"], state)
     run.loggers.epoch(row)
     if on_epoch_end is not None:
         on_epoch_end(run.progress.epoch, row, run.monitor.column)
 
 
-def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]:
+def finish(run: Run, started: float, overrides: Sequence[str],
+           job_of_a_sweep: bool = False) -> Dict[str, Any]:
     """Test the best epoch's weights, draw the figures, then write summary.json.
 
     The summary comes last, so "completed" means the folder holds everything; a stop or a
@@ -160,7 +161,7 @@ def finish(run: Run, started: float, overrides: Sequence[str]) -> Dict[str, Any]
     if baseline is not None:
         summary["baseline"] = baseline
     figures = []
-    if cfg.trainer.plots:
+    if wants_figures(cfg.trainer.plots, job_of_a_sweep):
         figures = write_run_plots(run.run_dir, data, progress.history, outputs)
         _stop_if_asked(run, "drawing the figures")
     write_summary(run.run_dir, summary)
@@ -222,7 +223,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
                 if run.ranks.rank == 0:
                     _start_records(run, parent_dir)
                 fit(run, on_epoch_end)
-            summary = finish(run, started, overrides) if ranks.rank == 0 else {}
+            summary = (finish(run, started, overrides, job_of_a_sweep=parent_dir is not None)
+                       if ranks.rank == 0 else {})
     except Exception as error:
         if distributed.rank() == 0 and accepted:
             record_failure(run_dir, error, overrides)

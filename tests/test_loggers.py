@@ -53,7 +53,8 @@ def mlflow_client(database: Path):
 
 def test_a_tensorboard_sweep_has_every_jobs_scalars_and_nine_hparams_sessions(tmp_path):
     needs("tensorboard")
-    assert run_cli("-m", *SWEEP, "logger=tensorboard", f"hydra.sweep.dir={tmp_path}") == 0
+    assert run_cli("-m", *SWEEP, "logger=tensorboard", "trainer.plots=true",
+                   f"hydra.sweep.dir={tmp_path}") == 0
     sessions = {}
     for job in sorted(path for path in tmp_path.iterdir() if path.name.isdigit()):
         run = events(job)
@@ -96,7 +97,8 @@ def test_an_mlflow_sweep_is_one_parent_with_nine_children(tmp_path):
         assert sorted(item.step for item in history) == [1, 2]
         assert "test_accuracy" in child.data.metrics
         artifacts = {item.path for item in client.list_artifacts(child.info.run_id)}
-        assert {"summary.json", "metrics.csv", "curves.png", "environment.txt"} <= artifacts
+        assert {"summary.json", "metrics.csv", "environment.txt"} <= artifacts
+        assert "curves.png" not in artifacts  # a sweep's jobs draw none unless trainer.plots=true
     assert settings == {(lr, batch) for lr in ("0.1", "0.01", "0.001")
                         for batch in ("16", "32", "64")}
 

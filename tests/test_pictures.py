@@ -1,6 +1,8 @@
 """Figures, baselines, model summaries, nnrun-report, presets and the logic-gates lesson."""
 
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -44,13 +46,24 @@ def test_plots_can_be_switched_off(nnrun):
     assert not list(run.dir.glob("*.png"))
 
 
-def test_sweep_draws_lr_lines_and_heatmap(tmp_path):
+def test_sweep_draws_lr_lines_and_heatmap_and_leaves_the_jobs_figures_out(tmp_path):
     from test_sweep import sweep
 
     code, sweep_dir = sweep(tmp_path, "optimizer.lr=0.1,0.01", "dataset.batch_size=32,64")
     assert code == 0
     assert_png(sweep_dir / "sweep_lr.png")
     assert_png(sweep_dir / "sweep_heatmap.png")
+    jobs = [job for job in sweep_dir.iterdir() if job.name.isdigit()]
+    assert len(jobs) == 4 and not [png for job in jobs for png in job.glob("*.png")]
+
+
+def test_sweep_jobs_draw_their_figures_when_asked(tmp_path):
+    from test_sweep import sweep
+
+    code, sweep_dir = sweep(tmp_path, "optimizer.lr=0.1,0.01", "trainer.plots=true")
+    assert code == 0
+    for job in ("0", "1"):
+        assert_png(sweep_dir / job / "curves.png")
 
 
 def test_baseline_is_scored_on_the_same_split(nnrun, composed):
@@ -109,3 +122,19 @@ def test_perceptron_cannot_learn_xor_but_an_mlp_can(nnrun):
     assert perceptron.summary["test"]["accuracy"] <= 0.75
     assert mlp.summary["test"]["accuracy"] == 1.0
     assert nnrun("+experiment=logic_gates", "dataset.gate=nand").summary["test"]["accuracy"] == 1.0
+
+
+def test_a_sweep_fits_the_baselines_once_for_jobs_that_share_a_split(tmp_path, monkeypatch):
+    from nnrecipes import baseline
+    from test_sweep import sweep
+
+    fitted = []
+    real = baseline._fit_and_score
+    monkeypatch.setattr(baseline, "_SCORED", {})
+    monkeypatch.setattr(baseline, "_fit_and_score", lambda *args: fitted.append(1) or real(*args))
+    code, sweep_dir = sweep(tmp_path, "optimizer.lr=0.1,0.01", "seed=0,1")
+    assert code == 0
+    assert len(fitted) == 2  # one per seed: the seed changes the split
+    scores = [json.loads((sweep_dir / job / "summary.json").read_text())["baseline"]
+              for job in ("0", "1", "2", "3")]
+    assert len({json.dumps(score, sort_keys=True) for score in scores}) <= 2
