@@ -76,6 +76,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
         return
     continue_sweep_job(cfg, run_dir)
     distributed.adopt_slurm_tasks()
+    _share_cores(cfg)
     try:
         train(cfg, run_dir, overrides, parent_dir=Path(HydraConfig.get().sweep.dir))
     except Interrupted as stop:
@@ -91,6 +92,15 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
             log.error("sweep.fail_fast=true: stopping the sweep")
             summarize_sweep(Path(HydraConfig.get().sweep.dir))
             raise SystemExit(1) from None
+
+
+def _share_cores(cfg: DictConfig) -> None:
+    from nnrecipes.devices import cores, share_cores
+    from nnrecipes.parallel import jobs_side_by_side
+
+    jobs = jobs_side_by_side(HydraConfig.get().launcher, cores())
+    if jobs > 1 and cfg.device.threads is None:  # threads the user set are theirs
+        log.info(f"{jobs} jobs side by side on {cores()} cores: {share_cores(jobs)} threads each")
 
 
 def _show_results(summary: dict, run_dir: Path) -> None:

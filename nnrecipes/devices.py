@@ -33,6 +33,27 @@ def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
     return torch.device(name)
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: what SLURM or taskset gave it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def share_cores(jobs_side_by_side: int) -> int:
+    """Give this job cores ÷ jobs intra-op threads (at least 1) and return the count.
+
+    Two PyTorch processes that each run a thread per core on the same cores slow each other
+    5-10x (OpenMP threads spin-wait for each other), so jobs that a parallel launcher runs side
+    by side split the cores instead. Called at the start of each job, before its first tensor
+    work.
+    """
+    threads = max(1, cores() // max(1, jobs_side_by_side))
+    torch.set_num_threads(threads)
+    return threads
+
+
 def use_deterministic_algorithms(on: bool) -> None:
     """``trainer.deterministic``: PyTorch's deterministic kernels, or its fastest ones.
 

@@ -4,10 +4,16 @@ import csv
 import json
 
 import pytest
+import torch
 import yaml
 
 from nnrecipes import cli
 from nnrecipes.config import unique_dir
+from nnrecipes.devices import cores
+from nnrecipes.parallel import jobs_side_by_side
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 
 FAST = ("trainer.epochs=2", "trainer.progress=false")
 
@@ -124,6 +130,37 @@ def test_parallel_launchers_run_jobs_in_other_processes(tmp_path, launcher):
     assert code == 0
     rows = summary_rows(sweep_dir)
     assert [row["status"] for row in rows] == ["completed", "completed"]
+    # Jobs side by side split the cores: joblib's two jobs take half each; submitit starts
+    # both at once and each gets the cpus_per_task=1 it was given, not every core.
+    share = max(1, cores() // 2) if launcher == "joblib" else 1
+    for job in ("0", "1"):
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        assert summary["device_name"].endswith(f", {share} threads"), summary["device_name"]
+
+
+@pytest.mark.parametrize("launcher, cores_, expected", [
+    ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 8, 1),
+    ({"_target_": JOBLIB, "n_jobs": 2}, 8, 2),
+    ({"_target_": JOBLIB, "n_jobs": -1}, 8, 8),
+    ({"_target_": JOBLIB, "n_jobs": -2}, 8, 7),
+    ({"_target_": JOBLIB, "n_jobs": -20}, 8, 1),
+    ({"_target_": SUBMITIT_LOCAL, "cpus_per_task": 2}, 8, 4),
+    ({"_target_": SUBMITIT_LOCAL, "cpus_per_task": None}, 8, 8),
+])
+def test_jobs_side_by_side_follow_each_launchers_settings(launcher, cores_, expected):
+    assert jobs_side_by_side(launcher, cores_) == expected
+
+
+def test_threads_per_job_are_cores_over_jobs_and_never_zero(monkeypatch):
+    from nnrecipes import devices
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(devices, "cores", lambda: 16)
+    try:
+        assert [devices.share_cores(jobs) for jobs in (1, 2, 3, 16, 40)] == [16, 8, 5, 1, 1]
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 TINY_SPACE = """
