@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import II, MISSING
 
@@ -46,6 +46,11 @@ class DatasetConfig:
     limit: Optional[int] = setting(None, ge=2)
     # How many epochs suit this data set; trainer.epochs follows it unless overridden.
     epochs: int = setting(20, ge=1)
+    # Image data only: each training batch augmented on the device, a fresh draw per image, by
+    # any of "crop" (shifted by up to augment_padding pixels each way, the edge zero) and "flip"
+    # (half the images mirrored left to right). Validation and test data never are.
+    augment: List[str] = field(default_factory=list)
+    augment_padding: int = setting(2, ge=1)
 
 
 @dataclass

@@ -85,7 +85,9 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     on_step: Optional[Callable[[], None]] = None,
                     autocast: Optional[torch.dtype] = None,
                     should_stop: Optional[Callable[[], object]] = None,
-                    ranks: Ranks = SINGLE_PROCESS, min_batch: int = 1) -> Dict[str, float]:
+                    ranks: Ranks = SINGLE_PROCESS, min_batch: int = 1,
+                    augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+                    ) -> Dict[str, float]:
     """One pass over (x, y) in a random order; returns the mean training loss.
 
     ``autocast`` (e.g. torch.bfloat16) runs the forward pass in that precision; when
@@ -94,6 +96,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     With several ``ranks``, each takes every world_size-th sample of each batch of
     ``batch_size``, and the loss is scaled so that DDP's averaged gradient is the whole batch's.
     A last batch of fewer than ``min_batch`` samples (see ``smallest_batch``) is skipped.
+    ``augment`` maps each batch of inputs to an augmented one (the targets stay as they are).
     """
     model.train()
     # Per-step loss sums stay on the device; the host reads them only at the checks.
@@ -105,8 +108,9 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         lrs.append(optimizer.param_groups[0]["lr"])
         mine = batch[ranks.rank::ranks.world_size]
         optimizer.zero_grad(set_to_none=True)
+        inputs = x[mine] if augment is None else augment(x[mine])
         with _autocast(x.device, autocast):
-            loss = loss_fn(model(x[mine]), y[mine])
+            loss = loss_fn(model(inputs), y[mine])
         scale = len(mine) * ranks.world_size / len(batch)
         (loss * scale if scale != 1 else loss).backward()
         if grad_clip is not None:

@@ -76,12 +76,45 @@ class MLPConfig(ModelConfig):
     activation: Activation = Activation.relu
     dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")
     batch_norm: bool = False
+    # How each input feature enters: "none", as it is; "periodic", through learned sine and
+    # cosine frequencies, a linear layer and ReLU of its own (PLR embeddings, Gorishniy et al.
+    # 2022), which lets an MLP follow the sharp turns in tabular data that trees find.
+    embedding: str = setting("none", choices=("none", "periodic"))
+    embedding_size: int = setting(16, ge=1)  # numbers per feature after the embedding
+    frequencies: int = setting(48, ge=1)  # sine and cosine pairs per feature
+    # Spread of the initial frequencies (over standardised features): larger follows finer
+    # detail, and overfits sooner.
+    frequency_scale: float = setting(0.1, gt=0)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Each feature x to ReLU(W_f [cos 2πc_f x, sin 2πc_f x] + b_f), flattened: a learned
+    frequency vector c_f and a linear layer W_f, b_f per feature (PLR)."""
+
+    def __init__(self, features: int, frequencies: int, size: int, scale: float):
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(features, frequencies) * scale)
+        bound = 1 / math.sqrt(2 * frequencies)  # nn.Linear's initial range for 2k inputs
+        self.weight = nn.Parameter(torch.empty(features, 2 * frequencies, size).uniform_(
+            -bound, bound))
+        self.bias = nn.Parameter(torch.empty(features, size).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * x.flatten(1).unsqueeze(-1) * self.frequencies
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        embedded = torch.einsum("bfi,fio->bfo", periodic, self.weight) + self.bias
+        return torch.relu(embedded).flatten(1)
 
 
 class MLP(nn.Sequential):
     def __init__(self, input_shape: Sequence[int], num_outputs: int, hidden_sizes: Sequence[int],
-                 activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False):
+                 activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False,
+                 embedding: str = "none", embedding_size: int = 16, frequencies: int = 48,
+                 frequency_scale: float = 0.1):
         layers, width = [nn.Flatten()], math.prod(input_shape)
+        if embedding == "periodic":
+            layers = [PeriodicEmbedding(width, frequencies, embedding_size, frequency_scale)]
+            width *= embedding_size
         for size in hidden_sizes:
             layers += _dense_block(width, size, activation, dropout, batch_norm)
             width = size

@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes import distributed
+from nnrecipes.augment import Augment, augment_for
 from nnrecipes.checkpoint import check_fits
 from nnrecipes.config import PATH_KEYS, ConfigError
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
@@ -58,6 +59,7 @@ class Run:
     ranks: Ranks = SINGLE_PROCESS
     train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
+    augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
@@ -81,6 +83,7 @@ def prepare(cfg: DictConfig) -> torch.device:
     """Checks that need no data, so a bad config fails before any time is spent."""
     validate(cfg)
     check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
+    augment_for(cfg.dataset, declared_image_data(cfg.dataset))
     check_available(cfg)
     use_deterministic_algorithms(cfg.trainer.deterministic)
     # Checkpoints must find the data again from any working directory.
@@ -110,7 +113,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                autocast=autocast_dtype(cfg.trainer.precision, device),
                eval_model=eval_model, ranks=ranks,
                train_model=distributed.wrap(eval_model, device),
-               min_batch=smallest_batch(model, ranks))
+               min_batch=smallest_batch(model, ranks),
+               augment=augment_for(cfg.dataset, image_data(data.input_shape)))
 
 
 def _check_batch_fits(batch_size: int, smallest: int, ranks: Ranks) -> None:

@@ -71,7 +71,7 @@ def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
                                 run.loss_fn, cfg.dataset.batch_size, run.scheduler,
                                 cfg.trainer.grad_clip, on_step=step, autocast=run.autocast,
                                 should_stop=run.stop_signal, ranks=run.ranks,
-                                min_batch=run.min_batch)
+                                min_batch=run.min_batch, augment=run.augment)
     val = evaluate(run.eval_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
                    cfg.dataset.eval_batch_size, run.autocast)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],

@@ -123,6 +123,12 @@ CASES: List[BadInput] = [
           "model.kernel_size=0 is not allowed"),
     _case("CNN kernel larger than the images", "dataset=digits model=cnn model.kernel_size=300",
           "larger than the 8x8 images"),
+    _case("augmenting tabular data", "dataset=iris dataset.augment=[flip]",
+          "works on image data; dataset=iris is tabular"),
+    _case("an augmentation that does not exist", "dataset=digits model=cnn "
+          "dataset.augment=[crop,rotate]", "'rotate' is not an augmentation; known: crop, flip"),
+    _case("an embedding that does not exist", "model.embedding=fourier",
+          "model.embedding='fourier' is not allowed"),
     _case("negative step gamma", "scheduler=step scheduler.gamma=-1", "scheduler.gamma=-1.0"),
     _case("negative min_delta", "trainer.min_delta=-1", "trainer.min_delta=-1.0 is not allowed"),
     _case("negative one-cycle max_lr", "scheduler=onecycle scheduler.max_lr=-1",

@@ -1,0 +1,111 @@
+"""Options that change what the network sees or is: image augmentation, numeric embeddings."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from nnrecipes.augment import build_augment, random_crop, random_flip
+from nnrecipes.config import ConfigError
+from nnrecipes.engine import train_one_epoch
+from nnrecipes.models import MLP, PeriodicEmbedding
+
+
+def shifts(image, padding):
+    """Every image ``random_crop`` may make of ``image``: shifted by up to padding, zero-filled."""
+    size = image.shape[-1]
+    padded = torch.nn.functional.pad(image, (padding,) * 4)
+    return [padded[:, top:top + size, left:left + size]
+            for top in range(2 * padding + 1) for left in range(2 * padding + 1)]
+
+
+def test_random_crop_shifts_each_image_within_the_padding_and_keeps_shape_and_type():
+    torch.manual_seed(0)
+    images = torch.randint(1, 256, (64, 1, 8, 8), dtype=torch.uint8)
+    cropped = random_crop(images, padding=2)
+    assert cropped.shape == images.shape and cropped.dtype == torch.uint8
+    for original, result in zip(images, cropped):
+        assert any(torch.equal(result, candidate) for candidate in shifts(original, 2))
+    # a fresh draw per image: not every image got the same shift
+    moved = {next(i for i, c in enumerate(shifts(o, 2)) if torch.equal(r, c))
+             for o, r in zip(images, cropped)}
+    assert len(moved) > 5
+
+
+def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (1000, 3, 4, 4), dtype=torch.uint8)
+    flipped = random_flip(images)
+    same = [torch.equal(a, b) for a, b in zip(images, flipped)]
+    mirrored = [torch.equal(a.flip(-1), b) for a, b in zip(images, flipped)]
+    assert all(s or m for s, m in zip(same, mirrored))
+    assert 400 < sum(mirrored) < 600
+
+
+class Recorder(nn.Module):
+    """A model that keeps every batch it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.batches = []
+
+    def forward(self, x):
+        self.batches.append(x.clone())
+        return self.weight * x.float().flatten(1)[:, :3]
+
+
+def test_training_batches_are_augmented_and_keep_their_labels():
+    # Image i is filled with its label: after a shift of at most 2 pixels and a mirror, the
+    # centre pixel still says which label the model was trained against.
+    torch.manual_seed(0)
+    labels = torch.randint(0, 3, (100,))
+    images = labels.to(torch.uint8)[:, None, None, None].expand(100, 1, 8, 8).clone()
+    model, targets = Recorder(), []
+    loss = lambda out, y: targets.append(y.clone()) or out.sum() * 0  # noqa: E731
+    augment = build_augment(["crop", "flip"], padding=2)
+    train_one_epoch(model, images, labels, torch.optim.SGD(model.parameters(), lr=0.1), loss,
+                    batch_size=32, augment=augment)
+    seen = torch.cat(model.batches)
+    assert seen.shape == (100, 1, 8, 8)
+    assert torch.equal(seen[:, 0, 4, 4].long(), torch.cat(targets))
+    assert (seen == 0).any()  # the crops did shift zeros in
+
+
+def test_an_unknown_augmentation_names_the_known_ones():
+    with pytest.raises(ConfigError, match="'rotate' is not an augmentation; known: crop, flip"):
+        build_augment(["crop", "rotate"], padding=2)
+
+
+def test_augmented_image_training_runs_end_to_end(nnrun, idx_data_dir):
+    run = nnrun("dataset=fashion_mnist", "model=cnn", f"dataset.data_dir={idx_data_dir}",
+                "dataset.augment=[crop,flip]", "trainer.epochs=2")
+    assert run.summary["status"] == "completed" and run.summary["epochs_run"] == 2
+
+
+def test_periodic_embedding_gives_each_feature_its_own_frequencies_and_layer():
+    torch.manual_seed(0)
+    embedding = PeriodicEmbedding(features=3, frequencies=4, size=5, scale=0.1)
+    x = torch.randn(7, 3)
+    out = embedding(x)
+    assert out.shape == (7, 15) and (out >= 0).all()
+    # feature 1's numbers depend on feature 1 alone
+    changed = x.clone()
+    changed[:, 1] += 1.0
+    difference = (embedding(changed) - out).abs().reshape(7, 3, 5).sum(dim=(0, 2))
+    assert difference[0] == 0 and difference[2] == 0 and difference[1] > 0
+
+
+def test_an_mlp_with_periodic_embeddings_composes_trains_and_reloads(nnrun):
+    run = nnrun("dataset=diabetes", "model=mlp", "model.embedding=periodic",
+                "model.embedding_size=8", "model.frequencies=16", "trainer.epochs=3")
+    assert run.summary["status"] == "completed"
+    assert "PeriodicEmbedding" in (run.dir / "model.txt").read_text()
+    plain = MLP((10,), 1, [128, 128])
+    assert run.summary["parameters"] > sum(p.numel() for p in plain.parameters())
+    rows = run.metrics_rows()
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
+    again = json.loads((evaluated.dir / "eval.json").read_text())["test"]["r2"]
+    assert again == pytest.approx(run.summary["test"]["r2"], abs=1e-6)
