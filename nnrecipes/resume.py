@@ -12,12 +12,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.argv import without_resume
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
+from nnrecipes.components import component
 from nnrecipes.config import MOVABLE_DATASET_KEYS
 from nnrecipes.status import RunStatus, read_summary
 
 log = logging.getLogger("nnrecipes")
 
 
+def _with_new_keys(saved: Dict[str, Any], now: Dict[str, Any]) -> Dict[str, Any]:
+    """A checkpoint's config with the keys its schemas have gained since at their defaults,
+    which is what its run had: a checkpoint from before a new option resumes."""
+    filled = dict(saved)
+    for group in ("dataset", "model", "optimizer", "scheduler"):
+        old = saved.get(group) or {}
+        if old.get("name") != now[group].get("name"):
+            continue  # another option: the name alone tells the difference
+        defaults = OmegaConf.to_container(OmegaConf.structured(component(group, old["name"])
+                                                               .schema), enum_to_str=True)
+        filled[group] = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+    return filled
 
 
 def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
@@ -59,7 +72,7 @@ def resumable_state(cfg: DictConfig) -> Optional[Dict[str, Any]]:
         return None
     saved = load_checkpoint(location)
     now = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    differences = _differences(_identity(saved["config"]), _identity(now))
+    differences = _differences(_identity(_with_new_keys(saved["config"], now)), _identity(now))
     if differences:
         raise CheckpointError(f"cannot resume from {saved['path']}: it was trained on another "
                               f"setup ({'; '.join(differences)})")
