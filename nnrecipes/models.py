@@ -85,6 +85,10 @@ class MLPConfig(ModelConfig):
     # Spread of the initial frequencies (over standardised features): larger follows finer
     # detail, and overfits sooner.
     frequency_scale: float = setting(0.1, gt=0)
+    # Members of a parameter-efficient ensemble (TabM-mini, Gorishniy et al. 2024): 1 is a
+    # plain MLP; k > 1 shares the hidden layers between k members that each scale the input
+    # by their own vector and have their own last layer; predictions are the members' mean.
+    ensemble: int = setting(1, ge=1)
 
 
 class PeriodicEmbedding(nn.Module):
@@ -119,6 +123,41 @@ class MLP(nn.Sequential):
             layers += _dense_block(width, size, activation, dropout, batch_norm)
             width = size
         super().__init__(*layers, nn.Linear(width, num_outputs))
+
+
+class MLPEnsemble(nn.Module):
+    """k MLPs sharing their layers but the last (TabM-mini): member i scales the features by its
+    own vector (initially random signs) and predicts with its own last layer.
+
+    Training, it returns every member's outputs, (batch, members, outputs), and each member is
+    scored on its own (tasks.make_loss), which keeps them diverse; evaluating, their mean.
+    """
+
+    def __init__(self, mlp: MLP, members: int):
+        super().__init__()
+        last = mlp[-1]
+        layers = list(mlp)
+        # the flatten or the embedding; the hidden layers
+        self.front, self.body = layers[0], nn.Sequential(*layers[1:-1])
+        features = self.body[0].in_features if len(self.body) else last.in_features
+        self.scale = nn.Parameter(torch.randint(0, 2, (members, features)).float() * 2 - 1)
+        bound = 1 / math.sqrt(last.in_features)  # nn.Linear's initial range
+        self.head_weight = nn.Parameter(torch.empty(members, last.in_features,
+                                                    last.out_features).uniform_(-bound, bound))
+        self.head_bias = nn.Parameter(torch.empty(members, last.out_features)
+                                      .uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        members = self.front(x).unsqueeze(1) * self.scale  # batch, k, features
+        hidden = self.body(members.flatten(0, 1)).unflatten(0, members.shape[:2])
+        outputs = torch.einsum("bkh,kho->bko", hidden, self.head_weight) + self.head_bias
+        return outputs if self.training else outputs.mean(dim=1)
+
+
+def mlp_network(input_shape: Sequence[int], num_outputs: int, ensemble: int = 1,
+                **keys: Any) -> nn.Module:
+    network = MLP(input_shape, num_outputs, **keys)
+    return network if ensemble == 1 else MLPEnsemble(network, ensemble)
 
 
 @dataclass
@@ -165,7 +204,7 @@ class CNN(nn.Sequential):
 
 
 declare("model", "perceptron", PerceptronConfig, Perceptron)
-declare("model", "mlp", MLPConfig, MLP)
+declare("model", "mlp", MLPConfig, mlp_network)
 declare("model", "cnn", CNNConfig, CNN, image_only=True)
 
 

@@ -120,12 +120,23 @@ def _binary_bce(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float = 0.0) -> LossFn:
     if task == "multiclass":
-        return partial(F.cross_entropy, label_smoothing=label_smoothing)
-    if task == "binary":
-        return _binary_bce
-    # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²), so
-    # one learning rate suits house prices and disease scores alike.
-    return partial(_relative_mse, variance=float(stats["target_std"]) ** 2)
+        loss = partial(F.cross_entropy, label_smoothing=label_smoothing)
+    elif task == "binary":
+        loss = _binary_bce
+    else:
+        # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²),
+        # so one learning rate suits house prices and disease scores alike.
+        loss = partial(_relative_mse, variance=float(stats["target_std"]) ** 2)
+    return partial(_each_member, loss)
+
+
+def _each_member(loss: LossFn, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """An ensemble in training returns (batch, members, outputs): each member is scored against
+    the targets, and the losses averaged (models.MLPEnsemble)."""
+    if outputs.dim() == 3:
+        members = outputs.shape[1]
+        return loss(outputs.flatten(0, 1), targets.repeat_interleave(members, dim=0))
+    return loss(outputs, targets)
 
 
 def predicted_labels(task: str, outputs: torch.Tensor) -> torch.Tensor:

@@ -109,3 +109,51 @@ def test_an_mlp_with_periodic_embeddings_composes_trains_and_reloads(nnrun):
     evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
     again = json.loads((evaluated.dir / "eval.json").read_text())["test"]["r2"]
     assert again == pytest.approx(run.summary["test"]["r2"], abs=1e-6)
+
+
+def test_an_ensemble_trains_each_member_and_predicts_their_mean():
+    from nnrecipes.models import mlp_network
+    from nnrecipes.tasks import make_loss
+
+    torch.manual_seed(0)
+    network = mlp_network((6,), 3, ensemble=4, hidden_sizes=[16])
+    x, y = torch.randn(10, 6), torch.randint(0, 3, (10,))
+    with torch.no_grad():
+        members = network.train()(x)
+    assert members.shape == (10, 4, 3)
+    assert torch.allclose(network.eval()(x), members.mean(dim=1), atol=1e-6)
+    each = [torch.nn.functional.cross_entropy(members[:, i], y) for i in range(4)]
+    assert make_loss("multiclass", {})(members, y) == pytest.approx(float(sum(each) / 4), 1e-6)
+    # the members differ: their own input scales and last layers
+    assert not torch.allclose(members[:, 0], members[:, 1])
+
+
+@pytest.mark.parametrize("dataset, metric", [("breast_cancer", "accuracy"), ("diabetes", "r2")])
+def test_an_ensemble_composes_trains_and_its_checkpoint_evaluates_alone(nnrun, dataset, metric):
+    run = nnrun(f"dataset={dataset}", "model.ensemble=4", "model.embedding=periodic",
+                "trainer.epochs=3")
+    assert run.summary["status"] == "completed"
+    evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
+    again = json.loads((evaluated.dir / "eval.json").read_text())["test"][metric]
+    assert again == pytest.approx(run.summary["test"][metric], abs=1e-6)
+
+
+def test_a_checkpoint_from_before_these_options_still_resumes(nnrun, capsys):
+    from conftest import run_cli
+
+    """Keys a schema gains later are taken at their defaults for an older checkpoint; a new
+    value of one is still a different setup."""
+    run = nnrun("dataset=wine", "trainer.epochs=2")
+    for name in ("last.pt", "best.pt"):
+        path = run.dir / "checkpoints" / name
+        state = torch.load(path, weights_only=True)
+        for key in ("embedding", "embedding_size", "frequencies", "frequency_scale", "ensemble"):
+            del state["config"]["model"][key]
+        for key in ("augment", "augment_padding"):
+            del state["config"]["dataset"][key]
+        torch.save(state, path)
+    assert run_cli(f"resume={run.dir}", "trainer.epochs=3", "model.ensemble=2",
+                   "trainer.progress=false") == 2
+    assert "model.ensemble is 1 in the checkpoint, 2 now" in capsys.readouterr().out
+    resumed = nnrun(f"resume={run.dir}", "trainer.epochs=3", run_dir=run.dir)
+    assert resumed.summary["status"] == "completed" and resumed.summary["epochs_run"] == 3

@@ -40,3 +40,10 @@ def test_california_mlp_reaches_the_tutorial_r2(nnrun, shared_data):
 def test_fashion_mnist_cnn_reaches_the_tutorial_accuracy(nnrun, shared_data):
     run = nnrun("model=cnn", "dataset=fashion_mnist", f"dataset.data_dir={shared_data}")
     assert run.summary["test"]["accuracy"] >= 0.915
+
+
+@pytest.mark.slow
+def test_california_plr_beats_the_gradient_boosting_baseline(nnrun, shared_data):
+    run = nnrun("+experiment=california_plr", f"dataset.data_dir={shared_data}")
+    r2 = run.summary["test"]["r2"]
+    assert r2 >= 0.84 and r2 > run.summary["baseline"]["hist_gradient_boosting"]["r2"]
