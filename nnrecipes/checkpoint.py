@@ -50,11 +50,11 @@ def write_json(path: PathLike, data: Dict[str, Any]) -> None:
     write_atomically(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
-def save_checkpoint(paths: Union[PathLike, Sequence[PathLike]], state: Dict[str, Any]) -> None:
-    """``state`` into each of ``paths`` (one path or several), serialised once."""
+def save_checkpoint(paths: Sequence[PathLike], state: Dict[str, Any]) -> None:
+    """``state`` into each of ``paths`` (best.pt and last.pt share it), serialised once."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+    for path in paths:
         write_atomically(path, buffer.getvalue())
 
 

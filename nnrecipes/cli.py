@@ -98,9 +98,10 @@ def _share_cores(cfg: DictConfig) -> None:
     from nnrecipes.devices import cores, share_cores
     from nnrecipes.parallel import jobs_side_by_side
 
-    jobs = jobs_side_by_side(HydraConfig.get().launcher, cores())
+    available = cores()
+    jobs = jobs_side_by_side(HydraConfig.get().launcher, available)
     if jobs > 1 and cfg.device.threads is None:  # threads the user set are theirs
-        log.info(f"{jobs} jobs side by side on {cores()} cores: {share_cores(jobs)} threads each")
+        log.info(f"{jobs} jobs side by side on {available} cores: {share_cores(jobs)} threads each")
 
 
 def _show_results(summary: dict, run_dir: Path) -> None:

@@ -55,7 +55,8 @@ def sweep(folder: Path, epochs: int, extra: Tuple[str, ...]
         time.sleep(0.2)
     wall = time.perf_counter() - started
     assert process.returncode == 0, f"{' '.join(command)} exited {process.returncode}"
-    jobs = sorted((path for path in folder.iterdir() if path.name.isdigit()), key=lambda p: int(p.name))
+    jobs = sorted((path for path in folder.iterdir() if path.name.isdigit()),
+                  key=lambda path: int(path.name))
     summaries = [json.loads((job / "summary.json").read_text()) for job in jobs]
     assert len(summaries) == 12 and all(s["status"] == "completed" for s in summaries)
     return wall, samples, summaries
