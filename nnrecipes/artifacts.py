@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from nnrecipes.checkpoint import write_atomically
 from nnrecipes.data import image_data
 from nnrecipes.tasks import predicted_labels
 
@@ -18,7 +19,8 @@ def write_model_summary(model: torch.nn.Module, sample: torch.Tensor, run_dir: P
     from nnrecipes.models import describe
 
     text = describe(model, sample)
-    (Path(run_dir) / "model.txt").write_text(text + "\n")
+    # The first file of a new run: write_atomically makes the folder when no launcher did.
+    write_atomically(Path(run_dir) / "model.txt", (text + "\n").encode())
     return text
 
 
