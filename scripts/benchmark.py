@@ -6,13 +6,15 @@ Contenders, each trained from scratch on the same machine in one run:
                 ToTensor + Normalize through a DataLoader (batch 64, shuffled), the tutorials'
                 3-block CNN, SGD lr 0.01 momentum 0.9, 5 epochs;
   nnrun-same    nnrun's own training of the same model and hyper-parameters;
-  nnrun-fast    nnrun's fastest recipe, +experiment=fashion_fast.
+  nnrun-fast    nnrun's fastest recipe, +experiment=fashion_fast, once per seed in --seeds
+                (the spread over seeds is printed under the table).
 Test accuracy is measured after every epoch, outside the timed part. Printed per contender:
 seconds per epoch, time to the target test accuracy, final accuracy, ratios to the reference.
 Also printed: nnrun's start-up (imports, config composition) and per-epoch bookkeeping
 (metrics.csv, two checkpoints). With --out the table is appended to that Markdown file.
 
-    python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--out docs/benchmarks.md]
+    python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--seeds 0,1,2]
+        [--skip-same] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import datetime
 import gzip
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,12 +202,32 @@ def report(results: Dict[str, Dict], target: float, device: torch.device,
     lines += ["", "Test accuracy after each epoch: " + "; ".join(
         f"{name} " + ", ".join(f"{a:.4f}" for a in result["accuracies"])
         for name, result in results.items()), ""]
+    lines += _spread(results, target, ref_time)
     bookkeeping = [b for name, r in results.items() if name != "reference"
                    for b in r.get("bookkeeping", [])]
     lines.append("nnrun overhead: per-epoch bookkeeping (metrics.csv + last.pt/best.pt) "
                  f"{1000 * sum(bookkeeping) / max(len(bookkeeping), 1):.0f} ms on average; "
                  "start-up " + ", ".join(f"`{k}` {v:.2f} s" for k, v in startup.items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+def _spread(results: Dict[str, Dict], target: float, ref_time: Optional[float]) -> List[str]:
+    """Mean ± std over the fast recipe's seeds, when there are several."""
+    fast = [result for name, result in results.items() if name.startswith("nnrun-fast")]
+    if len(fast) < 2:
+        return []
+    finals = [result["accuracies"][-1] for result in fast]
+    reached = [time_to(target, result) for result in fast]
+    line = (f"nnrun-fast over {len(fast)} seeds: final test accuracy "
+            f"{statistics.mean(finals):.4f} ± {statistics.stdev(finals):.4f} "
+            f"(min {min(finals):.4f}); {target:.1%} reached by {sum(r is not None for r in reached)}"
+            f" of {len(fast)}")
+    if all(reached):
+        line += (f", in {statistics.mean(reached):.1f} ± {statistics.stdev(reached):.1f} s "
+                 f"(slowest {max(reached):.1f} s)")
+        if ref_time:
+            line += f"; × faster to target: {ref_time / max(reached):.1f} for the slowest seed"
+    return [line + ".", ""]
 
 
 def main() -> int:
@@ -215,6 +238,8 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=0.915)
     parser.add_argument("--out", type=Path, help="append the table to this Markdown file")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-same", action="store_true", help="leave out nnrun-same")
+    parser.add_argument("--seeds", default="0", help="seeds of the fast recipe, e.g. 0,1,2")
     args = parser.parse_args()
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="bench-runs-"))
@@ -225,11 +250,15 @@ def main() -> int:
     same = ["model=cnn", "dataset=fashion_mnist", "optimizer=sgd", "optimizer.lr=0.01",
             "optimizer.momentum=0.9", "scheduler=none", "dataset.batch_size=64",
             "dataset.val_size=100", "model.fc_sizes=[512,512]", f"trainer.epochs={args.epochs}"]
-    results["nnrun-same"] = nnrun_training(same, args.data_dir, args.device, work)
-    print("nnrun-same", results["nnrun-same"], flush=True)
-    results["nnrun-fast"] = nnrun_training(["+experiment=fashion_fast"], args.data_dir,
-                                           args.device, work)
-    print("nnrun-fast", results["nnrun-fast"], flush=True)
+    if not args.skip_same:
+        results["nnrun-same"] = nnrun_training(same, args.data_dir, args.device, work)
+        print("nnrun-same", results["nnrun-same"], flush=True)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    for seed in seeds:
+        name = "nnrun-fast" + (f" seed {seed}" if len(seeds) > 1 else "")
+        results[name] = nnrun_training(["+experiment=fashion_fast", f"seed={seed}"],
+                                       args.data_dir, args.device, work)
+        print(name, results[name], flush=True)
     shutil.rmtree(work)
     if "reference" not in results:
         return 0
