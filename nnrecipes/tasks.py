@@ -17,9 +17,21 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn import metrics as skm
 
 from nnrecipes.config import ConfigError
+
+
+def _sklearn(name: str, **options) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+    """scikit-learn's metric ``name`` of (targets, predictions), imported when first computed:
+    the declarations below are also read where nothing is scored (a sweep's parent process
+    ranking its jobs), and importing scikit-learn costs about 2 s."""
+    def compute(y: np.ndarray, pred: np.ndarray, scores: np.ndarray) -> float:
+        from sklearn import metrics
+
+        return getattr(metrics, name)(y, pred, **options)
+
+    return compute
+
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 CLASSIFICATION = ("binary", "multiclass")
@@ -38,22 +50,22 @@ class Metric:
 
 
 def _roc_auc(y, pred, scores) -> float:
-    return skm.roc_auc_score(y, scores) if len(np.unique(y)) == 2 else math.nan
+    return _sklearn("roc_auc_score")(y, scores, None) if len(np.unique(y)) == 2 else math.nan
 
 
+_mse = _sklearn("mean_squared_error")
+_r2 = _sklearn("r2_score")
 METRICS = (
-    Metric("accuracy", CLASSIFICATION, lambda y, p, s: skm.accuracy_score(y, p), headline=True),
-    Metric("precision", ("binary",), lambda y, p, s: skm.precision_score(y, p, zero_division=0)),
-    Metric("recall", ("binary",), lambda y, p, s: skm.recall_score(y, p, zero_division=0)),
-    Metric("f1", ("binary",), lambda y, p, s: skm.f1_score(y, p, zero_division=0)),
+    Metric("accuracy", CLASSIFICATION, _sklearn("accuracy_score"), headline=True),
+    Metric("precision", ("binary",), _sklearn("precision_score", zero_division=0)),
+    Metric("recall", ("binary",), _sklearn("recall_score", zero_division=0)),
+    Metric("f1", ("binary",), _sklearn("f1_score", zero_division=0)),
     Metric("roc_auc", ("binary",), _roc_auc),
-    Metric("f1_macro", ("multiclass",),
-           lambda y, p, s: skm.f1_score(y, p, average="macro", zero_division=0)),
-    Metric("mse", ("regression",), lambda y, p, s: skm.mean_squared_error(y, p), minimised=True),
-    Metric("rmse", ("regression",), lambda y, p, s: math.sqrt(skm.mean_squared_error(y, p)),
-           minimised=True),
-    Metric("mae", ("regression",), lambda y, p, s: skm.mean_absolute_error(y, p), minimised=True),
-    Metric("r2", ("regression",), lambda y, p, s: skm.r2_score(y, p) if len(y) > 1 else math.nan,
+    Metric("f1_macro", ("multiclass",), _sklearn("f1_score", average="macro", zero_division=0)),
+    Metric("mse", ("regression",), _mse, minimised=True),
+    Metric("rmse", ("regression",), lambda y, p, s: math.sqrt(_mse(y, p, s)), minimised=True),
+    Metric("mae", ("regression",), _sklearn("mean_absolute_error"), minimised=True),
+    Metric("r2", ("regression",), lambda y, p, s: _r2(y, p, s) if len(y) > 1 else math.nan,
            headline=True),
 )
 # The loss is computed by the engine for every task; it is minimised like the error metrics.
