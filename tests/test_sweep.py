@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -209,3 +211,10 @@ def test_overrides_in_brackets_are_shown_as_typed_not_as_markup(tmp_path, capsys
     assert code == 0
     out = capsys.readouterr().out
     assert "all jobs:" in out and "logger=[none]" in out.split("all jobs:")[1].splitlines()[0]
+
+
+def test_ranking_a_sweep_does_not_import_scikit_learn():
+    # A parallel sweep's parent only ranks its jobs; importing scikit-learn there costs ~2 s.
+    code = "import sys, nnrecipes.sweep; print('sklearn' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"

@@ -158,3 +158,11 @@ def test_eval_mode_tests_a_checkpoint_without_training(nnrun):
     result = json.loads((evaluated.dir / "eval.json").read_text())
     assert result["test"] == pytest.approx(trained.summary["test"])
     assert not (evaluated.dir / "checkpoints").exists()
+
+
+def test_train_called_directly_makes_its_new_folder(composed, tmp_path):
+    # scripts/benchmark.py and users' own scripts call train() with a folder no launcher made.
+    run_dir = tmp_path / "not" / "yet"
+    summary = train_module.train(composed("trainer.epochs=1", "trainer.progress=false"), run_dir)
+    assert summary["status"] == "completed"
+    assert {"model.txt", "summary.json", "metrics.csv"} <= {p.name for p in run_dir.iterdir()}
