@@ -15,12 +15,25 @@ def _mps_available() -> bool:
 
 
 AVAILABLE = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
+# The threads a run without device.threads gets in this process: torch's own count, noted before
+# nnrecipes first changes it, or a parallel launcher's share (share_cores). Restored for each run,
+# so a run that set device.threads does not leave its count to the next run in the process.
+_default_threads: Optional[int] = None
+
+
+def _use_threads(threads: Optional[int]) -> None:
+    global _default_threads
+    if _default_threads is None:
+        _default_threads = torch.get_num_threads()
+    wanted = _default_threads if threads is None else threads
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
 
 
 def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
-    """``auto`` takes cuda, then mps, then cpu; a named device that is absent is an error."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    """``auto`` takes cuda, then mps, then cpu; a named device that is absent is an error.
+    ``threads`` (device.threads) sets torch's CPU threads; None, this process's default."""
+    _use_threads(threads)
     if name == "auto":
         return torch.device(next(kind for kind, present in AVAILABLE.items() if present()))
     if name not in AVAILABLE:
@@ -49,9 +62,10 @@ def share_cores(jobs_side_by_side: int) -> int:
     by side split the cores instead. Called at the start of each job, before its first tensor
     work.
     """
-    threads = max(1, cores() // max(1, jobs_side_by_side))
-    torch.set_num_threads(threads)
-    return threads
+    global _default_threads
+    _default_threads = max(1, cores() // max(1, jobs_side_by_side))
+    _use_threads(None)
+    return _default_threads
 
 
 def use_deterministic_algorithms(on: bool) -> None:

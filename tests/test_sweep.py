@@ -158,6 +158,7 @@ def test_threads_per_job_are_cores_over_jobs_and_never_zero(monkeypatch):
 
     before = torch.get_num_threads()
     monkeypatch.setattr(devices, "cores", lambda: 16)
+    monkeypatch.setattr(devices, "_default_threads", devices._default_threads)  # put back after
     try:
         assert [devices.share_cores(jobs) for jobs in (1, 2, 3, 16, 40)] == [16, 8, 5, 1, 1]
         assert torch.get_num_threads() == 1

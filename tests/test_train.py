@@ -87,6 +87,16 @@ def test_same_seed_gives_identical_metrics(nnrun):
     assert first.summary["test"] == second.summary["test"]
 
 
+def test_device_threads_last_for_their_own_run_only(nnrun):
+    # A resumed run inherits its device.threads; the next run in the process must not.
+    default = torch.get_num_threads()
+    threads = lambda run: run.summary["device_name"].rsplit(", ", 1)[-1]  # noqa: E731
+    assert threads(nnrun("trainer.epochs=1", f"device.threads={default + 1}")) == \
+        f"{default + 1} threads"
+    assert threads(nnrun("trainer.epochs=1")) == f"{default} threads"
+    assert torch.get_num_threads() == default
+
+
 def test_early_stopping_stops_when_the_metric_stalls(nnrun):
     run = nnrun("trainer.epochs=10", "trainer.patience=2", "trainer.monitor=loss",
                 "trainer.min_delta=100")
