@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, List, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -115,33 +114,6 @@ def _show_results(summary: dict, run_dir: Path) -> None:
                    "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
 
 
-@contextlib.contextmanager
-def _untouched_unless_accepted(cfg: DictConfig, run_dir: Path) -> Iterator[Callable[[], None]]:
-    """A run resumed in its own folder: refused, every byte there stays as it was (the error
-    line it logged is cut from nnrun.log again); accepted, the folder's record takes the new
-    command. Yields what train calls once it accepts the checkpoint."""
-    from nnrecipes.resume import resumes_in_place
-
-    if not resumes_in_place(cfg, run_dir):
-        yield lambda: None
-        return
-    log_file = run_dir / "nnrun.log"
-    size = log_file.stat().st_size if log_file.is_file() else None
-    accepted = []
-
-    def accept() -> None:
-        accepted.append(True)
-        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-        OmegaConf.save(HydraConfig.get().overrides.task, run_dir / ".hydra" / "overrides.yaml")
-
-    try:
-        yield accept
-    except SystemExit as stop:
-        if stop.code == 2 and not accepted and size is not None and log_file.is_file():
-            os.truncate(log_file, size)
-        raise
-
-
 TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
                            "launching torchrun jobs, as README's 'Scaling out' shows")
 
@@ -179,6 +151,7 @@ def _task(cfg: DictConfig) -> None:
     # Imported here so that `nnrun --help` and config errors answer without loading torch.
     from nnrecipes.checkpoint import CheckpointError
     from nnrecipes.data import DataError
+    from nnrecipes.resume import untouched_unless_accepted
     from nnrecipes.train import TrainingDiverged
 
     user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
@@ -192,7 +165,7 @@ def _task(cfg: DictConfig) -> None:
         _paths_from(hydra_config.runtime.cwd, cfg)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
-    with _untouched_unless_accepted(cfg, run_dir) as accept:
+    with untouched_unless_accepted(cfg, run_dir, overrides) as accept:
         _run_mode(cfg, run_dir, overrides, user_errors, accept)
 
 

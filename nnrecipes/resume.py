@@ -4,9 +4,11 @@ last checkpoint, checked against the config first. (``argv.with_resume_overrides
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -106,3 +108,29 @@ def continue_sweep_job(cfg: DictConfig, run_dir: Path) -> None:
     wanted = cfg.sweep.resume or status == RunStatus.interrupted
     if wanted and status != RunStatus.failed and (run_dir / "checkpoints" / "last.pt").is_file():
         cfg.resume = str(run_dir)
+
+
+@contextlib.contextmanager
+def untouched_unless_accepted(cfg: DictConfig, run_dir: Path,
+                              overrides: List[str]) -> Iterator[Callable[[], None]]:
+    """A run resumed in its own folder: refused, every byte there stays as it was (the error
+    line it logged is cut from nnrun.log again); accepted, the folder's record takes the new
+    command (``overrides``). Yields what train calls once it accepts the checkpoint."""
+    if not resumes_in_place(cfg, run_dir):
+        yield lambda: None
+        return
+    log_file = run_dir / "nnrun.log"
+    size = log_file.stat().st_size if log_file.is_file() else None
+    accepted = []
+
+    def accept() -> None:
+        accepted.append(True)
+        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+        OmegaConf.save(overrides, run_dir / ".hydra" / "overrides.yaml")
+
+    try:
+        yield accept
+    except SystemExit as stop:
+        if stop.code == 2 and not accepted and size is not None and log_file.is_file():
+            os.truncate(log_file, size)
+        raise
