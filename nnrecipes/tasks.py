@@ -49,12 +49,15 @@ class Metric:
     headline: bool = False  # the one number a task's runs are judged and compared by
 
 
-def _roc_auc(y, pred, scores) -> float:
-    return _sklearn("roc_auc_score")(y, scores, None) if len(np.unique(y)) == 2 else math.nan
-
-
+_roc_auc_score = _sklearn("roc_auc_score")
 _mse = _sklearn("mean_squared_error")
 _r2 = _sklearn("r2_score")
+
+
+def _roc_auc(y, pred, scores) -> float:
+    return _roc_auc_score(y, scores, None) if len(np.unique(y)) == 2 else math.nan
+
+
 METRICS = (
     Metric("accuracy", CLASSIFICATION, _sklearn("accuracy_score"), headline=True),
     Metric("precision", ("binary",), _sklearn("precision_score", zero_division=0)),
