@@ -168,14 +168,16 @@ class CNNConfig(ModelConfig):
     fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
     dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
     batch_norm: bool = True
+    convs_per_block: int = setting(1, ge=1)  # 2: VGG-style blocks, deeper at the same width
 
 
 class CNN(nn.Sequential):
-    """Blocks of conv, batch norm, ReLU and 2x2 max-pool, then dense layers with dropout."""
+    """Blocks of conv, batch norm and ReLU (``convs_per_block`` times) and a 2x2 max-pool, then
+    dense layers with dropout."""
 
     def __init__(self, input_shape: Sequence[int], num_outputs: int, channels: Sequence[int],
                  kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
-                 dropout: float = 0.4, batch_norm: bool = True):
+                 dropout: float = 0.4, batch_norm: bool = True, convs_per_block: int = 1):
         if len(input_shape) != 3:
             raise ConfigError(f"model=cnn needs image inputs (C, H, W), got shape {input_shape}")
         c_in, height, width = input_shape
@@ -190,11 +192,14 @@ class CNN(nn.Sequential):
                 f"{height}x{width} images; at most {int(math.log2(min(height, width)))} fit")
         layers = []
         for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
-                                 bias=not batch_norm)]
-            layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
-            layers += [nn.ReLU(), nn.MaxPool2d(2)]
-            c_in, height, width = c_out, height // 2, width // 2
+            for _ in range(convs_per_block):
+                layers += [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
+                                     bias=not batch_norm)]
+                layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
+                layers += [nn.ReLU()]
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2))
+            height, width = height // 2, width // 2
         layers.append(nn.Flatten())
         features = c_in * height * width
         for size in fc_sizes:

@@ -9,7 +9,7 @@ from torch import nn
 from nnrecipes.augment import build_augment, random_crop, random_flip
 from nnrecipes.config import ConfigError
 from nnrecipes.engine import train_one_epoch
-from nnrecipes.models import MLP, PeriodicEmbedding
+from nnrecipes.models import CNN, MLP, PeriodicEmbedding
 
 
 def shifts(image, padding):
@@ -82,6 +82,30 @@ def test_augmented_image_training_runs_end_to_end(nnrun, idx_data_dir):
     run = nnrun("dataset=fashion_mnist", "model=cnn", f"dataset.data_dir={idx_data_dir}",
                 "dataset.augment=[crop,flip]", "trainer.epochs=2")
     assert run.summary["status"] == "completed" and run.summary["epochs_run"] == 2
+
+
+def test_convs_per_block_stacks_convolutions_before_each_pool_and_keeps_the_default_layout():
+    def convs(network):
+        return [(m.in_channels, m.out_channels) for m in network if isinstance(m, nn.Conv2d)]
+
+    one = CNN((1, 28, 28), 10, channels=[8, 16])
+    two = CNN((1, 28, 28), 10, channels=[8, 16], convs_per_block=2)
+    assert convs(one) == [(1, 8), (8, 16)]
+    assert convs(two) == [(1, 8), (8, 8), (8, 16), (16, 16)]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in two) == 2
+    assert two(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    # one conv a block keeps the layer numbering that older checkpoints were saved with
+    assert list(one.state_dict())[:3] == ["0.weight", "1.weight", "1.bias"]
+    assert isinstance(one[3], nn.MaxPool2d)
+
+
+def test_a_cnn_with_two_convs_per_block_trains_and_its_checkpoint_evaluates_alone(nnrun):
+    run = nnrun("dataset=digits", "model=cnn", "model.convs_per_block=2", "trainer.epochs=2")
+    assert run.summary["status"] == "completed"
+    assert (run.dir / "model.txt").read_text().count("Conv2d") == 6
+    evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
+    again = json.loads((evaluated.dir / "eval.json").read_text())["test"]["accuracy"]
+    assert again == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)
 
 
 def test_periodic_embedding_gives_each_feature_its_own_frequencies_and_layer():
