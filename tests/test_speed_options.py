@@ -1,4 +1,9 @@
-"""Behaviour of the speed options: presets, label smoothing, precision, fused optimizers."""
+"""Behaviour of the speed options: presets, label smoothing, precision, fused optimizers,
+the CPU allocator."""
+
+import resource
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -59,3 +64,29 @@ def test_compiled_model_trains_and_saves_plain_weights(nnrun):
     run = nnrun("trainer.epochs=1", "trainer.compile=true")
     state = torch.load(run.dir / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert not any(key.startswith("_orig_mod") for key in state)
+
+
+FRESH_BLOCK_FAULTS = """
+import resource, torch
+from nnrecipes.devices import resolve_device
+if {tuned}:
+    resolve_device("cpu")
+def faults_of_a_fresh_block():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(16 << 20)  # 64 MiB, freed at once, as a large batch's activations are
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults_of_a_fresh_block(), faults_of_a_fresh_block()  # the heap settles
+print(faults_of_a_fresh_block())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_cpu_run_reuses_freed_memory_instead_of_faulting_it_in_again():
+    def faults(tuned: bool) -> int:
+        done = subprocess.run([sys.executable, "-c", FRESH_BLOCK_FAULTS.format(tuned=tuned)],
+                              capture_output=True, text=True, check=True)
+        return int(done.stdout)
+
+    pages = (64 << 20) // resource.getpagesize()
+    assert faults(tuned=False) > pages // 2  # glibc maps a block this size afresh each time
+    assert faults(tuned=True) < pages // 20
