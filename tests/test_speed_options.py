@@ -19,7 +19,8 @@ def test_fashion_fast_preset_composes(composed):
     assert cfg.dataset.name == "fashion_mnist" and cfg.model.name == "cnn"
     assert list(cfg.model.channels) == [16, 32, 64]
     assert cfg.optimizer.name == "adamw" and cfg.scheduler.name == "onecycle"
-    assert cfg.trainer.label_smoothing == 0.1 and cfg.trainer.epochs == 3
+    assert list(cfg.model.fc_sizes) == [1024] and cfg.model.dropout == 0.0
+    assert cfg.trainer.label_smoothing == 0.1 and cfg.trainer.epochs == 2
 
 
 def test_preset_values_can_still_be_overridden(composed):
