@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from typing import Optional
 
@@ -33,23 +34,20 @@ def _use_threads(threads: Optional[int]) -> None:
 
 # glibc's malloc hands a freed block above its mmap threshold (128 KiB, rising to at most
 # 32 MiB) back to the system at once and trims the heap's free top, so on CPU each batch's
-# activations page-fault in afresh: 3-4 million minor faults in a 3-epoch Fashion-MNIST run,
+# activations page-fault in afresh: 2.7-4.1 million minor faults in a 3-epoch Fashion-MNIST run,
 # whose first epoch took up to 60% longer (docs/benchmarks.md). Blocks under MMAP_THRESHOLD
 # come from the heap instead, and up to KEEP_FREE of free heap is kept for the next batch.
 MMAP_THRESHOLD, KEEP_FREE = 256 << 20, 1 << 30
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-_allocator_tuned = False
 
 
+@functools.lru_cache(maxsize=None)
 def keep_freed_memory() -> bool:
     """Have glibc keep freed CPU memory for reuse (once per process); False where libc is not
     glibc (macOS, Windows, musl's mallopt does nothing) and nothing was changed."""
-    global _allocator_tuned
-    if not _allocator_tuned:
-        mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
-        _allocator_tuned = bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                                and mallopt(_M_TRIM_THRESHOLD, KEEP_FREE))
-    return _allocator_tuned
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, KEEP_FREE))
 
 
 def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
