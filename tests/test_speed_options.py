@@ -76,8 +76,9 @@ def faults_of_a_fresh_block():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.ones(16 << 20)  # 64 MiB, freed at once, as a large batch's activations are
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-faults_of_a_fresh_block(), faults_of_a_fresh_block()  # the heap settles
-print(faults_of_a_fresh_block())
+# The heap settles within the first blocks (torch's thread pool starts and allocates beside
+# them, sometimes for the first 5); then count the faults of the last 4 of 12.
+print(sum([faults_of_a_fresh_block() for _ in range(12)][-4:]))
 """
 
 
@@ -89,5 +90,5 @@ def test_a_cpu_run_reuses_freed_memory_instead_of_faulting_it_in_again():
         return int(done.stdout)
 
     pages = (64 << 20) // resource.getpagesize()
-    assert faults(tuned=False) > pages // 2  # glibc maps a block this size afresh each time
+    assert faults(tuned=False) > 4 * pages // 2  # glibc maps a block this size afresh each time
     assert faults(tuned=True) < pages // 20
