@@ -173,7 +173,11 @@ class CNNConfig(ModelConfig):
 
 class CNN(nn.Sequential):
     """Blocks of conv, batch norm and ReLU (``convs_per_block`` times) and a 2x2 max-pool, then
-    dense layers with dropout."""
+    dense layers with dropout.
+
+    Each block's last ReLU comes after its max-pool: ReLU is monotone, so the two commute
+    exactly (outputs and gradients), and ReLU then runs on a quarter of the values.
+    """
 
     def __init__(self, input_shape: Sequence[int], num_outputs: int, channels: Sequence[int],
                  kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
@@ -198,7 +202,8 @@ class CNN(nn.Sequential):
                 layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
                 layers += [nn.ReLU()]
                 c_in = c_out
-            layers.append(nn.MaxPool2d(2))
+            # Parameterless both, so swapping them leaves the state dict's keys as they were.
+            layers[-1:] = [nn.MaxPool2d(2), nn.ReLU()]
             height, width = height // 2, width // 2
         layers.append(nn.Flatten())
         features = c_in * height * width

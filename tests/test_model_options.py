@@ -96,7 +96,31 @@ def test_convs_per_block_stacks_convolutions_before_each_pool_and_keeps_the_defa
     assert two(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
     # one conv a block keeps the layer numbering that older checkpoints were saved with
     assert list(one.state_dict())[:3] == ["0.weight", "1.weight", "1.bias"]
-    assert isinstance(one[3], nn.MaxPool2d)
+    assert isinstance(one[2], nn.MaxPool2d) and isinstance(one[3], nn.ReLU)
+
+
+@pytest.mark.parametrize("convs_per_block", [1, 2])
+def test_pooling_before_the_blocks_relu_gives_the_same_outputs_and_gradients(convs_per_block):
+    torch.manual_seed(0)
+    network = CNN((1, 28, 28), 10, channels=[8, 16, 16], convs_per_block=convs_per_block)
+    # the order older nnrecipes built: ReLU, then max-pool, same weights
+    layers = list(network)
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
+    for i in pools:
+        layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    relu_first = nn.Sequential(*layers)
+    assert all(isinstance(relu_first[i - 1], nn.ReLU) for i, layer in enumerate(relu_first)
+               if isinstance(layer, nn.MaxPool2d))
+    images = torch.randn(6, 1, 28, 28)
+    outputs = []
+    for model in (network, relu_first):  # in training mode: batch statistics, dropout's masks
+        torch.manual_seed(1)
+        outputs.append(model(images))
+    assert torch.equal(outputs[0], outputs[1])
+    gradients = [torch.autograd.grad(out.square().sum(), list(network.parameters()))
+                 for out in outputs]
+    for mine, theirs in zip(*gradients):
+        assert torch.equal(mine, theirs)
 
 
 def test_a_cnn_with_two_convs_per_block_trains_and_its_checkpoint_evaluates_alone(nnrun):

@@ -8,8 +8,10 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
-from nnrecipes.optim import build_optimizer
+from nnrecipes.components import component, declared
+from nnrecipes.optim import build_optimizer, optimizer_keywords
 from nnrecipes.tasks import make_loss
 from nnrecipes.run import autocast_dtype
 
@@ -49,15 +51,36 @@ def test_bf16_autocast_trains_on_cpu(nnrun):
     assert run.summary["test"]["accuracy"] > 0.5
 
 
-def test_optimizers_are_fused_only_on_cuda():
-    parameters = [torch.nn.Parameter(torch.zeros(2))]
-    from omegaconf import OmegaConf
-    cfg = OmegaConf.create({"name": "adamw", "lr": 0.001, "weight_decay": 0.0,
-                            "betas": [0.9, 0.999], "eps": 1e-8})
-    assert not build_optimizer(cfg, parameters).defaults.get("fused")
+def _optimizer_settings(name):
+    """Every key of ``name``'s schema at its default, as its YAML gives it."""
+    return OmegaConf.merge(OmegaConf.structured(component("optimizer", name).schema),
+                           {"name": name})
+
+
+def _descend(optimizer, weights, targets, steps=5):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        ((weights - targets) ** 2).sum().backward()
+        optimizer.step()
+    return weights.detach()
+
+
+@pytest.mark.parametrize("name", sorted(declared("optimizer")))
+def test_optimizers_are_fused_where_torch_has_a_kernel_and_follow_the_unfused_path(name):
+    fused_on = component("optimizer", name).trait("fused_on", ())
+    torch.manual_seed(0)
+    start, targets = torch.randn(40, 30), torch.randn(40, 30)
+    weights, plain_weights = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    optimizer = build_optimizer(_optimizer_settings(name), [weights], torch.device("cpu"))
+    assert bool(optimizer.defaults.get("fused")) == ("cpu" in fused_on)
+    # the same optimizer and settings with torch's default (per-tensor) implementation
+    plain = type(optimizer)([plain_weights], **optimizer_keywords(_optimizer_settings(name)))
+    torch.testing.assert_close(_descend(optimizer, weights, targets),
+                               _descend(plain, plain_weights, targets), rtol=1e-5, atol=1e-6)
     if torch.cuda.is_available():
-        cuda_parameters = [torch.nn.Parameter(torch.zeros(2, device="cuda"))]
-        assert build_optimizer(cfg, cuda_parameters, torch.device("cuda")).defaults["fused"]
+        on_cuda = build_optimizer(_optimizer_settings(name),
+                                  [torch.nn.Parameter(start.cuda())], torch.device("cuda"))
+        assert bool(on_cuda.defaults.get("fused")) == ("cuda" in fused_on)
 
 
 @pytest.mark.slow
