@@ -73,7 +73,11 @@ def build_optimizer(cfg, parameters, device: torch.device = torch.device("cpu")
     """The optimizer ``cfg`` names, with torch's fused kernel where it has one for ``device``."""
     item = component("optimizer", cfg.name)
     keys = optimizer_keywords(cfg)
-    if device.type in item.trait("fused_on", ()):
+    parameters = list(parameters)
+    # torch's fused kernels take real floating-point tensors only (a user's model may hold
+    # complex ones); the others fall back to the per-tensor implementation.
+    if (device.type in item.trait("fused_on", ())
+            and all(torch.is_floating_point(p) for p in parameters)):
         keys["fused"] = True
     return item.build(parameters, **keys)
 

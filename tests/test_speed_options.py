@@ -77,6 +77,8 @@ def test_optimizers_are_fused_where_torch_has_a_kernel_and_follow_the_unfused_pa
     plain = type(optimizer)([plain_weights], **optimizer_keywords(_optimizer_settings(name)))
     torch.testing.assert_close(_descend(optimizer, weights, targets),
                                _descend(plain, plain_weights, targets), rtol=1e-5, atol=1e-6)
+    complex_weights = [torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))]
+    assert not build_optimizer(_optimizer_settings(name), complex_weights).defaults.get("fused")
     if torch.cuda.is_available():
         on_cuda = build_optimizer(_optimizer_settings(name),
                                   [torch.nn.Parameter(start.cuda())], torch.device("cuda"))
