@@ -54,10 +54,10 @@ class AdagradConfig(OptimizerConfig):
 # fused_on: the device types where torch has a fused kernel for it (one kernel per step for all
 # parameters instead of several per tensor: on 2 CPU cores an AdamW step over the fast
 # Fashion-MNIST preset's 625,530 weights takes 0.4 ms instead of 5.5 ms).
-BOTH = ("cpu", "cuda")
-declare("optimizer", "sgd", SGDConfig, torch.optim.SGD, fused_on=BOTH)
-declare("optimizer", "adam", AdamConfig, torch.optim.Adam, fused_on=BOTH)
-declare("optimizer", "adamw", AdamWConfig, torch.optim.AdamW, fused_on=BOTH)
+CPU_AND_CUDA = ("cpu", "cuda")
+declare("optimizer", "sgd", SGDConfig, torch.optim.SGD, fused_on=CPU_AND_CUDA)
+declare("optimizer", "adam", AdamConfig, torch.optim.Adam, fused_on=CPU_AND_CUDA)
+declare("optimizer", "adamw", AdamWConfig, torch.optim.AdamW, fused_on=CPU_AND_CUDA)
 declare("optimizer", "rmsprop", RMSpropConfig, torch.optim.RMSprop)
 declare("optimizer", "adagrad", AdagradConfig, torch.optim.Adagrad, fused_on=("cpu",))
 

@@ -8,10 +8,12 @@ Contenders, each trained from scratch on the same machine in one run:
   nnrun-same    nnrun's own training of the same model and hyper-parameters;
   nnrun-fast    nnrun's fastest recipe, +experiment=fashion_fast, once per seed in --seeds
                 (the spread over seeds is printed under the table).
-Test accuracy is measured after every epoch, outside the timed part. Printed per contender:
-seconds per epoch, time to the target test accuracy, final accuracy, ratios to the reference.
-Also printed: nnrun's start-up (imports, config composition) and per-epoch bookkeeping
-(metrics.csv, two checkpoints). With --out the table is appended to that Markdown file.
+Test accuracy is measured after every epoch, outside the timed part. Each epoch's time starts
+at the epoch (the reference's at its first batch, nnrun's when its epoch begins). Printed per
+contender: seconds per epoch, time to the target test accuracy, final accuracy, ratios to the
+reference. Also printed: nnrun's start-up (imports, config composition), its set-up before
+epoch 1 (data onto the device, the model) and its per-epoch bookkeeping (metrics.csv, two
+checkpoints). With --out the table is appended to that Markdown file.
 
     python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--seeds 0,1,2]
         [--skip-same] [--out docs/benchmarks.md]
