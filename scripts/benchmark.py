@@ -122,7 +122,6 @@ def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path
     from nnrecipes.checkpoint import load_checkpoint
     from nnrecipes.tasks import make_loss
     from nnrecipes import train as training
-    from nnrecipes.train import train_and_validate
 
     everything = [*overrides, f"dataset.data_dir={data_dir}", f"device={device}",
                   "trainer.progress=false"]
@@ -133,6 +132,7 @@ def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path
     test = build_data(cfg, torch.device(device)).test
     run_dir = work / "-".join(overrides).replace("/", "_")[:80]
     starts, marks, accuracies = [], [], []
+    train_and_validate = training.train_and_validate
 
     def timed_epoch(run, epoch):
         # Each epoch's wall time starts here, as the reference's does at its first batch: the
@@ -215,7 +215,7 @@ def report(results: Dict[str, Dict], target: float, device: torch.device,
     lines += _spread(results, target, ref_time)
     bookkeeping = [b for name, r in results.items() if name != "reference"
                    for b in r.get("bookkeeping", [])]
-    set_ups = [r["set_up"] for name, r in results.items() if "set_up" in r]
+    set_ups = [r["set_up"] for r in results.values() if "set_up" in r]
     lines.append("nnrun overhead: per-epoch bookkeeping (metrics.csv + last.pt/best.pt) "
                  f"{1000 * sum(bookkeeping) / max(len(bookkeeping), 1):.0f} ms on average; "
                  "set-up before epoch 1 (data onto the device, the model; outside the times "

@@ -8,7 +8,6 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
 from nnrecipes.components import component, declared
 from nnrecipes.optim import build_optimizer, optimizer_keywords
@@ -51,12 +50,6 @@ def test_bf16_autocast_trains_on_cpu(nnrun):
     assert run.summary["test"]["accuracy"] > 0.5
 
 
-def _optimizer_settings(name):
-    """Every key of ``name``'s schema at its default, as its YAML gives it."""
-    return OmegaConf.merge(OmegaConf.structured(component("optimizer", name).schema),
-                           {"name": name})
-
-
 def _descend(optimizer, weights, targets, steps=5):
     for _ in range(steps):
         optimizer.zero_grad()
@@ -66,21 +59,23 @@ def _descend(optimizer, weights, targets, steps=5):
 
 
 @pytest.mark.parametrize("name", sorted(declared("optimizer")))
-def test_optimizers_are_fused_where_torch_has_a_kernel_and_follow_the_unfused_path(name):
+def test_optimizers_are_fused_where_torch_has_a_kernel_and_follow_the_unfused_path(name,
+                                                                                  composed):
     fused_on = component("optimizer", name).trait("fused_on", ())
+    settings = composed(f"optimizer={name}").optimizer  # as nnrun composes it
     torch.manual_seed(0)
     start, targets = torch.randn(40, 30), torch.randn(40, 30)
     weights, plain_weights = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
-    optimizer = build_optimizer(_optimizer_settings(name), [weights], torch.device("cpu"))
+    optimizer = build_optimizer(settings, [weights], torch.device("cpu"))
     assert bool(optimizer.defaults.get("fused")) == ("cpu" in fused_on)
     # the same optimizer and settings with torch's default (per-tensor) implementation
-    plain = type(optimizer)([plain_weights], **optimizer_keywords(_optimizer_settings(name)))
+    plain = type(optimizer)([plain_weights], **optimizer_keywords(settings))
     torch.testing.assert_close(_descend(optimizer, weights, targets),
                                _descend(plain, plain_weights, targets), rtol=1e-5, atol=1e-6)
     complex_weights = [torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))]
-    assert not build_optimizer(_optimizer_settings(name), complex_weights).defaults.get("fused")
+    assert not build_optimizer(settings, complex_weights).defaults.get("fused")
     if torch.cuda.is_available():
-        on_cuda = build_optimizer(_optimizer_settings(name),
+        on_cuda = build_optimizer(settings,
                                   [torch.nn.Parameter(start.cuda())], torch.device("cuda"))
         assert bool(on_cuda.defaults.get("fused")) == ("cuda" in fused_on)
 
