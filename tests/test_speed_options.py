@@ -1,5 +1,5 @@
 """Behaviour of the speed options: presets, label smoothing, precision, fused optimizers,
-the CPU allocator."""
+the CPU allocator, the collection at exit."""
 
 import resource
 import subprocess
