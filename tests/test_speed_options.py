@@ -123,6 +123,8 @@ freezes, real_freeze = [], gc.freeze
 gc.freeze = lambda: (freezes.append(1), real_freeze())[1]
 from nnrecipes import collector
 
+gc.disable()  # from before the cycle exists: only the exit's collection may find it
+
 class InACycle:
     def __del__(self):
         print("finalised")
@@ -130,7 +132,6 @@ class InACycle:
 cycle = InACycle()
 cycle.itself = cycle
 del cycle
-gc.disable()  # only the exit's collection may find it
 collector.shorten_exit()
 collector.shorten_exit()
 """
