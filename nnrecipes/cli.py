@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nnrecipes.argv import (for_this_process, multirun, torchrun_rank, with_resume_overrides,
                             with_sweep_resume)
-from nnrecipes.collector import shorten_exit
+from nnrecipes.collector import tune_collector
 from nnrecipes.components import register_configs
 from nnrecipes.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.explain import explain
@@ -157,7 +157,7 @@ def _task(cfg: DictConfig) -> None:
 
     user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
                    OmegaConfBaseException)
-    shorten_exit()  # here too: a parallel launcher's workers run jobs, never main()
+    tune_collector()  # here too: a parallel launcher's workers run jobs, never main()
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
@@ -253,7 +253,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     # Hydra then raises what goes wrong as it is, and it is worded here in one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     saved_argv = sys.argv
-    shorten_exit()
+    tune_collector()
     try:
         _refuse_torchrun_sweeps(args)
         args = for_this_process(with_sweep_resume(with_resume_overrides(args)))

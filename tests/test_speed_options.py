@@ -1,6 +1,9 @@
 """Behaviour of the speed options: presets, label smoothing, precision, fused optimizers,
-the CPU allocator, the collection at exit."""
+the CPU allocator, the garbage collector's thresholds and its collection at exit."""
 
+import atexit
+import contextlib
+import gc
 import resource
 import subprocess
 import sys
@@ -132,8 +135,8 @@ class InACycle:
 cycle = InACycle()
 cycle.itself = cycle
 del cycle
-collector.shorten_exit()
-collector.shorten_exit()
+collector.tune_collector()
+collector.tune_collector()
 """
 
 
@@ -143,9 +146,35 @@ def test_exit_collects_once_then_freezes_what_is_left():
     assert done.stdout.split("\n")[:2] == ["finalised", "frozen True freezes 1"]
 
 
-def test_a_run_arranges_the_short_exit(nnrun, monkeypatch):
+def test_the_youngest_generation_is_collected_less_often_unless_set_higher(monkeypatch):
     from nnrecipes import collector
 
-    monkeypatch.setattr(collector, "_registered", False)
-    nnrun("dataset=iris", "trainer.epochs=1")
-    assert collector._registered
+    monkeypatch.setattr(atexit, "register", lambda handler: None)  # no handler left behind
+    for before, after in [(700, collector.YOUNG_THRESHOLD), (10 ** 6, 10 ** 6), (0, 0)]:
+        monkeypatch.setattr(collector, "_tuned", False)
+        with thresholds(before, 11, 12):
+            collector.tune_collector()
+            assert gc.get_threshold() == (after, 11, 12)
+
+
+def test_a_run_tunes_the_collector(nnrun, monkeypatch):
+    from nnrecipes import collector
+
+    monkeypatch.setattr(collector, "_tuned", False)
+    handlers, register = [], atexit.register
+    monkeypatch.setattr(atexit, "register", lambda handler, *args, **kwargs: handlers.append(
+        handler) or register(handler, *args, **kwargs))  # the imports' own still registered
+    with thresholds(700, 10, 10):
+        nnrun("dataset=iris", "trainer.epochs=1")
+        assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
+    assert collector._collect_once_then_freeze in handlers
+
+
+@contextlib.contextmanager
+def thresholds(*values):
+    saved = gc.get_threshold()
+    gc.set_threshold(*values)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
