@@ -8,7 +8,10 @@ Per variant: the command's wall time, the sum of the jobs' training seconds (sum
 train_seconds: the epochs alone), the overhead per job, and its split into the time inside each
 job's run until its summary is assembled (data, model, test, baseline: summary.json's
 wall_seconds minus train_seconds) and the rest (the job's figures and files, the interpreter and
-imports, Hydra composing each job's config, the sweep summary). Run it on an idle machine.
+imports, Hydra composing each job's config, the sweep summary). Last, the floor under any
+sweep of nnrun's: the seconds a fresh interpreter takes to import what every training job needs
+(torch, torch._dynamo, which torch's optimizers import, scikit-learn's data sets and metrics,
+Hydra), and that per job of 9. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -46,6 +49,23 @@ def sweep(folder: Path, epochs: int, extra: tuple) -> Dict[str, float]:
             "inside": inside / 9, "outside": (wall - training - inside) / 9}
 
 
+FLOOR = """
+import os, time
+from nnrecipes.collector import tune_collector
+tune_collector()  # as nnrun does before its imports
+started = time.perf_counter()
+import torch, torch._dynamo, sklearn.datasets, sklearn.metrics, hydra, omegaconf
+print(time.perf_counter() - started)
+os._exit(0)  # the exit's collections are not imports
+"""
+
+
+def import_floor(repeats: int = 3) -> List[float]:
+    """Seconds to import what every job needs, in fresh interpreters."""
+    return [float(subprocess.run([sys.executable, "-c", FLOOR], check=True, text=True,
+                                 capture_output=True).stdout) for _ in range(repeats)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
@@ -66,6 +86,10 @@ def main() -> None:
     print("\n| variant | wall s | training s (sum) | overhead s per job | in the run to its "
           "summary | the rest |\n| --- | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
+    floor = import_floor()
+    print(f"\nimports every job needs, in a fresh interpreter: "
+          f"{', '.join(f'{x:.2f}' for x in floor)} s; {min(floor) / 9:.2f} s per job of 9 at "
+          f"the least")
 
 
 if __name__ == "__main__":
