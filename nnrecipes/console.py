@@ -48,6 +48,13 @@ def work_progress(title: str, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
+def metric_text(value: float) -> str:
+    """A metric as a person reads it: four decimals, or four significant digits where that
+    would run long (the mse of targets in the millions) or show nothing (1e-7)."""
+    small = value != 0 and abs(value) < 1e-3
+    return f"{value:.4g}" if abs(value) >= 1e6 or small else f"{value:.4f}"
+
+
 def format_metrics(metrics: Dict[str, float]) -> str:
     return "  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
                      for key, value in metrics.items())
@@ -56,9 +63,10 @@ def format_metrics(metrics: Dict[str, float]) -> str:
 def results_table(title: str, test: Dict[str, float], facts: Dict[str, object]) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    # A path wider than the terminal wraps onto more lines rather than being cut off.
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in test.items():
-        table.add_row(f"test {key}", f"{value:.4f}")
+        table.add_row(f"test {key}", metric_text(value))
     for key, value in facts.items():
         table.add_row(key, escape(str(value)))  # paths and settings, not Rich markup
     Console(highlight=False).print(table)

@@ -19,8 +19,10 @@ from omegaconf import DictConfig
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint, write_atomically
 from nnrecipes.config import ConfigError
 from nnrecipes.data import image_data
-from nnrecipes.data.encoding import TableEncoding, read_table
-from nnrecipes.data.image_folder import IMAGE_SUFFIXES, decode_images
+from nnrecipes.data.encoding import TableEncoding
+from nnrecipes.data.table_file import read_table
+from nnrecipes.data.decode import IMAGE_SUFFIXES
+from nnrecipes.data.image_folder import decode_images
 from nnrecipes.devices import resolve_device
 from nnrecipes.engine import predict
 from nnrecipes.evaluate import model_from_checkpoint
@@ -42,6 +44,8 @@ def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     outputs = predict(model, torch.from_numpy(x).to(device), batch_size).cpu()
     table = with_predictions(table, outputs, saved["model_spec"]["task"], saved["class_names"])
     target = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS
+    if target.is_dir():  # output=FOLDER: the file goes inside it
+        target = target / PREDICTIONS
     write_atomically(target, table.to_csv(index=False).encode())
     log.info(f"{len(table)} predictions of {saved['path']} for {cfg.input} -> {target}")
     return target
@@ -55,13 +59,16 @@ def model_inputs(saved: Dict[str, Any], source: str) -> Tuple[np.ndarray, Any]:
     if image_data(shape):
         paths = image_paths(Path(source).expanduser())
         channels, height, width = shape
-        images, kept = decode_images(paths, channels, (width, height), False, f"input={source}")
+        images, kept = decode_images(paths, channels, (width, height), False, f"input={source}",
+                                     fix="Remove them from the input, or name the good ones")
         return images, pd.DataFrame({"path": [str(paths[index]) for index in kept]})
     if not saved.get("encoding"):
         raise CheckpointError(f"{saved['path']} does not record its input columns (trained "
                               f"before nnrecipes recorded them); train it again to predict")
-    frame = read_table(source, "input")
-    return TableEncoding.from_dict(saved["encoding"]).transform(frame, f"input={source}"), frame
+    encoding = TableEncoding.from_dict(saved["encoding"])
+    frame = read_table(source, "input", encoding.delimiter, text_columns=encoding.categories,
+                       sniff=True)
+    return encoding.transform(frame, f"input={source}", training=False), frame
 
 
 def image_paths(source: Path):
@@ -70,11 +77,15 @@ def image_paths(source: Path):
         raise ConfigError(f"input={source}: no such file or folder")
     if source.is_file():
         return [source]
-    paths = sorted(path for path in source.rglob("*")
+    files = sorted(path for path in source.rglob("*")
                    if path.is_file() and not path.name.startswith("."))
-    if not any(path.suffix.lower() in IMAGE_SUFFIXES for path in paths):
+    paths = [path for path in files if path.suffix.lower() in IMAGE_SUFFIXES]
+    if not paths:
         raise ConfigError(f"input={source} holds no image files "
                           f"({', '.join(IMAGE_SUFFIXES)})")
+    if len(paths) < len(files):
+        log.info(f"input={source}: {len(files) - len(paths)} files that are not images (by "
+                 f"their suffix) left out")
     return paths
 
 

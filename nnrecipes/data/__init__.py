@@ -80,8 +80,13 @@ def build_data(cfg, device: torch.device) -> DataBundle:
     encoding = None
     if raw.fit_encoding is not None:  # a table: its encoding is learnt on the training split
         encoding = raw.fit_encoding(x_train)
-        x_train, x_val, x_test = (encoding.transform(x, f"dataset={cfg.dataset.name}")
-                                  for x in (x_train, x_val, x_test))
+        pool, test_file = raw.origins or (f"dataset={cfg.dataset.name}", None)
+        x_train, x_val, x_test = (
+            encoding.transform(x, where) for x, where in (
+                (x_train, f"{pool} (training split)"), (x_val, f"{pool} (validation split)"),
+                (x_test, test_file or f"{pool} (test split)")))
+    else:
+        _check_finite_arrays(cfg.dataset.name, task, ((raw.x, raw.y), raw.test))
     splits = [Split(_as_tensor(x, device), _as_tensor(y, device))
               for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test))]
     return DataBundle(
@@ -102,6 +107,25 @@ def _encoding(encoding, columns: Optional[List[str]]) -> Optional[Dict[str, Any]
 
         encoding = TableEncoding(list(columns), {}, {})
     return encoding.to_dict() if encoding is not None else None
+
+
+def _check_finite_arrays(name: str, task: str, splits) -> None:
+    """Arrays a loader returned (a user's own data set) must hold numbers float32 can carry."""
+    for index, split in enumerate(splits):
+        if split is None:
+            continue
+        for what, array in zip(("x", "y"), split):
+            if what == "y" and task != "regression" or array.dtype == np.uint8:
+                continue
+            with np.errstate(over="ignore"):  # what overflows is what is looked for
+                bad = ~np.isfinite(np.asarray(array, dtype=np.float32))
+            if bad.any():
+                part = f"{'the test split' if index else 'its data'}'s {what}"
+                count = int(bad.sum())
+                raise DataError(f"dataset={name}: {part} holds {count} value{'s' * (count > 1)} "
+                                f"that {'are' if count > 1 else 'is'} NaN, infinite or beyond "
+                                f"float32's range of ±3.4e38; a network cannot learn from them: "
+                                f"replace or leave out those rows")
 
 
 def _check_labels(name: str, raw: RawData) -> None:
@@ -168,8 +192,10 @@ def _training_stats(x: np.ndarray, y: np.ndarray, task: str) -> Dict[str, torch.
         "input_std": torch.tensor(np.where(std > 0, std, 1.0), dtype=torch.float32).reshape(shape),
     }
     if task == "regression":
-        stats["target_mean"] = torch.tensor(float(y.mean()))
-        stats["target_std"] = torch.tensor(float(y.std()) or 1.0)
+        # In float64: the squares of large float32 targets overflow float32.
+        targets = np.asarray(y, dtype=np.float64)
+        stats["target_mean"] = torch.tensor(float(targets.mean()))
+        stats["target_std"] = torch.tensor(float(targets.std()) or 1.0)
     return stats
 
 

@@ -19,10 +19,12 @@ from omegaconf import MISSING
 from nnrecipes.bounds import setting
 from nnrecipes.components import declare
 from nnrecipes.config import DatasetConfig
-from nnrecipes.data.encoding import IMPUTE_CHOICES, check_complete, fit_encoding, read_table
+from nnrecipes.data.encoding import (IMPUTE_CHOICES, TableSource, check_complete, fit_encoding,
+                                     string_column)
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_table
+from nnrecipes.data.table_file import check_finite, read_table
 
 log = logging.getLogger("nnrecipes")
 TASKS = ("auto", "regression", "binary", "multiclass")
@@ -46,6 +48,9 @@ class CsvConfig(DatasetConfig):
     test_path: Optional[str] = None
     # A string column with more distinct values than this in training is refused (free text).
     max_categories: int = setting(100, ge=2)
+    # The character between fields, for both files: null is tab for .tsv files and a comma
+    # otherwise; 'tab' names the tab.
+    delimiter: Optional[str] = None
 
 
 def _feature_columns(frame, cfg) -> List[str]:
@@ -55,6 +60,10 @@ def _feature_columns(frame, cfg) -> List[str]:
         features = [column for column in frame.columns if column != cfg.target]
     else:
         features = [str(column) for column in cfg.features]
+        if not features:
+            raise DataError("dataset.features=[] names no column to learn from: list at least "
+                            "one, or leave dataset.features out to use every column besides the "
+                            "target")
         _require_columns(frame, features, "dataset.features", where)
         if cfg.target in features:
             raise DataError(f"dataset.features lists the target column {cfg.target}")
@@ -123,12 +132,12 @@ def _targets(values, task: str, names: Optional[List[str]], where: str):
     return labels.map({name: index for index, name in enumerate(names)}).to_numpy(np.int64)
 
 
-def _with_target(frame, target: str, where: str):
+def _with_target(frame, target: str, where: str, quiet: bool = False):
     """Rows whose target is missing cannot be learnt from; they are left out, and said so."""
     missing = int(frame[target].isna().sum())
     if missing == len(frame):
         raise DataError(f"dataset.target={target} is missing in every row of {where}")
-    if missing:
+    if missing and not quiet:
         log.warning(f"{where}: {missing} rows without a {target} left out")
     return frame[frame[target].notna()].reset_index(drop=True)
 
@@ -136,30 +145,44 @@ def _with_target(frame, target: str, where: str):
 def _rows(frame, where: str, cfg, features: List[str], task: str,
           names: Optional[List[str]]) -> Tuple[object, np.ndarray]:
     """The feature columns (encoded after the split) and the targets as numbers."""
+    source = TableSource(where)
+    check_finite(frame, features, where, source.finite_hint())
+    check_finite(frame, [cfg.target], where, "replace them in the file, or empty those cells: "
+                                             "rows without a target are left out")
+    frame = _with_target(frame, cfg.target, where)
     if cfg.impute == "none":
-        check_complete(frame[features], where)
+        check_complete(frame[features], source)
     return frame[features], _targets(frame[cfg.target], task, names, where)
 
 
-def _test_rows(cfg, features: List[str], task: str, names: Optional[List[str]]):
+def _test_rows(cfg, features: List[str], text: List[str], task: str,
+               names: Optional[List[str]]):
+    """The test table's rows; columns that hold text in the training file are read as text
+    here too, so that 5 stays the category '5' and does not become 5.0."""
     where = f"dataset.test_path={cfg.test_path}"
-    frame = read_table(cfg.test_path, "dataset.test_path")
+    frame = read_table(cfg.test_path, "dataset.test_path", cfg.delimiter, text_columns=text)
     _require_columns(frame, [cfg.target, *features], "dataset.test_path", where)
-    return _rows(_with_target(frame, cfg.target, where), where, cfg, features, task, names)
+    return _rows(frame, where, cfg, features, task, names)
 
 
 def load_csv(cfg) -> RawData:
     where = f"dataset.path={cfg.path}"
-    frame = read_table(cfg.path, "dataset.path")
+    frame = read_table(cfg.path, "dataset.path", cfg.delimiter)
     features = _feature_columns(frame, cfg)
-    frame = _with_target(frame, cfg.target, where)
-    task = decide_task(frame[cfg.target], cfg.task, cfg.target)
-    names = None if task == "regression" else class_names(frame[cfg.target])
+    task = decide_task(_with_target(frame, cfg.target, where, quiet=True)[cfg.target], cfg.task,
+                       cfg.target)
+    names = None if task == "regression" else class_names(frame[cfg.target].dropna())
     x, y = _rows(frame, where, cfg, features, task, names)
-    test = _test_rows(cfg, features, task, names) if cfg.test_path else None
+    text = [column for column in features if string_column(frame[column])]
+    if task != "regression" and string_column(frame[cfg.target]):
+        text.append(cfg.target)
+    test = _test_rows(cfg, features, text, task, names) if cfg.test_path else None
+    test_where = f"dataset.test_path={cfg.test_path}" if cfg.test_path else None
     return RawData(x, y, names, test=test, task=task,
                    fit_encoding=partial(fit_encoding, impute=cfg.impute,
-                                        max_categories=cfg.max_categories, where=where))
+                                        max_categories=cfg.max_categories, where=where,
+                                        delimiter=cfg.delimiter),
+                   origins=(where, test_where))
 
 
 declare("dataset", "csv", CsvConfig, load_csv, table=True, stand_in=write_table)

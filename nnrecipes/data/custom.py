@@ -57,16 +57,27 @@ def load_custom(cfg) -> RawData:
         names = [str(label) for label in range(int(y.max()) + 1)]
     if test is not None:
         test_x, test_y = (_array(part, "test", cfg.target) for part in test)
-        test = (_as_inputs(test_x, None), _as_inputs(test_y, classification))
-    return RawData(_as_inputs(x, None), _as_inputs(y, classification),
+        test = (_as_inputs(test_x, None, cfg.target, "test x"),
+                _as_inputs(test_y, classification, cfg.target, "test y"))
+    return RawData(_as_inputs(x, None, cfg.target, "x"),
+                   _as_inputs(y, classification, cfg.target, "y"),
                    [str(name) for name in names] if classification else None, test=test)
 
 
-def _as_inputs(array: np.ndarray, labels: Any) -> np.ndarray:
+def _as_inputs(array: np.ndarray, labels: Any, spec: str, what: str) -> np.ndarray:
     """Images stay uint8; other features become float32; labels int64, targets float32."""
-    if labels is None:
-        return array if array.dtype == np.uint8 and array.ndim == 4 else array.astype(np.float32)
-    return array.astype(np.int64) if labels else array.astype(np.float32)
+    if labels is None and array.dtype == np.uint8 and array.ndim == 4:
+        return array
+    wanted = np.int64 if labels else np.float32
+    if labels and array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DataError(f"dataset.target={spec} returned {what} with NaN or infinite class "
+                        f"labels; labels are whole numbers 0..classes-1")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # checked after loading
+            return array.astype(wanted)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"dataset.target={spec} returned {what} that is not numbers "
+                        f"({error}); return numeric arrays") from None
 
 
 # Its task comes from dataset.task; whether it is image data, from the arrays' shape.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -20,14 +21,14 @@ from nnrecipes.bounds import setting
 from nnrecipes.components import declare
 from nnrecipes.config import DatasetConfig
 from nnrecipes.console import work_progress
+from nnrecipes.data.decode import NOTES, decode_one
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_image_folder
 
 log = logging.getLogger("nnrecipes")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                  ".pgm")
 SHOWN = 5  # bad files named in an error; the rest are counted
+SKIP_BAD_HINT = "Remove them, or set dataset.skip_bad=true to leave them out"
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ImageFolderConfig(DatasetConfig):
     image_size: Optional[int] = setting(None, ge=2)
     # 1: grey, 3: RGB (images are converted).
     channels: int = setting(1, choices=("1", "3"))
-    # Leave out files that are not readable images (counted in the log) instead of stopping.
+    # Leave out files that are not usable images (counted in the log) instead of stopping.
     skip_bad: bool = False
 
 
@@ -66,60 +67,66 @@ def class_files(root: Path, key: str) -> Tuple[List[str], List[Tuple[Path, int]]
     return classes, files
 
 
-def _decode_one(path: Path, channels: int, size: Optional[Tuple[int, int]]):
-    from PIL import Image
-
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"not an image file ({path.suffix or 'no suffix'})"
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None and image.size != size:
-                image = image.resize(size, Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
-    except Exception as error:  # Pillow raises many types for broken files
-        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
-
-
 def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
-                  skip_bad: bool, where: str) -> Tuple[np.ndarray, List[int]]:
+                  skip_bad: bool, where: str,
+                  fix: str = SKIP_BAD_HINT) -> Tuple[np.ndarray, List[int]]:
     """uint8 images (N, C, H, W) and the indices of ``paths`` they came from. ``size`` is
-    (width, height), or None to keep each image's own (then all must agree)."""
+    (width, height), or None to keep each image's own (then all must agree). What was changed
+    on the way is said in the log, a line per kind; files that cannot be read stop the run
+    (the message ends with ``fix``) unless ``skip_bad``."""
     started, decoded, kept, bad = time.perf_counter(), [], [], []
+    notes: Counter = Counter()
+    warned: List[str] = []
     with work_progress(f"decoding {where}", len(paths)) as advance:
         for index, path in enumerate(paths):
-            pixels = _decode_one(path, channels, size)
-            if isinstance(pixels, str):
-                bad.append(f"{path}: {pixels}")
+            result = decode_one(path, channels, size)
+            if isinstance(result, str):
+                bad.append(f"{path}: {result}")
             else:
-                decoded.append(pixels)
+                decoded.append(result.pixels)
                 kept.append(index)
+                notes.update(note for note in result.notes if note in NOTES)
+                warned += [f"{path}: {note[len('warning: '):]}" for note in result.notes
+                           if note.startswith("warning: ")]
             advance()
-    _report_bad(bad, skip_bad, where)
+    _report_bad(bad, skip_bad, where, fix)
     if not decoded:
         raise DataError(f"{where} holds no readable images")
     _same_size(decoded, [paths[index] for index in kept], where)
+    _report_changes(notes, warned, where, size)
     seconds = time.perf_counter() - started
     log.info(f"decoded {len(decoded)} images from {where} in {seconds:.1f} s "
              f"({1000 * seconds / len(paths):.2f} s per 1,000)")
     return np.stack(decoded), kept
 
 
-def _report_bad(bad: List[str], skip_bad: bool, where: str) -> None:
+def _report_changes(notes: Counter, warned: List[str], where: str,
+                    size: Optional[Tuple[int, int]]) -> None:
+    """One line per kind of change the pixels went through; Pillow's warnings by file."""
+    for note, text in NOTES.items():
+        if notes[note]:
+            to = f" to {size[0]}x{size[1]}" if note == "resized" and size else ""
+            log.info(f"{where}: {notes[note]} image{'s' * (notes[note] > 1)} {text}{to}")
+    for line in warned[:SHOWN]:
+        log.warning(f"{where}: {line}")
+    if len(warned) > SHOWN:
+        log.warning(f"{where}: and {len(warned) - SHOWN} more warnings about other files")
+
+
+def _report_bad(bad: List[str], skip_bad: bool, where: str, fix: str) -> None:
     if not bad:
         return
     listed = "; ".join(bad[:SHOWN]) + (f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN
                                        else "")
     if not skip_bad:
-        raise DataError(f"{where}: {_files_not_images(len(bad))}: {listed}. Remove them, or set "
-                        f"dataset.skip_bad=true to leave them out")
+        raise DataError(f"{where}: {_files_not_images(len(bad))}: {listed}. {fix}")
     log.warning(f"{where}: left out {_files_not_images(len(bad))}: {listed}")
 
 
 def _files_not_images(count: int) -> str:
-    return "1 file that is not a readable image" if count == 1 else \
-        f"{count} files that are not readable images"
+    """Unreadable files, and images 8 bits cannot carry (decode.py says which and why)."""
+    return "1 file that is not a usable image" if count == 1 else \
+        f"{count} files that are not usable images"
 
 
 def _same_size(images: List[np.ndarray], paths: List[Path], where: str) -> None:

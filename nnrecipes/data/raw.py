@@ -23,3 +23,6 @@ class RawData:
     fit_encoding: Optional[Callable[[Any], Any]] = None
     # The feature columns' names, where the data has them: mode=predict reads a CSV by them.
     columns: Optional[List[str]] = None
+    # How messages name where the rows came from: the training pool's file, and the test split's
+    # where it is a file of its own ("dataset.path=homes.csv", "dataset.test_path=new.csv").
+    origins: Optional[Tuple[str, Optional[str]]] = None

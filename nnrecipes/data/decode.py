@@ -1,0 +1,124 @@
+"""One image file to uint8 pixels shaped (C, H, W), saying what was changed on the way.
+
+Images come in many modes (bilevel, palette, grey, colour, CMYK, 16-bit, with transparency);
+the model takes 8-bit grey or RGB of one size. Each conversion that changes what the pixels say
+is returned as a note, so the caller can put one line per kind in the log; one that would
+destroy the picture (16-bit pixels that all scale to one grey, 32-bit values beyond 16 bits,
+floating-point pixels) is an error naming the file. Pillow's warnings (a decompression-bomb
+sized image, a truncated file) become notes naming the file too, never raw warnings.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm")
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+COLOUR = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA")
+# What each note means, for the log: "N images <text>".
+NOTES = {
+    "16-bit": "held 16-bit pixels, scaled to 8 bits (value / 257)",
+    "32-bit": "held 32-bit integer pixels within 0..255, read as 8-bit",
+    "32-bit wide": "held 32-bit integer pixels within 0..65535, scaled to 8 bits (value / 257)",
+    "grey": "in colour were converted to grey (dataset.channels=1; 3 keeps colour)",
+    "to rgb": "in grey were repeated to 3 channels (dataset.channels=3)",
+    "alpha": "had transparency, dropped (transparent pixels keep their colour values)",
+    "cmyk": "in CMYK or another colour space were converted to RGB",
+    "resized": "were resized",
+    "stretched": "were not square and were stretched to a square",
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    pixels: np.ndarray  # uint8 (C, H, W)
+    notes: Tuple[str, ...]  # keys of NOTES, and Pillow's warnings as "warning: ..." text
+
+
+def decode_one(path: Path, channels: int,
+               size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
+    """The image at ``path`` as ``channels`` x H x W uint8 (resized to ``size``, (width,
+    height), if given), or a string saying why it cannot be read."""
+    from PIL import Image
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return f"not an image file ({path.suffix or 'no suffix'})"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Image.open(path) as image:
+                image.load()
+                decoded = _converted(image, channels, size)
+    except Exception as error:  # Pillow raises many types for broken files
+        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
+    if isinstance(decoded, str):
+        return decoded
+    said = tuple(f"warning: {str(item.message).splitlines()[0][:160]}" for item in caught)
+    return Decoded(decoded.pixels, decoded.notes + said)
+
+
+def _converted(image, channels: int, size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
+    from PIL import Image
+
+    notes = []
+    if image.mode in (*SIXTEEN_BIT, "I", "F"):
+        image = _eight_bit(image, notes)
+        if isinstance(image, str):
+            return image
+    grey_palette = _grey_palette(image)
+    if "A" in image.mode or "transparency" in image.info:
+        notes.append("alpha")
+        if image.mode == "P":
+            image = image.convert("RGBA")  # the palette's transparency, without Pillow's warning
+    if channels == 1 and image.mode in COLOUR and not grey_palette:
+        notes.append("grey")
+    elif channels == 3 and image.mode in ("1", "L", "LA", "La"):
+        notes.append("to rgb")
+    elif channels == 3 and image.mode not in ("RGB", "RGBA", "RGBX", "P", "PA"):
+        notes.append("cmyk")
+    image = image.convert("L" if channels == 1 else "RGB")
+    if size is not None and image.size != size:
+        notes.append("resized")
+        if image.size[0] != image.size[1] and size[0] == size[1]:
+            notes.append("stretched")
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return Decoded(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1), tuple(notes))
+
+
+def _grey_palette(image) -> bool:
+    """A palette image whose colours are all greys (a PNG saved as P from grey data)."""
+    if image.mode != "P":
+        return False
+    colours = np.asarray(image.getpalette() or [], dtype=np.int64).reshape(-1, 3)
+    return bool(len(colours)) and bool((colours == colours[:, :1]).all())
+
+
+def _eight_bit(image, notes: list):
+    """16- and 32-bit pixels as 8-bit grey: scaled, where that keeps the picture."""
+    from PIL import Image
+
+    if image.mode == "F":
+        return ("32-bit floating-point pixels: nnrun reads 8- and 16-bit images; save it as an "
+                "8- or 16-bit image")
+    values = np.asarray(image, dtype=np.int64)
+    low, high = int(values.min()), int(values.max())
+    if image.mode == "I" and (low < 0 or high > 65535):
+        return (f"32-bit pixels from {low} to {high}, beyond what 8 or 16 bits hold: save it "
+                f"as an 8- or 16-bit image")
+    if image.mode == "I" and high <= 255:
+        notes.append("32-bit")
+        return Image.fromarray(values.astype(np.uint8), "L")
+    scaled = np.rint(values / 257).astype(np.uint8)
+    if len(np.unique(scaled)) == 1 and low != high:
+        return (f"16-bit pixels from {low} to {high} of 65535, which all become grey level "
+                f"{scaled.flat[0]} in 8 bits: rescale it to use the 16-bit range, or save it "
+                f"as an 8-bit image")
+    notes.append("16-bit" if image.mode in SIXTEEN_BIT else "32-bit wide")
+    return Image.fromarray(scaled, "L")
