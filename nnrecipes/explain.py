@@ -24,7 +24,10 @@ OS_ERROR_HINTS = {errno.ENOSPC: f"free some space, or {WRITE_ELSEWHERE}",
                   errno.EROFS: f"the file system is read-only: {WRITE_ELSEWHERE}",
                   errno.EACCES: f"no permission: {WRITE_ELSEWHERE}",
                   errno.EPERM: f"no permission: {WRITE_ELSEWHERE}",
-                  errno.ENOTDIR: "a part of this path is a file, not a folder"}
+                  errno.ENOTDIR: "a part of this path is a file, not a folder",
+                  errno.EEXIST: "a file is in the way: a part of this path is a file, not a "
+                                "folder",
+                  errno.EISDIR: "that is a folder: name a file"}
 PLUGIN_LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")  # nnrecipes[launchers]
 TYPE_WORDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false",
               "String": "text"}
@@ -166,6 +169,16 @@ def explain(error: BaseException) -> str:
                 "(or zsh, fish); uninstall=bash removes it")
     return (f"the command line could not be composed into a config "
             f"({type(error).__name__}: {_first_line(error)})")
+
+
+def describe(error: BaseException) -> str:
+    """One line for an error a run ended with: worded for the command line's and the file
+    system's, the user's own code named where it raised, or the error's own message."""
+    from nnrecipes.targets import user_code_failure
+
+    if isinstance(error, (OSError, OmegaConfBaseException)):
+        return explain(error)
+    return user_code_failure(error) or str(error)
 
 
 def _hydra_message(text: str) -> str:

@@ -268,6 +268,48 @@ def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
     return nn.Sequential(*layers)
 
 
+def model_label(cfg) -> str:
+    """How messages name the model ``cfg`` configures: its option, or the user's class."""
+    return f"model.target={cfg.target}" if cfg.get("target") else f"model={cfg.name}"
+
+
+OUTPUTS = {"multiclass": "one logit per class", "binary": "one logit",
+           "regression": "one value"}
+
+
+def check_model(model: nn.Module, sample: torch.Tensor, task: str, num_outputs: int,
+                label: str) -> None:
+    """Before any training: the model has weights to train, and a forward pass on ``sample``
+    (two training inputs) returns one finite floating-point tensor of (batch, num_outputs).
+    A user's model that does not is named with what it did and what is expected."""
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise ConfigError(f"{label} has no parameters to train: its layers with weights "
+                          f"(nn.Linear, nn.Conv2d, ...) must be attributes set in __init__, "
+                          f"with requires_grad left on")
+    training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            outputs = model(sample)
+    except SystemExit as stop:
+        raise ConfigError(f"{label} called sys.exit({stop.code}) in forward") from None
+    finally:
+        model.train(training)
+    expected = f"one tensor of shape ({len(sample)}, {num_outputs}): {OUTPUTS[task]}"
+    if not isinstance(outputs, torch.Tensor) or not outputs.is_floating_point():
+        kind = (f"a {outputs.dtype} tensor" if isinstance(outputs, torch.Tensor)
+                else f"a {type(outputs).__name__}")
+        raise ConfigError(f"{label} returned {kind} from forward; it must return floating-point "
+                          f"outputs, {expected}")
+    shape = tuple(outputs.shape)
+    if shape != (len(sample), num_outputs) and not (num_outputs == 1 and shape == (len(sample),)):
+        raise ConfigError(f"{label} returned outputs of shape {shape} for {len(sample)} samples; "
+                          f"the data needs {expected}")
+    if not bool(torch.isfinite(outputs).all()):
+        raise ConfigError(f"{label} returned NaN or infinite outputs for two training samples "
+                          f"before any training: look at its forward and its initial weights")
+
+
 def describe(model: nn.Module, sample: torch.Tensor) -> str:
     """The model's layers with output shapes and parameter counts, from one forward pass."""
     rows, hooks = [], []

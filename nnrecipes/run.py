@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -21,7 +22,7 @@ from nnrecipes.data import DataBundle, build_data, declared_image_data, image_da
 from nnrecipes.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.engine import SINGLE_PROCESS, Ranks, smallest_batch
 from nnrecipes.loggers import Loggers, check_available
-from nnrecipes.models import build_model, check_model_fits_data
+from nnrecipes.models import build_model, check_model, check_model_fits_data, model_label
 from nnrecipes.optim import build_optimizer, build_scheduler
 from nnrecipes.tasks import Monitor, make_loss, monitored
 from nnrecipes.validation import validate
@@ -99,6 +100,7 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     data = build_data(cfg, device)
     monitor = monitored(cfg.trainer.monitor, data.task)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
+    check_model(model, data.train.x[:2], data.task, data.num_outputs, model_label(cfg.model))
     if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
@@ -108,7 +110,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     _check_batch_fits(cfg.dataset.batch_size, smallest_batch(model, ranks), ranks)
     eval_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(cfg, run_dir, data, model, optimizer, scheduler,
-               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing),
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing,
+                                 model_label(cfg.model)),
                eval_loss_fn=make_loss(data.task, data.stats), monitor=monitor,
                autocast=autocast_dtype(cfg.trainer.precision, device),
                eval_model=eval_model, ranks=ranks,
@@ -157,6 +160,25 @@ def restore(run: Run, saved: Dict[str, Any]) -> None:
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scheduler is not None and saved["scheduler"] is not None:
-        run.scheduler.load_state_dict(saved["scheduler"])
+        _restore_schedule(run, saved)
     run.progress = Progress(**saved["progress"])
     log.info(f"resumed from {saved['path']} after epoch {run.progress.epoch}")
+
+
+def _restore_schedule(run: Run, saved: Dict[str, Any]) -> None:
+    """The schedule where the checkpoint left it. A resume that trains longer (a larger
+    trainer.epochs) follows the schedule of a run of the new length from the step reached,
+    rather than the old schedule's end (a learning rate of 0 for cosine, an error for
+    one-cycle): the same learning rates as a run started with the new length."""
+    before, now = saved["config"]["trainer"]["epochs"], run.cfg.trainer.epochs
+    if before == now:
+        run.scheduler.load_state_dict(saved["scheduler"])
+        return
+    steps = saved["scheduler"]["last_epoch"]
+    run.scheduler.last_epoch = steps - 1
+    with warnings.catch_warnings():  # stepped before optimizer.step on purpose: to step `steps`
+        warnings.simplefilter("ignore", UserWarning)
+        run.scheduler.step()
+    log.info(f"trainer.epochs {before} -> {now}: the {run.cfg.scheduler.name} schedule goes on "
+             f"as a {now}-epoch run's from step {steps} "
+             f"(lr {run.optimizer.param_groups[0]['lr']:.4g})")

@@ -8,8 +8,11 @@ import importlib
 import inspect
 import os
 import sys
+import traceback
 import typing
-from typing import Any, Callable, Dict
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from omegaconf import MISSING
 
@@ -17,6 +20,41 @@ from nnrecipes.config import ConfigError
 
 # Annotations a setting can be checked against before the call; others are left to the target.
 CHECKABLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+# The files of the modules users named, with the setting that named each: an exception whose
+# traceback passes through one of them was raised by the user's own code.
+_USER_FILES: Dict[str, str] = {}
+
+
+def _remember(module: ModuleType, key: str, spec: str) -> None:
+    file = getattr(module, "__file__", None)
+    if file:
+        _USER_FILES[str(Path(file).resolve())] = f"{key}={spec}"
+
+
+def _user_frame(error: BaseException) -> Optional[Tuple[str, traceback.FrameSummary]]:
+    """The deepest frame of ``error``'s traceback in a user's file, and who named that file."""
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        named = _USER_FILES.get(str(Path(frame.filename).resolve()))
+        if named:
+            found = (named, frame)
+    return found
+
+
+def _location(frame: traceback.FrameSummary) -> str:
+    return f"{Path(frame.filename).name}, line {frame.lineno}, in {frame.name}"
+
+
+def user_code_failure(error: BaseException) -> Optional[str]:
+    """A one-line account of ``error`` if it was raised in a user's own code (a model's forward,
+    a data function): what raised, where, and that it is theirs; None otherwise."""
+    found = _user_frame(error)
+    if found is None:
+        return None
+    named, frame = found
+    reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    return (f"{named} raised {type(error).__name__}{': ' + reason if reason else ''} "
+            f"({_location(frame)}); the error is in that code, not in nnrecipes")
 
 
 def load_target(spec: str, key: str) -> Callable[..., Any]:
@@ -35,9 +73,17 @@ def load_target(spec: str, key: str) -> Callable[..., Any]:
     except ImportError as error:
         raise ConfigError(f"{key}={spec}: cannot import {module_name} ({error}); run nnrun in "
                           f"the folder that holds it, or add that folder to PYTHONPATH") from None
+    except SystemExit as stop:  # a script's sys.exit() that runs on import
+        raise ConfigError(f"{key}={spec}: importing {module_name} called sys.exit({stop.code}); "
+                          f"put the code that runs as a script under "
+                          f"if __name__ == '__main__':") from None
     except Exception as error:  # the user's module itself raised while being imported
+        where = next((f" ({_location(frame)})" for frame in
+                      reversed(traceback.extract_tb(error.__traceback__))
+                      if Path(frame.filename).stem == module_name.rsplit(".", 1)[-1]), "")
         raise ConfigError(f"{key}={spec}: importing {module_name} failed: "
-                          f"{type(error).__name__}: {error}") from None
+                          f"{type(error).__name__}: {error}{where}") from None
+    _remember(module, key, spec)
     if not callable(getattr(module, name, None)):
         public = [item for item in vars(module) if not item.startswith("_")]
         close = difflib.get_close_matches(name, public, n=1)
@@ -78,5 +124,10 @@ def call_target(spec: str, key: str, *positional: Any, **settings: Any) -> Any:
         return target(*positional, **settings)
     except ConfigError:
         raise
+    except SystemExit as stop:
+        raise ConfigError(f"{key}={spec} called sys.exit({stop.code}) while building") from None
     except Exception as error:
-        raise ConfigError(f"{key}={spec} did not build: {type(error).__name__}: {error}") from None
+        found = _user_frame(error)
+        where = f" ({_location(found[1])})" if found else ""
+        raise ConfigError(f"{key}={spec} did not build: {type(error).__name__}: "
+                          f"{error}{where}") from None

@@ -125,15 +125,19 @@ def score_headline(task: str, y: np.ndarray, pred: np.ndarray) -> Tuple[str, flo
     return name, float(_BY_NAME[name].compute(y, pred, None))
 
 
-def _relative_mse(outputs: torch.Tensor, targets: torch.Tensor, variance: float) -> torch.Tensor:
-    return F.mse_loss(outputs.squeeze(-1), targets) / variance
+def _relative_mse(outputs: torch.Tensor, targets: torch.Tensor, std: float) -> torch.Tensor:
+    # The errors are scaled before they are squared: the squares of large targets' errors
+    # (1e20 and more) overflow float32.
+    return ((outputs.squeeze(-1) - targets) / std).square().mean()
 
 
 def _binary_bce(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
 
 
-def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float = 0.0) -> LossFn:
+def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float = 0.0,
+              model: str = "the model") -> LossFn:
+    """The task's loss of (outputs, targets); ``model`` names the model in its messages."""
     if task == "multiclass":
         loss = partial(F.cross_entropy, label_smoothing=label_smoothing)
     elif task == "binary":
@@ -141,13 +145,21 @@ def make_loss(task: str, stats: Dict[str, torch.Tensor], label_smoothing: float 
     else:
         # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²),
         # so one learning rate suits house prices and disease scores alike.
-        loss = partial(_relative_mse, variance=float(stats["target_std"]) ** 2)
-    return partial(_each_member, loss)
+        loss = partial(_relative_mse, std=float(stats["target_std"]))
+    return partial(_each_member, loss, model)
 
 
-def _each_member(loss: LossFn, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+class ModelOutputError(ConfigError):
+    """A model returned something other than one tensor in training (a user's own model)."""
+
+
+def _each_member(loss: LossFn, model: str, outputs: torch.Tensor,
+                 targets: torch.Tensor) -> torch.Tensor:
     """An ensemble in training returns (batch, members, outputs): each member is scored against
     the targets, and the losses averaged (models.MLPEnsemble)."""
+    if not isinstance(outputs, torch.Tensor):  # evaluation mode was checked before training
+        raise ModelOutputError(f"{model} returned a {type(outputs).__name__} in training mode; "
+                               f"forward must return one tensor, in training as in evaluation")
     if outputs.dim() == 3:
         members = outputs.shape[1]
         return loss(outputs.flatten(0, 1), targets.repeat_interleave(members, dim=0))
@@ -165,8 +177,8 @@ def compute_metrics(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> 
     """Task metrics from a whole split's model outputs (any device) and targets."""
     outputs = outputs.detach().float().cpu()
     y = targets.detach().cpu().numpy()
-    if task == "regression":
-        pred, scores = outputs.squeeze(-1).numpy(), None
+    if task == "regression":  # in float64: large targets' squared errors overflow float32
+        y, pred, scores = y.astype(np.float64), outputs.squeeze(-1).double().numpy(), None
     else:
         pred = predicted_labels(task, outputs).numpy()
         scores = torch.sigmoid(outputs.squeeze(-1)).numpy() if task == "binary" else None

@@ -20,6 +20,7 @@ from nnrecipes.artifacts import (wants_baseline, wants_figures, write_model_summ
 from nnrecipes.baseline import baseline_scores
 from nnrecipes.checkpoint import load_checkpoint, save_checkpoint, write_atomically
 from nnrecipes.data import image_data
+from nnrecipes.explain import describe
 from nnrecipes.engine import LossNotFinite, StopRequested, evaluate, predict, score, train_one_epoch
 from nnrecipes.interrupt import Interrupted, stop_requests
 from nnrecipes.loggers import open_loggers
@@ -182,7 +183,7 @@ def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]
     """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
     try:
         write_summary(Path(run_dir), {
-            "status": status_for(error), "error": str(error),
+            "status": status_for(error), "error": describe(error),
             "error_type": type(error).__name__, "command": command_line(overrides),
             "overrides": list(overrides)})
     except OSError as unwritable:  # the folder itself may be what failed: report the first error
