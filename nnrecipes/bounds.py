@@ -26,12 +26,23 @@ class Allowed:
     le: Optional[float] = None  # at most
     lt: Optional[float] = None  # less than
     choices: Tuple[str, ...] = ()
+    # Other words for a choice, as (word, choice) pairs: YAML and the command line read
+    # true/false (and YAML on/off) as booleans, which a text setting receives as 'True'.
+    aliases: Tuple[Tuple[str, str], ...] = ()
     length: Optional[int] = None  # lists: exactly this many entries
     kind: str = ""  # what the number is, for the message: "a probability"
 
+    def canonical(self, value: Any) -> Any:
+        """The choice ``value`` stands for (itself, unless it is an alias)."""
+        return dict(self.aliases).get(str(value).lower(), value)
+
     def describe(self) -> str:
         if self.choices:
-            return f"choose one of {', '.join(self.choices)}"
+            others = {choice: [word for word, meant in self.aliases if meant == choice]
+                      for choice in self.choices}
+            return "choose one of " + ", ".join(
+                choice + (f" (or {', '.join(others[choice])})" if others[choice] else "")
+                for choice in self.choices)
         low = self.ge if self.ge is not None else self.gt
         high = self.le if self.le is not None else self.lt
         if low is not None and high is not None:
@@ -46,7 +57,7 @@ class Allowed:
 
     def admits(self, value: Any) -> bool:
         if self.choices:
-            return str(value) in self.choices
+            return str(self.canonical(value)) in self.choices
         if isinstance(value, float) and not math.isfinite(value):
             return False
         return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
@@ -81,6 +92,25 @@ def _problem(allowed: Allowed, value: Any, nullable: bool) -> Optional[str]:
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
     return None if allowed.admits(value) else allowed.describe() + (", or null" if nullable else "")
+
+
+def apply_aliases(node: DictConfig) -> None:
+    """Replace each alias in ``node`` (walked as range_problem walks it) by its choice, so that
+    the code reading a setting sees one spelling (trainer.baseline=false is 'off')."""
+    schema = OmegaConf.get_type(node)
+    if schema is None or not dataclasses.is_dataclass(schema):
+        for key in node.keys():
+            if isinstance(node[key], DictConfig):
+                apply_aliases(node[key])
+        return
+    for item, allowed in declared(schema):
+        if item.name not in node:
+            continue
+        value = node[item.name]
+        if isinstance(value, DictConfig):
+            apply_aliases(value)
+        elif allowed is not None and allowed.aliases and value is not None:
+            node[item.name] = allowed.canonical(value)
 
 
 def range_problem(node: DictConfig, prefix: str = "") -> Optional[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -15,13 +16,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nnrecipes.argv import (for_this_process, multirun, torchrun_rank, with_resume_overrides,
-                            with_sweep_resume)
+from nnrecipes.argv import (for_this_process, multirun, tell_torchrun, torchrun_rank,
+                            with_config_folders_checked, with_paths_as_typed,
+                            with_resume_overrides, with_sweep_resume)
 from nnrecipes.collector import tune_collector
 from nnrecipes.components import register_configs
 from nnrecipes.config import PATH_KEYS, ConfigError, Mode, config_dir
-from nnrecipes.explain import explain
+from nnrecipes.explain import describe, explain
 from nnrecipes.folders import claimed
+from nnrecipes.show import HELP_FLAGS, asks_for_config, show_config, show_help
+from nnrecipes.targets import user_code_failure
 
 log = logging.getLogger("nnrecipes")
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
@@ -34,13 +38,24 @@ def _debugging() -> bool:
 
 class SweepSummary(Callback):
     """Around a multirun: the chosen loggers' parent run first; at the end, the summary CSV and
-    ranked table, the parent run closed, and exit code 1 if any job failed."""
+    ranked table, the parent run closed, and exit code 1 if any job failed.
+
+    Hydra turns an exception in a callback into a warning and goes on, so what must stop the
+    sweep (a tracker that cannot be reached) exits here, and a tracker's failure at the end is
+    reported without hiding the sweep's own exit code."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from nnrecipes.loggers import open_group
 
-        if config.mode == Mode.train:
+        if config.mode != Mode.train:
+            return
+        try:
             open_group(config, Path(config.hydra.sweep.dir))
+        except ConfigError as error:
+            print(f"nnrun: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception as error:  # noqa: BLE001 - the jobs still log, each on its own
+            log.warning(f"the loggers could not open the sweep's parent run: {describe(error)}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from nnrecipes.loggers import close_group
@@ -48,7 +63,11 @@ class SweepSummary(Callback):
 
         failed = unfinished(summarize_sweep(Path(config.hydra.sweep.dir)))
         if config.mode == Mode.train:
-            close_group(config, Path(config.hydra.sweep.dir), ok=not failed)
+            try:
+                close_group(config, Path(config.hydra.sweep.dir), ok=not failed)
+            except Exception as error:  # noqa: BLE001 - a tracker gone away must not hide
+                log.warning(f"the loggers could not close the sweep's parent run: "
+                            f"{describe(error)}")
         if failed:
             raise SystemExit(1)
 
@@ -85,7 +104,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
         pass_on(stop.signal_number)  # under submitit: requeue this job, which then resumes
         raise SystemExit(stop.exit_code) from None
     except Exception as error:
-        log.error(f"job {number} failed ({' '.join(overrides)}): {_describe(error)}")
+        log.error(f"job {number} failed ({' '.join(overrides)}): {describe(error)}")
         if not isinstance(error, user_errors):
             _traceback_to_log_file(error)
         if cfg.sweep.fail_fast:
@@ -105,9 +124,9 @@ def _share_cores(cfg: DictConfig) -> None:
 
 
 def _show_results(summary: dict, run_dir: Path) -> None:
-    from nnrecipes.console import results_table
+    from nnrecipes.console import metric_text, results_table
 
-    facts = {f"baseline {name} {metric}": f"{value:.4f}"
+    facts = {f"baseline {name} {metric}": metric_text(value)
              for name, scores in summary.get("baseline", {}).items()
              for metric, value in scores.items()}
     results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
@@ -185,37 +204,35 @@ def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
         elif cfg.mode == Mode.predict:
             predict_checkpoint(cfg, run_dir)
         elif cfg.mode == Mode.search:
-            run_search(cfg, run_dir, overrides, compose=_compose_in_app)
+            if run_search(cfg, run_dir, overrides, compose=_compose_in_app):
+                raise SystemExit(1)  # as a sweep with failed jobs
         else:
             summary = train(cfg, run_dir, overrides, on_accepted=accept)
             if summary:  # under torchrun, rank 0's
                 _show_results(summary, run_dir)
     except user_errors as error:
-        _stop(error, f"error: {_describe(error)}", 2)
+        _stop(error, f"error: {describe(error)}", 2)
     except Interrupted as stop:
         # Under torchrun every rank stops at the same step; rank 0 says where to continue.
         _stop(stop, str(stop) if not torchrun_rank() else "", stop.exit_code)
     except Exception as error:
         _traceback_to_log_file(error)
+        blamed = user_code_failure(error)
+        if blamed:  # raised in the user's own model or data code: theirs to fix
+            _stop(error, f"error: {blamed}; its traceback is in {run_dir / 'nnrun.log'}", 2)
         _stop(error, f"internal error: {type(error).__name__}: {error}. This is a bug in "
                      f"nnrecipes; its traceback is in {run_dir / 'nnrun.log'} (nnrun --debug "
                      f"shows it here)", 1)
-
-
-def _describe(error: Exception) -> str:
-    return explain(error) if isinstance(error, (OSError, OmegaConfBaseException)) else str(error)
 
 
 def _stop(error: BaseException, message: str, exit_code: int) -> None:
     """Say what went wrong in one line and exit; under --debug, raise it with its traceback."""
     if message:
         log.error(message)
+        tell_torchrun(message)
     if _debugging():
         raise error
     raise SystemExit(exit_code) from None
-
-
-HELP_FLAGS = {"--help", "-h"}
 
 
 def _completing_option_names(args: List[str]) -> bool:
@@ -226,19 +243,6 @@ def _completing_option_names(args: List[str]) -> bool:
         return False
     word = "" if line.endswith(" ") else line.split()[-1]
     return "." not in word
-
-
-def _show_help(overrides: List[str]) -> None:
-    """``nnrun --help``: the help template with the composed config. Done here rather than by
-    Hydra, whose help lists every config group, the schema sub-groups included, at a cost of
-    seconds; the template lists the groups itself (${nnrun_groups:})."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    template = cfg.hydra.help.template
-    body = OmegaConf.to_yaml({key: cfg[key] for key in cfg if key != "hydra"})
-    print(template.replace("$CONFIG", body))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -254,12 +258,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     saved_argv = sys.argv
     tune_collector()
+    scratch = None
     try:
         _refuse_torchrun_sweeps(args)
-        args = for_this_process(with_sweep_resume(with_resume_overrides(args)))
+        args = with_config_folders_checked(with_paths_as_typed(args))
+        args = with_sweep_resume(with_resume_overrides(args))
+        args, scratch = for_this_process(args)
         register_configs(group_schemas=not _completing_option_names(args))
         if HELP_FLAGS & set(args):
-            return _show_help([arg for arg in args if arg not in HELP_FLAGS])
+            return show_help([arg for arg in args if arg not in HELP_FLAGS])
+        if asks_for_config(args):
+            return show_config(args)
         sys.argv = ["nnrun", *args]
         with claimed(args, multirun(args), overwrite):
             hydra.main(config_path=str(config_dir()), config_name="config",
@@ -269,6 +278,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise
         if not torchrun_rank():  # under torchrun, rank 0 speaks for all
             print(f"nnrun: error: {explain(error)}", file=sys.stderr)
+        tell_torchrun(f"nnrun: error: {explain(error)}")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         if _debugging():
@@ -277,11 +287,28 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(130) from None
     finally:
         sys.argv = saved_argv
+        if scratch is not None:
+            _remove_scratch(scratch)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _remove_scratch(folder: Path) -> None:
+    """A scratch run folder goes when the command ends, unless it holds the traceback of an
+    internal error, which the error line points to."""
+    error = sys.exc_info()[1]
+    if isinstance(error, SystemExit) and error.code == 1:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # its log file is open until closed
+        if isinstance(handler, logging.FileHandler) and \
+                Path(handler.baseFilename).is_relative_to(folder):
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ from omegaconf import II, MISSING
 from nnrecipes.bounds import setting
 
 
+# true/false (and YAML's yes/no, on/off, which PyYAML reads as booleans) for an on/off setting.
+ON_OFF = (("true", "on"), ("false", "off"), ("yes", "on"), ("no", "off"))
+
+
 class ConfigError(ValueError):
     """A config value that is well typed but not usable; the message names the key."""
 
@@ -101,7 +105,7 @@ class TrainerConfig:
     # draws its own, and nnrun-report compares the jobs' curves). true or false to choose.
     plots: Optional[bool] = None
     # scikit-learn baselines on the same split: auto is on for tabular data, off for images.
-    baseline: str = setting("auto", choices=("auto", "on", "off"))
+    baseline: str = setting("auto", choices=("auto", "on", "off"), aliases=ON_OFF)
     # PyTorch's deterministic algorithms (and the cuBLAS workspace they need on CUDA): the same
     # seed gives the same numbers, at some cost in speed on GPU (README, "Reproducible runs").
     deterministic: bool = False

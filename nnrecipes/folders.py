@@ -20,10 +20,12 @@ from nnrecipes.argv import RUN_MARKERS, override_key
 from nnrecipes.config import ConfigError
 
 # What nnrun writes into a run folder and a sweep folder: all that --overwrite removes.
-RUN_FILES = (*RUN_MARKERS, "nnrun.log", "model.txt", "eval.json", "curves.png",
+RUN_FILES = (*RUN_MARKERS, "nnrun.log", "model.txt", "environment.txt", "eval.json", "curves.png",
              "confusion_matrix.png", "predictions.png", "regression.png")
 SWEEP_FILES = ("multirun.yaml", "sweep_summary.csv", "sweep_groups.csv", "rerun_failed.sh",
                "sweep_lr.png", "sweep_heatmap.png", "study.db", "experiment")
+# What a run that stopped before its first epoch ended leaves: its record of the attempt only.
+ATTEMPT_FILES = {".hydra", "nnrun.log", "summary.json", "model.txt", "environment.txt"}
 # Flags after which nnrun prints and exits without running anything.
 NO_RUN_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--shell-completion",
                 "--version", "--resolve")
@@ -56,10 +58,33 @@ def _clear(folder: Path, names) -> None:
             target.unlink()
 
 
+def never_trained(folder: Path) -> bool:
+    """A run folder whose run stopped before its first epoch ended (refused data, a missing
+    extra): nothing in it is a result, so the next run may take the folder."""
+    from nnrecipes.status import RunStatus, read_summary
+
+    try:
+        status = read_summary(folder).get("status")
+    except ValueError:  # a corrupt summary.json: leave the folder to the user
+        return False
+    entries = {entry.name for entry in folder.iterdir()}
+    return entries <= ATTEMPT_FILES and status in (None, RunStatus.failed.value)
+
+
 def _refuse_or_clear(folder: Path, multirun: bool, resuming: bool, overwrite: bool) -> None:
     holds = holds_a_sweep(folder) if multirun else holds_a_run(folder)
     if not holds or resuming:
         return
+    if not multirun and never_trained(folder):
+        print(f"nnrun: {folder} holds a run that stopped before its first epoch ended; "
+              f"this run replaces its record")
+        _clear(folder, RUN_FILES)
+        return
+    jobs = [child for child in folder.iterdir() if child.is_dir() and holds_a_run(child)]
+    if multirun and jobs and all(never_trained(job) for job in jobs):
+        print(f"nnrun: {folder} holds a sweep none of whose jobs trained an epoch; this sweep "
+              f"replaces its records")
+        overwrite = True
     if overwrite:
         _clear(folder, SWEEP_FILES if multirun else RUN_FILES)
         if multirun:

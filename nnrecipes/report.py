@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nnrecipes.console import wide_console
+from nnrecipes.console import metric_text, wide_console
 from nnrecipes.status import SUMMARY, has_summary, read_summary
 from nnrecipes.sweep import job_dirs, main_test_metric
 from nnrecipes.tasks import headline_metric
@@ -64,9 +64,26 @@ def load_run(run_dir: Path) -> Dict[str, Any]:
         broken = config_path if isinstance(error, yaml.YAMLError) else run_dir / SUMMARY
         raise ReportError(f"{broken} is corrupt ({_first_line(error)}); "
                           f"leave that run out or rerun it") from None
-    return {"dir": run_dir, "config": _flatten(config if isinstance(config, dict) else {}),
+    config = config if isinstance(config, dict) else {}
+    return {"dir": run_dir, "config": _resolved(config, _flatten(config)),
             "summary": summary if isinstance(summary, dict) else {},
             "history": _history(metrics_path)}
+
+
+def _resolved(config: Dict[str, Any], flat: Dict[str, Any]) -> Dict[str, Any]:
+    """The values a run used where its config says ${dataset.epochs}: each interpolation
+    resolved within the run's own config (one that cannot be, such as an environment variable
+    unset here, is shown as written)."""
+    from omegaconf import OmegaConf
+
+    tree = OmegaConf.create(config)
+    for key, value in flat.items():
+        if isinstance(value, str) and "${" in value:
+            try:
+                flat[key] = OmegaConf.select(tree, key)
+            except Exception:  # noqa: BLE001 - any resolver failure: keep the text
+                pass
+    return flat
 
 
 def _history(metrics_path: Path) -> List[Dict[str, float]]:
@@ -96,15 +113,24 @@ def _names(runs: List[Dict[str, Any]]) -> List[str]:
     return [f"{run['dir'].parent.name}/{run['dir'].name}" for run in runs]
 
 
+def _headline(runs: List[Dict[str, Any]]) -> Optional[str]:
+    """The test metric every run is judged by, if they share one (runs of one task)."""
+    metrics = {main_test_metric(run["summary"]) for run in runs} - {None}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
 def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]:
-    rows = []
+    """One row per run; runs of different tasks name each run's own test metric beside it."""
+    shared, rows = _headline(runs), []
     for name, run in zip(_names(runs), runs):
         summary, test = run["summary"], run["summary"].get("test", {})
-        metric = main_test_metric(summary) or "accuracy"
+        metric = main_test_metric(summary)
+        value = metric_text(test[metric]) if metric in test else "-"
+        scores = ({f"test {shared}": value} if shared else
+                  {"test metric": metric or "-", "test": value})
         rows.append({"run": name, **{key: str(run["config"].get(key, "-")) for key in keys},
-                     "status": summary.get("status", "-"),
-                     f"test {metric}": f"{test[metric]:.4f}" if metric in test else "-",
-                     "test loss": f"{test['loss']:.4f}" if "loss" in test else "-",
+                     "status": summary.get("status", "-"), **scores,
+                     "test loss": metric_text(test["loss"]) if "loss" in test else "-",
                      "best epoch": str(summary.get("best_epoch", "-")),
                      "train s": str(summary.get("train_seconds", "-"))})
     return rows
@@ -113,7 +139,7 @@ def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]
 def print_table(rows: List[Dict[str, str]], console: Console) -> None:
     table = Table(title=f"{len(rows)} runs", header_style="bold")
     for column in rows[0]:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps, never cuts
     for row in rows:
         table.add_row(*(escape(value) for value in row.values()))  # config text, not markup
     console.print(table)
@@ -187,8 +213,8 @@ def _figures(runs: List[Dict[str, Any]], out: Path) -> List[Path]:
     """The comparison curves, and each run's own figures copied beside them."""
     from nnrecipes import plots
 
-    task = runs[0]["summary"].get("task", "multiclass")
-    metric = headline_metric(task)
+    tasks = {run["summary"].get("task", "multiclass") for run in runs}
+    metric = headline_metric(tasks.pop()) if len(tasks) == 1 else None  # else the loss alone
     histories = {name: run["history"] for name, run in zip(_names(runs), runs) if run["history"]}
     figures = [plots.compare_curves(histories, metric, out / "compare_curves.png")]
     for name, run in zip(_names(runs), runs):

@@ -24,7 +24,8 @@ from nnrecipes.components import GROUPS as COMPONENT_GROUPS, MANY_GROUPS
 from nnrecipes.data import declared_task
 from nnrecipes.loggers import close_group, open_group
 from nnrecipes.status import RunEnded, RunStatus
-from nnrecipes.sweep import summarize_sweep
+from nnrecipes.explain import describe
+from nnrecipes.sweep import summarize_sweep, unfinished
 from nnrecipes.tasks import monitored
 from nnrecipes.train import train
 from nnrecipes.validation import validate
@@ -45,13 +46,70 @@ def _as_override(value: Any) -> str:
     return str(value)
 
 
+SPEC_FIELDS = ("low", "high", "log", "step", "choices")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_entry(key: str, spec: Any) -> None:
+    """One entry of the space has a form Optuna can sample, before any trial runs."""
+    where = f"search.space.{key}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}={spec!r} is not allowed: write {{low: ..., high: ...}} (with "
+                          f"log: true or step: ...) or {{choices: [...]}}")
+    unknown = [field for field in spec if field not in SPEC_FIELDS]
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]} is not a field of a search entry; its fields "
+                          f"are: {', '.join(SPEC_FIELDS)}")
+    if "choices" in spec:
+        if not isinstance(spec["choices"], list) or not spec["choices"]:
+            raise ConfigError(f"{where}.choices must be a list of at least one value")
+        return
+    if not {"low", "high"} <= set(spec):
+        raise ConfigError(f"{where} needs either choices or low and high")
+    for bound in ("low", "high", *(["step"] if "step" in spec else [])):
+        if not _number(spec[bound]):
+            raise ConfigError(f"{where}.{bound}={spec[bound]!r} is not allowed: must be a number")
+    if spec["low"] > spec["high"]:
+        raise ConfigError(f"{where}: low={spec['low']} is above high={spec['high']}")
+    if spec.get("log") and spec["low"] <= 0:
+        raise ConfigError(f"{where}: log=true needs low > 0 (it is {spec['low']})")
+    if "step" in spec and spec["step"] <= 0:
+        raise ConfigError(f"{where}.step={spec['step']} is not allowed: must be greater than 0")
+
+
+def _probe_values(spec: Dict[str, Any]) -> List[str]:
+    """Values of an entry to compose before the search: its bounds, or every choice."""
+    if "choices" in spec:
+        return [_as_override(choice) for choice in spec["choices"]]
+    return [_as_override(spec["low"]), _as_override(spec["high"])]
+
+
+def check_space(space: Dict[str, Any], base: List[str], compose: Compose) -> None:
+    """The whole space before the first trial: each entry's form, then configs made from its
+    values (every choice, both bounds) compose and pass validation, so a misspelled key or a
+    value outside a setting's range fails once, naming it, rather than in every trial."""
+    from nnrecipes.explain import explain
+
+    for key, spec in space.items():
+        check_entry(key, spec)
+    probes = {key: _probe_values(spec) for key, spec in space.items()}
+    for index in range(max((len(values) for values in probes.values()), default=0)):
+        picked = [f"{key}={values[index % len(values)]}" for key, values in probes.items()]
+        try:
+            validate(compose([*base, *picked]))
+        except Exception as error:  # noqa: BLE001 - composition raises Hydra's and ours
+            raise ConfigError(f"search.space cannot make a valid config from "
+                              f"{' '.join(picked)}: {explain(error)}") from None
+
+
 def suggest(trial: optuna.Trial, key: str, spec: Dict[str, Any]) -> str:
-    """One sampled override, ``key=value``, from a space entry."""
+    """One sampled override, ``key=value``, from a space entry (checked by check_entry)."""
     if "choices" in spec:
         # Optuna keeps categorical values as plain scalars, so lists travel as their text.
         return f"{key}={trial.suggest_categorical(key, [_as_override(c) for c in spec['choices']])}"
-    if not {"low", "high"} <= set(spec):
-        raise ConfigError(f"search.space.{key} needs either choices or low and high")
     if all(isinstance(spec[bound], int) for bound in ("low", "high")):
         value = trial.suggest_int(key, spec["low"], spec["high"], step=spec.get("step", 1),
                                   log=spec.get("log", False))
@@ -91,8 +149,15 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
             if trial.should_prune():
                 raise Pruned(f"pruned after epoch {epoch}: {monitor} {row[monitor]:.4g}")
 
-        return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
-                     parent_dir=run_dir)["best_val"]
+        try:
+            return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
+                         parent_dir=run_dir)["best_val"]
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:  # one line here; Optuna marks the trial failed
+            log.error(f"trial {trial.number} failed ({' '.join(overrides[len(base):])}): "
+                      f"{describe(error)}")
+            raise
 
     return objective
 
@@ -110,6 +175,10 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
             direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
     except Exception as error:  # sqlalchemy's DatabaseError and Optuna's own, depending on damage
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        if "database is locked" in reason:
+            raise ConfigError(f"{run_dir / 'study.db'} is locked by another process (an "
+                              f"optuna-dashboard, or a program writing to it): wait until it "
+                              f"lets go, then run the command again") from None
         raise ConfigError(f"{run_dir / 'study.db'} is not a readable Optuna study ({reason}); "
                           f"move it away to start the study afresh") from None
     for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -118,14 +187,17 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
 
 
 def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
-               compose: Compose) -> optuna.Study:
+               compose: Compose) -> int:
+    """Run the study; returns how many of its trials failed (not pruned, not completed)."""
     validate(cfg)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna prints a failed trial's traceback as a warning; each gets one line here instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     task = declared_task(cfg.dataset)
     if task == "auto":  # the study's direction must be known before the first trial
         raise ConfigError("mode=search needs the task before the data is loaded: set "
                           "dataset.task to regression, binary or multiclass")
     monitor = monitored(cfg.trainer.monitor, task)
+    check_space(OmegaConf.to_container(cfg.search.space), _base_overrides(overrides), compose)
     study = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
     done = len([t for t in study.trials if t.state.is_finished()])
     remaining = max(0, cfg.search.trials - done)
@@ -138,7 +210,7 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     ranked = summarize_sweep(run_dir)
     close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
     _write_best(ranked, run_dir, monitor.column)
-    return study
+    return len(unfinished(ranked))
 
 
 def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nnrecipes.checkpoint import write_atomically
-from nnrecipes.console import wide_console
+from nnrecipes.console import metric_text, wide_console
 from nnrecipes.status import RunStatus, has_summary, read_summary, status_of
 from nnrecipes.tasks import headline_metric, minimised
 
@@ -162,7 +162,7 @@ def summarize_sweep(sweep_dir: Path,
     elif rerun.exists():
         rerun.unlink()
     console = console or wide_console(160)
-    print_summary(sweep_dir, rows, groups, failed, console)
+    print_summary(sweep_dir, rows, groups, failed, console, jobs_asked(sweep_dir))
     write_sweep_plots(sweep_dir, rows)
     return rows
 
@@ -190,12 +190,29 @@ def write_sweep_plots(sweep_dir: Path, rows: List[Dict[str, Any]]) -> List[Path]
     return plots.sweep_lr_batch(points, _monitor_of(rows), Path(sweep_dir))
 
 
+def jobs_asked(sweep_dir: Path) -> Optional[int]:
+    """How many jobs the sweep's command line asks for (the product of its swept values'
+    counts), from its multirun.yaml; None where that cannot be told (a search)."""
+    record = Path(sweep_dir) / "multirun.yaml"
+    if not record.is_file():
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        task = _read_yaml(record)["hydra"]["overrides"]["task"]
+        parsed = OverridesParser.create().parse_overrides([str(item) for item in task])
+        return math.prod(len(list(item.sweep_string_iterator())) for item in parsed
+                         if item.is_sweep_override())
+    except Exception:  # noqa: BLE001 - a record from another Hydra, or edited by hand
+        return None
+
+
 def unfinished(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return [row for row in rows if not RunStatus(row["status"]).finished]
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if _number(value) else "-"
+    return metric_text(value) if _number(value) else "-"
 
 
 def _varying(rows: List[Dict[str, Any]]) -> Dict[str, str]:
@@ -208,18 +225,21 @@ def _varying(rows: List[Dict[str, Any]]) -> Dict[str, str]:
 
 
 def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict[str, Any]],
-                  failed: List[Dict[str, Any]], console: Console) -> None:
+                  failed: List[Dict[str, Any]], console: Console,
+                  asked: Optional[int] = None) -> None:
     monitor = _monitor_of(rows)
-    test_metric = next((row["test_metric"] for row in rows if row["test_metric"]), "test")
+    test_metric = next((row["test_metric"] for row in rows if row["test_metric"]), None)
     varying = _varying(rows)
     # Overrides and errors are the user's text: [a,b] in them is not Rich markup.
     varying = {job: escape(text) for job, text in varying.items()}
     title = f"sweep {sweep_dir}, ranked by {monitor}" + (f"\nall jobs: {varying['']}"
                                                            if varying[""] else "")
     table = Table(title=title, header_style="bold")
-    for column in ("#", "job", "overrides", "status", monitor, f"test {test_metric}",
+    for column in ("#", "job", "overrides", "status", monitor,
+                   f"test {test_metric}" if test_metric else "test",
                    "best epoch", "seconds"):
-        table.add_column(column, justify="left" if column in ("overrides", "status") else "right")
+        table.add_column(column, justify="left" if column in ("overrides", "status") else "right",
+                         overflow="fold")
     for place, row in enumerate(rows, start=1):
         winner = place == 1 and row["status"] == RunStatus.completed
         table.add_row("★" if winner else str(place), row["job"], varying[row["job"]], row["status"],
@@ -228,17 +248,22 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
     console.print(table)
     if groups:
         grouped = Table(title="over seeds (mean ± std)", header_style="bold")
-        for column in ("setting", "runs", monitor, f"test {test_metric}"):
+        for column in ("setting", "runs", monitor,
+                       f"test {test_metric}" if test_metric else "test"):
             grouped.add_column(column, justify="left" if column == "setting" else "right")
         for group in groups:
             test = "-" if group["test_mean"] is None else \
-                f"{group['test_mean']:.4f} ± {group['test_std']:.4f}"
+                f"{metric_text(group['test_mean'])} ± {metric_text(group['test_std'])}"
             grouped.add_row(escape(group["setting"]), str(group["runs"]),
-                            f"{group['val_mean']:.4f} ± {group['val_std']:.4f}", test)
+                            f"{metric_text(group['val_mean'])} ± {metric_text(group['val_std'])}", test)
         console.print(grouped)
     if rows[0]["status"] == RunStatus.completed:
         console.print(f"best: job {rows[0]['job']}  {escape(rows[0]['overrides'])}  "
                       f"({monitor} {_fmt(rows[0]['val'])})")
+    if asked is not None and asked > len(rows):
+        console.print(f"[bold red]{asked - len(rows)} of the {asked} jobs asked for did not "
+                      f"start[/]; the same command with sweep.resume=true runs them (and goes "
+                      f"on with the interrupted ones)")
     if failed:
         console.print(f"[bold red]{len(failed)} of {len(rows)} jobs did not complete[/]; "
                       f"rerun commands in {sweep_dir / 'rerun_failed.sh'}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from nnrecipes.bounds import range_problem
+from nnrecipes.bounds import apply_aliases, range_problem
 from nnrecipes.config import ConfigError, Mode
 from nnrecipes.explain import schema_keys, unknown_key
 
@@ -29,6 +29,8 @@ def validate(cfg: DictConfig) -> None:
     """Every declared range (bounds.py), then the checks that span several keys."""
     _check_known_keys(cfg)
     problem = range_problem(cfg)
+    if problem is None:
+        apply_aliases(cfg)
     if problem:
         raise ConfigError(problem)
     data, opt = cfg.dataset, cfg.optimizer

@@ -68,13 +68,24 @@ def chosen(cfg: DictConfig) -> Dict[str, DictConfig]:
 
 
 def check_available(cfg: DictConfig) -> None:
-    """Each chosen logger is declared and its library installed; before any work starts."""
+    """Each chosen logger is declared and its library installed; before any work starts. All
+    the missing extras are named in one message, so one install brings them all."""
+    missing = {}
     for name in chosen(cfg):
         item = component("logger", name)
         module = item.trait("module")
         if module and importlib.util.find_spec(module) is None:
-            raise ConfigError(f"logger={name} needs the {item.trait('extra')} extra: "
-                              f"pip install 'nnrecipes[{item.trait('extra')}]'")
+            missing[name] = item.trait("extra")
+    if missing:
+        extras = sorted(set(missing.values()))
+        needs = "needs" if len(missing) == 1 else "need"
+        raise ConfigError(f"logger={','.join(missing)} {needs} the {', '.join(extras)} "
+                          f"extra{'s' * (len(extras) > 1)}: "
+                          f"pip install 'nnrecipes[{','.join(extras)}]'")
+    for name, settings in chosen(cfg).items():  # each one's own check (its server answers)
+        check = component("logger", name).trait("check")
+        if check is not None:
+            check(settings)
 
 
 def flat_params(cfg: DictConfig) -> Dict[str, Any]:
@@ -151,7 +162,10 @@ def _installed(cfg: DictConfig) -> Dict[str, DictConfig]:
 def open_group(cfg: DictConfig, parent_dir: Path) -> None:
     """A sweep or search begins: loggers that group jobs (MLflow's parent run) open it."""
     for name, settings in _installed(cfg).items():
-        component("logger", name).build.open_group(settings, Path(parent_dir))
+        item = component("logger", name)
+        if item.trait("check") is not None:
+            item.trait("check")(settings)
+        item.build.open_group(settings, Path(parent_dir))
 
 
 def close_group(cfg: DictConfig, parent_dir: Path, ok: bool) -> None:

@@ -11,15 +11,19 @@ finds its MLflow run again and a sweep job finds its parent: no id files in the 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
+from urllib.parse import urlparse
 
 from omegaconf import DictConfig
 
 from nnrecipes.components import declare
+from nnrecipes.config import ConfigError
 from nnrecipes.loggers import LoggerConfig, RunLogger
 
 FOLDER_TAG = "nnrecipes_folder"
@@ -43,13 +47,41 @@ def _local_sqlite(uri: str) -> Optional[Path]:
     return Path(uri[len(prefix):]).expanduser().resolve() if uri.startswith(prefix) else None
 
 
+# A server that stops answering mid-run: MLflow's client retries 7 times with growing waits
+# (minutes) by default, each with a warning; 2 quick retries, then the tracker is left out.
+RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+REACH_SECONDS = 5
+
+
+def check_reachable(settings: DictConfig) -> None:
+    """Before any work: a tracking server named by URL answers on its port. Otherwise one line
+    says so, instead of MLflow's retries (warnings over minutes) before its own error."""
+    uri = str(settings.tracking_uri)
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=REACH_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"logger.mlflow.tracking_uri={uri} cannot be reached ({reason}): "
+                          f"start the MLflow server there, or point logger.mlflow.tracking_uri "
+                          f"at a running one (or at a file: sqlite:///outputs/mlflow.db)") from None
+
+
 def _client(settings: DictConfig):
+    for name, value in RETRIES.items():  # a user's own setting wins
+        os.environ.setdefault(name, value)
     from mlflow import MlflowClient
 
-    # MLflow and the SQL libraries beneath it announce table creation and deprecations; the
-    # run's own log is no place for them. (MLflow sets its logger's level when imported.)
+    # MLflow and the SQL libraries beneath it announce table creation and deprecations, and
+    # urllib3 each retry; the run's own log is no place for them. (MLflow sets its logger's
+    # level when imported.)
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(mlflow|sqlalchemy)")
 
     database = _local_sqlite(settings.tracking_uri)
@@ -149,4 +181,5 @@ class MlflowLogger(RunLogger):
         client.set_terminated(run.info.run_id, "FINISHED" if ok else "FAILED")
 
 
-declare("logger", "mlflow", MlflowConfig, MlflowLogger, module="mlflow", extra="mlflow")
+declare("logger", "mlflow", MlflowConfig, MlflowLogger, module="mlflow", extra="mlflow",
+        check=check_reachable)
