@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import shutil
 import subprocess
@@ -21,11 +22,18 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from bad_inputs import CASES, QUICK, BadInput, error_lines, prepare_fixtures  # noqa: E402
+from bad_inputs import (CASES, QUICK, USER_CODE, BadInput, error_lines,  # noqa: E402
+                        prepare_fixtures)
 
-def nnrun(*args: str, cwd: Path) -> Tuple[int, str]:
+def nnrun(*args: str, cwd: Path, user_code: Optional[Path] = None) -> Tuple[int, str]:
+    """``nnrun ARGS`` in ``cwd``; ``user_code`` is a folder of users' own modules to find."""
     command = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")
-    done = subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    environment = dict(os.environ, COLUMNS="400")  # a message is one line, however long
+    if user_code is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(user_code), environment.get("PYTHONPATH")]))
+    done = subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=environment)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -72,9 +80,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             shutil.rmtree(Path(args.full_dir) / "run", ignore_errors=True)
         for case in [*CASES, *extra_cases(args.full_dir, args.read_only_dir)]:
             command = case.command(Path("{root}"))
-            code, output = nnrun(*case.command(root), cwd=Path(scratch))
+            code, output = nnrun(*case.command(root), cwd=Path(scratch),
+                                 user_code=root / USER_CODE)
             said = message(output.replace(str(root), "{root}"))
-            ok = code == case.exit_code and case.says in output and "Traceback" not in output
+            ok = (code == case.exit_code and case.says_in(output, root)
+                  and "Traceback" not in output)
             wrong += not ok
             print(f"{'ok ' if ok else 'BAD'} {code} {case.what}: {said}")
             rows.append((case, command, code, said))

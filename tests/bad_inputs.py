@@ -27,12 +27,23 @@ def error_lines(output: str) -> List[str]:
     return [] if first is None else lines[first:]
 
 
+# The folder under the fixtures' root that holds users' own (broken) modules: nnrun finds them
+# on sys.path (tests) or PYTHONPATH (scripts/error_table.py).
+USER_CODE = "user_code"
+
+
 @dataclass(frozen=True)
 class BadInput:
     what: str
     args: Tuple[str, ...]  # "{root}" stands for the folder prepare_fixtures filled
     exit_code: int
     says: str  # words the message must hold
+    avoids: str = ""  # words it must not hold (advice that does not apply there)
+
+    def says_in(self, output: str, root: Path) -> bool:
+        """Whether ``output`` holds the words the message must have, and none it must not."""
+        wanted, unwanted = (text.replace("{root}", str(root)) for text in (self.says, self.avoids))
+        return wanted in output and not (unwanted and unwanted in output)
 
     def command(self, root: Path) -> List[str]:
         """The case's arguments after QUICK; flags first, as Hydra's argument parser wants."""
@@ -41,8 +52,30 @@ class BadInput:
         return [*flags, *QUICK, *(arg for arg in args if not arg.startswith("-"))]
 
 
-def _case(what: str, args: str, says: str, exit_code: int = 2) -> BadInput:
-    return BadInput(what, tuple(args.split()), exit_code, says)
+def _case(what: str, args: str, says: str, exit_code: int = 2, avoids: str = "") -> BadInput:
+    return BadInput(what, tuple(args.split()), exit_code, says, avoids)
+
+
+def _table(name: str, *more: str) -> str:
+    """A dataset=csv command on one of the tables _own_data writes."""
+    return " ".join(("dataset=csv", f"dataset.path={{root}}/own/{name}", "dataset.target=price",
+                     *more))
+
+
+def _predict(source: str, run: str = "csv_run") -> str:
+    return f"mode=predict checkpoint={{root}}/{run} input={{root}}/own/{source}"
+
+
+def _images(name: str, *more: str) -> str:
+    return " ".join(("dataset=image_folder", f"dataset.path={{root}}/own/{name}", *more))
+
+
+def _model(name: str) -> str:
+    return f"model=custom model.target=bad_nets:{name}"
+
+
+def _space(name: str) -> str:
+    return f"--config-dir={{root}}/spaces mode=search search={name} search.trials=2"
 
 
 CASES: List[BadInput] = [
@@ -73,7 +106,7 @@ CASES: List[BadInput] = [
     _case("override of a group not in use", "experiment=fashion_fast",
           "'experiment' is not a config group of this run"),
     _case("unknown interpolation", "optimizer.lr=${best_lr}", "Interpolation key 'best_lr'"),
-    _case("missing config folder", "--config-dir={root}/no_configs", "not found"),
+    _case("missing config folder", "--config-dir={root}/no_configs", "no such folder"),
     # values out of range
     _case("zero learning rate", "optimizer.lr=0", "optimizer.lr=0.0 is not allowed"),
     _case("negative learning rate", "optimizer.lr=-0.1", "must be greater than 0"),
@@ -222,9 +255,100 @@ CASES: List[BadInput] = [
     _case("predict file missing a training column", "mode=predict checkpoint={root}/csv_run "
           "input={root}/own/no_rooms.csv", "lacks the column rooms"),
     _case("predict file with text in a number column", "mode=predict checkpoint={root}/csv_run "
-          "input={root}/own/text_size.csv", "column size was numbers in training"),
+          "input={root}/own/text_size.csv",
+          "column size holds text (e.g. 'big') where the training data holds numbers"),
     _case("predict folder without images", "mode=predict checkpoint={root}/image_run "
           "input={root}/own/no_pictures", "holds no image files"),
+    # 1. values a table can hold but a network cannot
+    _case("infinity in a feature column", _table("inf_size.csv"),
+          "column size holds 1 infinite value (row 4)"),
+    _case("negative infinity in two columns", _table("minus_inf.csv"),
+          "column size holds 2 infinite values"),
+    _case("a number beyond float32 in a feature", _table("huge_rooms.csv"),
+          "column rooms holds 1 value beyond float32's range"),
+    _case("a target beyond float32", _table("huge_price.csv"),
+          "column price holds 1 value beyond float32's range"),
+    _case("a column too small for float32", _table("tiny_size.csv"),
+          "below float32's smallest normal number"),
+    _case("infinity in the test table", _table("homes.csv", "dataset.test_path={root}/own/"
+                                                "inf_size.csv"), "dataset.test_path="),
+    _case("infinity in a prediction's input", _predict("inf_size.csv"),
+          "input={root}/own/inf_size.csv: column size holds 1 infinite value",
+          avoids="dataset.features"),
+    _case("infinity in a user's data set", "dataset=custom dataset.target=bad_data:infinite "
+          "dataset.task=regression", "that is NaN, infinite or beyond float32"),
+    # 2. data that would change without a word
+    _case("duplicate column names", _table("twice.csv"),
+          "more than one column of the same name: 'size' (columns 1, 4)"),
+    _case("duplicate column names in the test table",
+          _table("homes.csv", "dataset.test_path={root}/own/twice.csv"),
+          "dataset.test_path={root}/own/twice.csv has more than one column of the same name"),
+    _case("duplicate column names at prediction", _predict("twice.csv"),
+          "input={root}/own/twice.csv has more than one column of the same name"),
+    _case("true/false where the model had numbers", _predict("true_false_rooms.csv"),
+          "column rooms holds true/false"),
+    _case("16-bit images that 8 bits would flatten", _images("dim_16bit"),
+          "which all become grey level"),
+    _case("floating-point images", _images("float_images"), "32-bit floating-point pixels"),
+    _case("32-bit images beyond 16 bits", _images("wide_images"), "beyond what 8 or 16 bits"),
+    # 3. messages that must name the right thing
+    _case("a table separated by semicolons", _table("semicolons.csv"),
+          "set dataset.delimiter=';'"),
+    _case("a .csv separated by tabs", _table("tabs.csv"), "set dataset.delimiter=tab"),
+    _case("a delimiter of two characters", _table("homes.csv", "dataset.delimiter=ab"),
+          "dataset.delimiter='ab' is not allowed: one character"),
+    _case("an empty list of features", _table("homes.csv", "dataset.features=[]"),
+          "dataset.features=[] names no column to learn from"),
+    _case("text in a number column of the test table",
+          _table("homes.csv", "dataset.test_path={root}/own/text_size.csv"),
+          "dataset.test_path={root}/own/text_size.csv: column size holds text (e.g. 'big') where "
+          "the training data holds numbers"),
+    _case("missing values at prediction", _predict("gaps.csv"),
+          "has missing values in size (3)", avoids="set dataset.impute"),
+    _case("a corrupt image at prediction", _predict("corrupt_image", run="image_run"),
+          "Remove them from the input", avoids="dataset.skip_bad"),
+    _case("primary config folder that does not exist", "--config-path={root}/no_configs",
+          "--config-path={root}/no_configs: no such folder"),
+    _case("--cfg of a part that does not exist", "--cfg=jobs", "invalid choice: 'jobs'"),
+    # 4. a user's own code
+    _case("own model whose forward raises", _model("Raises"),
+          "model.target=bad_nets:Raises raised ValueError: my forward is broken (bad_nets.py, "
+          "line"),
+    _case("own model that returns a tuple", _model("Pair"), "returned a tuple from forward"),
+    _case("own model that returns a tuple only in training", _model("PairInTraining"),
+          "returned a tuple in training mode"),
+    _case("own model without parameters", _model("Empty"), "has no parameters to train"),
+    _case("own model with more outputs than classes", _model("Nine"),
+          "returned outputs of shape (2, 9) for 2 samples; the data needs one tensor of shape "
+          "(2, 3)"),
+    _case("own model with whole-number outputs", _model("Whole"),
+          "returned a torch.int64 tensor from forward"),
+    _case("own model with NaN outputs", _model("NotANumber"), "NaN or infinite outputs"),
+    _case("own module that exits on import", "model=custom model.target=exits_on_import:Net",
+          "importing exits_on_import called sys.exit(0)"),
+    _case("own data set that exits", "dataset=custom dataset.target=bad_data:exits",
+          "called sys.exit(3) while building"),
+    _case("own data set of text", "dataset=custom dataset.target=bad_data:words",
+          "returned x that is not numbers"),
+    _case("own data set that raises", "dataset=custom dataset.target=bad_data:raises",
+          "did not build: KeyError: 'price' (bad_data.py, line"),
+    # 10. search spaces that cannot work, found before the first trial
+    _case("search bound that is not a number", _space("text_bound"),
+          "search.space.optimizer.lr.low='small' is not allowed: must be a number"),
+    _case("search bounds the wrong way round", _space("upside_down"),
+          "search.space.optimizer.lr: low=0.1 is above high=0.001"),
+    _case("search over a misspelled key", _space("misspelled"),
+          "optimizer.lrr is not a setting of optimizer"),
+    _case("search entry with an unknown field", _space("unknown_field"),
+          "search.space.optimizer.lr.hihg is not a field of a search entry"),
+    _case("search value outside a setting's range", _space("negative_lr"),
+          "optimizer.lr=-0.1 is not allowed"),
+    # 11. failures that must be quick and quiet
+    _case("MLflow server that cannot be reached",
+          "logger=mlflow logger.mlflow.tracking_uri=http://127.0.0.1:9",
+          "logger.mlflow.tracking_uri=http://127.0.0.1:9 cannot be reached"),
+    _case("prediction output under a file", _predict("homes.csv") + " output={root}/own/"
+          "homes.csv/predicted.csv", "a part of this path is a file, not a folder"),
     # folders that hold results already
     _case("existing run as the run folder", "dataset=wine hydra.run.dir={root}/run",
           "already holds a run"),
@@ -256,6 +380,9 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     (root / "sweep" / "0").mkdir(parents=True)
     (root / "sweep" / "multirun.yaml").write_text("hydra: {}\n")
     _own_data(root / "own")
+    _new_surfaces(root / "own")
+    _user_code(root / USER_CODE)
+    _search_spaces(root / "spaces" / "search")
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
@@ -328,3 +455,144 @@ def _own_data(own: Path) -> None:
     (own / "no_pictures").mkdir()
     (own / "no_pictures" / "readme.txt").write_text("no pictures here\n")
     Image.fromarray(np.zeros((20, 16), np.uint8)).save(own / "mixed_sizes" / "dog" / "big.png")
+
+
+def _new_surfaces(own: Path) -> None:
+    """Tables and images each wrong in a way that pandas or Pillow would pass on silently."""
+    import pandas as pd
+    from PIL import Image
+
+    homes = pd.read_csv(own / "homes.csv")
+    homes.assign(size=homes["size"].where(homes.index != 3, np.inf)).to_csv(
+        own / "inf_size.csv", index=False)
+    homes.assign(size=homes["size"].where(~homes.index.isin([1, 7]), -np.inf)).to_csv(
+        own / "minus_inf.csv", index=False)
+    homes.assign(rooms=homes["rooms"].astype(float).where(homes.index != 2, 1e39)).to_csv(
+        own / "huge_rooms.csv", index=False)
+    homes.assign(price=homes["price"].where(homes.index != 9, -1e40)).to_csv(
+        own / "huge_price.csv", index=False)
+    homes.assign(size=homes["size"] * 1e-45).to_csv(own / "tiny_size.csv", index=False)
+    twice = homes.copy()
+    twice.insert(3, "size_again", homes["size"] * 2)
+    twice.to_csv(own / "twice.csv", index=False, header=["size", "rooms", "city", "size",
+                                                          "price"])
+    homes.assign(rooms=[index % 2 == 0 for index in range(len(homes))]).to_csv(
+        own / "true_false_rooms.csv", index=False)
+    homes.to_csv(own / "semicolons.csv", index=False, sep=";")
+    homes.to_csv(own / "tabs.csv", index=False, sep="\t")
+    rng = np.random.default_rng(1)
+    for folder, mode, values in (("dim_16bit", "I;16", (0, 100)),
+                                 ("float_images", "F", (0, 1)),
+                                 ("wide_images", "I", (0, 70000))):
+        for name in ("cat", "dog"):
+            (own / folder / name).mkdir(parents=True)
+            for index in range(3):
+                pixels = rng.uniform(*values, (12, 12))
+                image = Image.fromarray(pixels.astype({"I;16": np.uint16, "F": np.float32,
+                                                       "I": np.int32}[mode]))
+                image.save(own / folder / name / f"{index}.{'png' if mode == 'I;16' else 'tif'}")
+
+
+BAD_NETS = """
+import torch
+from torch import nn
+
+
+class _Base(nn.Module):
+    def __init__(self, input_shape, num_outputs, width=None):
+        super().__init__()
+        self.layer = nn.Linear(int(torch.tensor(input_shape).prod()), width or num_outputs)
+
+    def forward(self, x):
+        return self.layer(x.flatten(1).float())
+
+
+class Raises(_Base):
+    def forward(self, x):
+        raise ValueError("my forward is broken")
+
+
+class Pair(_Base):
+    def forward(self, x):
+        return super().forward(x), x
+
+
+class PairInTraining(_Base):
+    def forward(self, x):
+        out = super().forward(x)
+        return (out, x) if self.training else out
+
+
+class Empty(nn.Module):
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.num_outputs = num_outputs
+
+    def forward(self, x):
+        return torch.zeros(len(x), self.num_outputs)
+
+
+class Nine(_Base):
+    def __init__(self, input_shape, num_outputs):
+        super().__init__(input_shape, num_outputs, width=9)
+
+
+class Whole(_Base):
+    def forward(self, x):
+        return super().forward(x).long()
+
+
+class NotANumber(_Base):
+    def forward(self, x):
+        return super().forward(x) * float("nan")
+"""
+
+BAD_DATA = """
+import sys
+
+import numpy as np
+
+
+def infinite():
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    x[5, 1] = np.inf
+    return x, x.sum(axis=1)
+
+
+def exits():
+    sys.exit(3)
+
+
+def words():
+    return np.array([["a", "b"]] * 40), np.arange(40) % 2
+
+
+def raises():
+    table = {"size": [1, 2]}
+    return table["price"]
+"""
+
+
+def _user_code(folder: Path) -> None:
+    """Users' own modules, each wrong in one way (model classes, data functions)."""
+    folder.mkdir(parents=True)
+    (folder / "bad_nets.py").write_text(BAD_NETS)
+    (folder / "bad_data.py").write_text(BAD_DATA)
+    (folder / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+
+
+SPACES = {
+    "text_bound": "optimizer.lr: {low: small, high: 0.1}",
+    "upside_down": "optimizer.lr: {low: 0.1, high: 0.001}",
+    "misspelled": "optimizer.lrr: {low: 0.001, high: 0.1}",
+    "unknown_field": "optimizer.lr: {low: 0.001, hihg: 0.1}",
+    "negative_lr": "optimizer.lr: {low: -0.1, high: 0.1}",
+}
+
+
+def _search_spaces(folder: Path) -> None:
+    """Search spaces that cannot work, each in its own YAML of the search group."""
+    folder.mkdir(parents=True)
+    for name, entry in SPACES.items():
+        (folder / f"{name}.yaml").write_text(f"defaults:\n  - schema/search@_here_\n  - _self_\n"
+                                             f"space:\n  {entry}\n")

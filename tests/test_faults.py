@@ -13,6 +13,7 @@ import itertools
 import os
 import signal
 import string
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ import nnrecipes.evaluate as evaluate_module
 import nnrecipes.run as run_module
 import nnrecipes.search as search_module
 import nnrecipes.train as train_module
-from bad_inputs import CASES, QUICK, BadInput, error_lines, prepare_fixtures
+from bad_inputs import CASES, QUICK, USER_CODE, BadInput, error_lines, prepare_fixtures
 from conftest import RunResult, run_cli
 from nnrecipes import cli
 from nnrecipes.checkpoint import CheckpointError, load_checkpoint
@@ -40,7 +41,9 @@ def error_text(output: str) -> str:
 def fixtures(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("faults")
     prepare_fixtures(root, lambda *args: cli.main([*args, "trainer.progress=false"]))
-    return root
+    sys.path.insert(0, str(root / USER_CODE))  # users' own modules, as from their folder
+    yield root
+    sys.path.remove(str(root / USER_CODE))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])
@@ -56,7 +59,7 @@ def test_bad_input_gets_a_clear_error(case: BadInput, fixtures, tmp_path, capsys
     output = capsys.readouterr()
     text = output.out + output.err
     assert code == case.exit_code, text
-    assert case.says in text
+    assert case.says_in(text, fixtures), text
     assert "Traceback" not in text
     assert len(error_text(text).splitlines()) <= 8  # one line, or a short block for data
     # a refused resume, evaluation or prediction leaves the trained runs as they were (their
@@ -101,7 +104,8 @@ def test_random_overrides_give_clear_errors_or_valid_configs(overrides, tmp_path
     stub = lambda cfg, run_dir, overrides=(), **kwargs: _prepared(cfg)  # noqa: E731
     monkeypatch.setattr(train_module, "train", stub)
     monkeypatch.setattr(evaluate_module, "evaluate_checkpoint", stub)
-    monkeypatch.setattr(search_module, "run_search", stub)
+    monkeypatch.setattr(search_module, "run_search",  # returns how many trials failed
+                        lambda cfg, run_dir, overrides=(), **kwargs: _prepared(cfg) and 0)
     # A folder per example: hypothesis reuses tmp_path, and a folder holding a run is refused.
     code = run_cli(*overrides, f"hydra.run.dir={tmp_path / f'out{next(EXAMPLES)}'}")
     event(f"exit {code}")

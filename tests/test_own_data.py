@@ -134,7 +134,7 @@ def test_images_are_converted_resized_and_bad_files_skipped_when_asked(nnrun, tm
                 "trainer.epochs=1", *QUICK)
     assert load_checkpoint(run.dir, "best.pt")["model_spec"]["input_shape"] == [3, 16, 16]
     assert sum(run.summary["samples"].values()) == 40
-    assert "left out 1 file that is not a readable image" in (run.dir / "nnrun.log").read_text()
+    assert "left out 1 file that is not a usable image" in (run.dir / "nnrun.log").read_text()
 
 
 def _csv_run(nnrun, tmp_path):
