@@ -16,16 +16,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nnrecipes.argv import (for_this_process, multirun, tell_torchrun, torchrun_rank,
-                            with_config_folders_checked, with_paths_as_typed,
-                            with_resume_overrides, with_sweep_resume)
-from nnrecipes.collector import tune_collector
-from nnrecipes.components import register_configs
-from nnrecipes.config import PATH_KEYS, ConfigError, Mode, config_dir
-from nnrecipes.explain import describe, explain
-from nnrecipes.folders import claimed
-from nnrecipes.show import HELP_FLAGS, asks_for_config, show_config, show_help
-from nnrecipes.targets import user_code_failure
+from nnrecipes.commands.argv import (for_this_process, with_config_folders_checked,
+                                     with_paths_as_typed)
+from nnrecipes.commands.collector import tune_collector
+from nnrecipes.commands.show import HELP_FLAGS, asks_for_config, show_config, show_help
+from nnrecipes.core.command_line import multirun
+from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
+from nnrecipes.core.explain import describe, explain
+from nnrecipes.core.registry import register_configs
+from nnrecipes.core.targets import user_code_failure
+from nnrecipes.records.folders import claimed, named_folder
+from nnrecipes.records.resume import command_resumes, resume_command, sweep_resume_command
+from nnrecipes.run.ranks import tell_torchrun, torchrun_rank
 
 log = logging.getLogger("nnrecipes")
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
@@ -45,7 +47,7 @@ class SweepSummary(Callback):
     reported without hiding the sweep's own exit code."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from nnrecipes.loggers import open_group
+        from nnrecipes.components.loggers import open_group
 
         if config.mode != Mode.train:
             return
@@ -58,8 +60,8 @@ class SweepSummary(Callback):
             log.warning(f"the loggers could not open the sweep's parent run: {describe(error)}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from nnrecipes.loggers import close_group
-        from nnrecipes.sweep import summarize_sweep, unfinished
+        from nnrecipes.components.loggers import close_group
+        from nnrecipes.records.sweep import summarize_sweep, unfinished
 
         failed = unfinished(summarize_sweep(Path(config.hydra.sweep.dir)))
         if config.mode == Mode.train:
@@ -83,11 +85,11 @@ def _traceback_to_log_file(error: BaseException) -> None:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
-    from nnrecipes import distributed
-    from nnrecipes.interrupt import Interrupted, pass_on
-    from nnrecipes.resume import already_completed, continue_sweep_job
-    from nnrecipes.sweep import summarize_sweep
-    from nnrecipes.train import train
+    from nnrecipes.records.resume import already_completed, continue_sweep_job
+    from nnrecipes.records.sweep import summarize_sweep
+    from nnrecipes.run import distributed
+    from nnrecipes.run.interrupt import Interrupted, pass_on
+    from nnrecipes.run.train import train
 
     number = HydraConfig.get().job.num
     if cfg.sweep.resume and already_completed(run_dir, overrides):
@@ -114,8 +116,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
 
 
 def _share_cores(cfg: DictConfig) -> None:
-    from nnrecipes.devices import cores, share_cores
-    from nnrecipes.parallel import jobs_side_by_side
+    from nnrecipes.commands.parallel import jobs_side_by_side
+    from nnrecipes.run.devices import cores, share_cores
 
     available = cores()
     jobs = jobs_side_by_side(HydraConfig.get().launcher, available)
@@ -124,7 +126,7 @@ def _share_cores(cfg: DictConfig) -> None:
 
 
 def _show_results(summary: dict, run_dir: Path) -> None:
-    from nnrecipes.console import metric_text, results_table
+    from nnrecipes.core.console import metric_text, results_table
 
     facts = {f"baseline {name} {metric}": metric_text(value)
              for name, scores in summary.get("baseline", {}).items()
@@ -169,10 +171,10 @@ def _compose_in_app(overrides: List[str]) -> DictConfig:
 
 def _task(cfg: DictConfig) -> None:
     # Imported here so that `nnrun --help` and config errors answer without loading torch.
-    from nnrecipes.checkpoint import CheckpointError
     from nnrecipes.data import DataError
-    from nnrecipes.resume import untouched_unless_accepted
-    from nnrecipes.train import TrainingDiverged
+    from nnrecipes.records.checkpoint import CheckpointError
+    from nnrecipes.records.resume import untouched_unless_accepted
+    from nnrecipes.run.loop import TrainingDiverged
 
     user_errors = (ConfigError, DataError, CheckpointError, TrainingDiverged, OSError,
                    OmegaConfBaseException)
@@ -192,11 +194,11 @@ def _task(cfg: DictConfig) -> None:
 
 def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
               accept: Callable[[], None]) -> None:
-    from nnrecipes.evaluate import evaluate_checkpoint
-    from nnrecipes.interrupt import Interrupted
-    from nnrecipes.predict import predict_checkpoint
-    from nnrecipes.search import run_search
-    from nnrecipes.train import train
+    from nnrecipes.commands.evaluate import evaluate_checkpoint
+    from nnrecipes.commands.predict import predict_checkpoint
+    from nnrecipes.commands.search import run_search
+    from nnrecipes.run.interrupt import Interrupted
+    from nnrecipes.run.train import train
 
     try:
         if cfg.mode == Mode.eval:
@@ -262,7 +264,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         _refuse_torchrun_sweeps(args)
         args = with_config_folders_checked(with_paths_as_typed(args))
-        args = with_sweep_resume(with_resume_overrides(args))
+        args = sweep_resume_command(resume_command(args))
         args, scratch = for_this_process(args)
         register_configs(group_schemas=not _completing_option_names(args))
         if HELP_FLAGS & set(args):
@@ -270,7 +272,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         if asks_for_config(args):
             return show_config(args)
         sys.argv = ["nnrun", *args]
-        with claimed(args, multirun(args), overwrite):
+        folder = named_folder(args, multirun(args))
+        resuming = folder is not None and command_resumes(args, folder, multirun(args))
+        with claimed(folder, multirun(args), resuming, overwrite):
             hydra.main(config_path=str(config_dir()), config_name="config",
                        version_base="1.3")(_task)()
     except Exception as error:

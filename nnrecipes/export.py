@@ -40,21 +40,19 @@ def _require_extra(fmt: str) -> None:
 def description(saved: Dict[str, Any], files: Dict[str, str]) -> Dict[str, Any]:
     """What the exported model takes and returns (written as model.json); ``files`` names the
     file of each format exported from this checkpoint into the folder."""
+    from nnrecipes.core.task import Task
     from nnrecipes.data import image_data
     from nnrecipes.data.encoding import TableEncoding
 
     spec = saved["model_spec"]
     shape = list(spec["input_shape"])
     encoding = saved.get("encoding")
-    outputs = {"regression": "the predicted value, in the target's units",
-               "binary": "one logit: sigmoid(logit) is the probability of class_names[1]",
-               "multiclass": "one logit per class: softmax gives the probabilities"}
     return {
         "files": dict(sorted(files.items())), "checkpoint": saved["path"], "task": spec["task"],
         "input_shape": ["batch", *shape],
         "input_dtype": "uint8" if image_data(tuple(shape)) else "float32",
         "input_columns": TableEncoding.from_dict(encoding).names() if encoding else None,
-        "output": outputs[spec["task"]], "class_names": saved.get("class_names"),
+        "output": Task(spec["task"]).output_meaning, "class_names": saved.get("class_names"),
         "model": saved["config"]["model"],
     }
 
@@ -111,8 +109,8 @@ def _files_beside(folder: Path, saved: Dict[str, Any]) -> Dict[str, str]:
 def export_run(location: str, fmt: str, output: Optional[str] = None,
                checkpoint: str = "best.pt") -> Path:
     """Export the run's (or checkpoint file's) model; returns the written file."""
-    from nnrecipes.checkpoint import load_checkpoint, write_atomically, write_json
-    from nnrecipes.evaluate import model_from_checkpoint
+    from nnrecipes.components.models import model_from_checkpoint
+    from nnrecipes.records.checkpoint import load_checkpoint, write_atomically, write_json
 
     _require_extra(fmt)
     saved = load_checkpoint(location, name=checkpoint)
@@ -162,9 +160,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output", help="folder to write into (default: RUN/export)")
     parser.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"])
     args = parser.parse_args(argv)
-    from nnrecipes.checkpoint import CheckpointError
-    from nnrecipes.config import ConfigError
-    from nnrecipes.targets import user_code_failure
+    from nnrecipes.core.config import ConfigError
+    from nnrecipes.core.targets import user_code_failure
+    from nnrecipes.records.checkpoint import CheckpointError
 
     code, message = 2, None
     try:

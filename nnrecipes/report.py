@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nnrecipes.console import metric_text, wide_console
-from nnrecipes.status import SUMMARY, has_summary, read_summary
-from nnrecipes.sweep import job_dirs, main_test_metric
-from nnrecipes.tasks import headline_metric
+from nnrecipes.core.console import metric_text, wide_console
+from nnrecipes.core.task import Task, headline_metric
+from nnrecipes.records.status import SUMMARY, has_summary, read_summary
+from nnrecipes.records.sweep import job_dirs, main_test_metric
 
 RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")
 
@@ -211,9 +211,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _figures(runs: List[Dict[str, Any]], out: Path) -> List[Path]:
     """The comparison curves, and each run's own figures copied beside them."""
-    from nnrecipes import plots
+    from nnrecipes.records import plots
 
-    tasks = {run["summary"].get("task", "multiclass") for run in runs}
+    tasks = {Task(run["summary"]["task"]) for run in runs if "task" in run["summary"]}
     metric = headline_metric(tasks.pop()) if len(tasks) == 1 else None  # else the loss alone
     histories = {name: run["history"] for name, run in zip(_names(runs), runs) if run["history"]}
     figures = [plots.compare_curves(histories, metric, out / "compare_curves.png")]

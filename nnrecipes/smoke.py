@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from nnrecipes.components import declared, options
+from nnrecipes.core.registry import declared, options
+from nnrecipes.data import image_datasets
 # Re-exported: tests and users' CI write stand-in data with them.
 from nnrecipes.data.stand_ins import (synthetic_digits, write_california_cache,  # noqa: F401
                                       write_idx, write_idx_dataset)
@@ -38,10 +39,10 @@ def write_smoke_data(root: Path) -> Dict[str, List[str]]:
 def recipes() -> List[Tuple[str, str]]:
     """Every dataset option with every model that suits it, from the declarations (options that
     run the user's own code need a target, so they are left out)."""
-    datasets, models = declared("dataset"), declared("model")
+    datasets, models, images = declared("dataset"), declared("model"), image_datasets()
     return [(dataset, model) for dataset in options("dataset") for model in options("model")
             if not datasets[dataset].trait("user_code") and not models[model].trait("user_code")
-            and (datasets[dataset].trait("image") or not models[model].trait("image_only"))]
+            and (dataset in images or not models[model].trait("image_only"))]
 
 
 def run_recipe(dataset: str, model: str, data_dir: Path, out: Path,

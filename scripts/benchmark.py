@@ -114,14 +114,14 @@ def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from nnrecipes.components import register_configs
-    from nnrecipes.config import config_dir
+    from nnrecipes.components.models import model_from_checkpoint
+    from nnrecipes.core.config import config_dir
+    from nnrecipes.core.registry import register_configs
+    from nnrecipes.core.task import make_loss
     from nnrecipes.data import build_data
-    from nnrecipes.engine import evaluate
-    from nnrecipes.evaluate import model_from_checkpoint
-    from nnrecipes.checkpoint import load_checkpoint
-    from nnrecipes.tasks import make_loss
-    from nnrecipes import train as training
+    from nnrecipes.records.checkpoint import load_checkpoint
+    from nnrecipes.run import train as training
+    from nnrecipes.run.engine import evaluate
 
     everything = [*overrides, f"dataset.data_dir={data_dir}", f"device={device}",
                   "trainer.progress=false"]
@@ -129,7 +129,7 @@ def nnrun_training(overrides: List[str], data_dir: Path, device: str, work: Path
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=everything)
-    test = build_data(cfg, torch.device(device)).test
+    test = build_data(cfg.dataset, cfg.seed, torch.device(device)).test
     run_dir = work / "-".join(overrides).replace("/", "_")[:80]
     starts, marks, accuracies = [], [], []
     train_and_validate = training.train_and_validate
@@ -176,8 +176,8 @@ def startup_seconds() -> Dict[str, float]:
 
     nnrun = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")
     return {"nnrun --help": min(wall([nnrun, "--help"]) for _ in range(3)),
-            "python -c 'import nnrecipes.train'":
-                min(wall([sys.executable, "-c", "import nnrecipes.train"]) for _ in range(3))}
+            "python -c 'import nnrecipes.run.train'":
+                min(wall([sys.executable, "-c", "import nnrecipes.run.train"]) for _ in range(3))}
 
 
 def machine(device: torch.device) -> str:

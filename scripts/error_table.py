@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bad_inputs import (CASES, QUICK, USER_CODE, BadInput, error_lines,  # noqa: E402
                         prepare_fixtures)
 
+
 def nnrun(*args: str, cwd: Path, user_code: Optional[Path] = None) -> Tuple[int, str]:
     """``nnrun ARGS`` in ``cwd``; ``user_code`` is a folder of users' own modules to find."""
     command = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")

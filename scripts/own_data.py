@@ -97,9 +97,9 @@ def predict_rows(run: Path, work: Path) -> None:
 def checkpoint_outputs(run: Path, frame):
     import torch
 
-    from nnrecipes.checkpoint import load_checkpoint
+    from nnrecipes.components.models import model_from_checkpoint
     from nnrecipes.data.encoding import TableEncoding
-    from nnrecipes.evaluate import model_from_checkpoint
+    from nnrecipes.records.checkpoint import load_checkpoint
 
     saved = load_checkpoint(run, "best.pt")
     x = TableEncoding.from_dict(saved["encoding"]).transform(frame, "rows")
@@ -117,7 +117,7 @@ def write_pngs(images: np.ndarray, labels: np.ndarray, names: List[str], folder:
 
 
 def images(data_dir: Path, work: Path, count: int) -> None:
-    from nnrecipes.data.images import FASHION_CLASSES, idx_folders, load_idx_split
+    from nnrecipes.components.datasets.idx import FASHION_CLASSES, idx_folders, load_idx_split
 
     folders = idx_folders(str(data_dir), "FashionMNIST")
     (train_x, train_y), (test_x, test_y) = (load_idx_split(folders, split, "Fashion-MNIST")
@@ -159,9 +159,9 @@ def exports(run: Path, work: Path, label: str, inputs: np.ndarray) -> None:
     """Each format in a fresh process without nnrecipes, against the checkpoint's outputs."""
     import torch
 
-    from nnrecipes.checkpoint import load_checkpoint
-    from nnrecipes.evaluate import model_from_checkpoint
+    from nnrecipes.components.models import model_from_checkpoint
     from nnrecipes.export import FORMATS, export_run
+    from nnrecipes.records.checkpoint import load_checkpoint
 
     saved = load_checkpoint(run, "best.pt")
     with torch.no_grad():
@@ -189,9 +189,10 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         tables(args.data_dir.resolve(), work)
         cal = work / "cal_csv"
-        from nnrecipes.checkpoint import load_checkpoint
-        from nnrecipes.data.encoding import TableEncoding
         import pandas as pd
+
+        from nnrecipes.data.encoding import TableEncoding
+        from nnrecipes.records.checkpoint import load_checkpoint
 
         encoding = TableEncoding.from_dict(load_checkpoint(cal, "best.pt")["encoding"])
         exports(cal, work, "california", encoding.transform(pd.read_csv(work / "cal.csv"), "cal"))

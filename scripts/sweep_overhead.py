@@ -53,7 +53,7 @@ def sweep(folder: Path, epochs: int, extra: tuple) -> Dict[str, float]:
 
 FLOOR = """
 import os, time
-from nnrecipes.collector import tune_collector
+from nnrecipes.commands.collector import tune_collector
 tune_collector()  # as nnrun does before its imports
 started = time.perf_counter()
 import torch, torch._dynamo, sklearn.datasets, sklearn.metrics, hydra, omegaconf

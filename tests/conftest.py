@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from nnrecipes import cli
-from nnrecipes.components import register_configs
-from nnrecipes.config import config_dir
+from nnrecipes.core.config import config_dir
+from nnrecipes.core.registry import register_configs
 from nnrecipes.smoke import write_idx_dataset
 
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"

@@ -10,15 +10,15 @@ import re
 from typing import Any, Iterator, List, Tuple
 
 import pytest
-from omegaconf import MISSING
-
-import nnrecipes.run as run_module
-import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import run_cli
-from nnrecipes.bounds import Allowed, declared
-from nnrecipes.components import GROUPS, MANY_GROUPS, PLAIN_GROUPS, schemas
-from nnrecipes.config import Config
+from omegaconf import MISSING
+
+import nnrecipes.run.build as run_module
+import nnrecipes.run.train as train_module
+from nnrecipes.core.bounds import Allowed, declared
+from nnrecipes.core.config import Config
+from nnrecipes.core.registry import GROUPS, MANY_GROUPS, PLAIN_GROUPS, schemas
 
 
 def _is_number(item: dataclasses.Field) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nnrecipes.argv import with_resume_overrides
+from nnrecipes.records.resume import resume_command as with_resume_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,3 +92,6 @@ def test_wheel_ships_every_config(tmp_path):
                   for path in (REPO / "configs").rglob("*.yaml")}
     assert yaml_files <= names
     assert "nnrecipes/configs/dataset/fashion_mnist.yaml" in names
+    modules = {str(path.relative_to(REPO)) for path in (REPO / "nnrecipes").rglob("*.py")
+               if "configs" not in path.relative_to(REPO).parts}
+    assert modules <= names, sorted(modules - names)  # a new package folder is in pyproject.toml

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import RunResult
 from test_cli import nnrun_command
 

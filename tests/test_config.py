@@ -8,10 +8,10 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from nnrecipes.cli import main
-from nnrecipes.components import GROUPS as GROUPS_DECLARED
-from nnrecipes.components import declared, options
-from nnrecipes.config import ConfigError, config_dir
-from nnrecipes.validation import validate
+from nnrecipes.core.config import ConfigError, config_dir
+from nnrecipes.core.registry import GROUPS as GROUPS_DECLARED
+from nnrecipes.core.registry import declared, options
+from nnrecipes.core.validation import validate
 
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "device")
 

@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-
 from bad_inputs import error_lines
 from conftest import run_cli
 

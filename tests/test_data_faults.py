@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from bad_inputs import QUICK, error_lines
+from conftest import run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bad_inputs import QUICK, error_lines
-from conftest import run_cli
 from nnrecipes.smoke import write_idx, write_idx_dataset
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import RunResult
 
 # Batch 15 splits 8 + 7 between the ranks, so the loss scaling for unequal shares is exercised.

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import torchvision.datasets as tv
-
 from conftest import run_cli
 
 QUICK = ("trainer.epochs=1", "trainer.progress=false", "trainer.plots=false")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bad_inputs import error_lines
 from conftest import run_cli
-from nnrecipes.export import FORMATS, main as export
+
+from nnrecipes.export import FORMATS
+from nnrecipes.export import main as export
 
 QUICK = ("trainer.progress=false", "trainer.plots=false", "trainer.baseline=off",
          "trainer.epochs=1")

@@ -18,17 +18,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from bad_inputs import CASES, QUICK, USER_CODE, BadInput, error_lines, prepare_fixtures
+from conftest import RunResult, run_cli
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-import nnrecipes.evaluate as evaluate_module
-import nnrecipes.run as run_module
-import nnrecipes.search as search_module
-import nnrecipes.train as train_module
-from bad_inputs import CASES, QUICK, USER_CODE, BadInput, error_lines, prepare_fixtures
-from conftest import RunResult, run_cli
+import nnrecipes.commands.evaluate as evaluate_module
+import nnrecipes.commands.search as search_module
+import nnrecipes.run.build as run_module
+import nnrecipes.run.train as train_module
 from nnrecipes import cli
-from nnrecipes.checkpoint import CheckpointError, load_checkpoint
+from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint
+
 
 def error_text(output: str) -> str:
     """From the first error line to the end of the output; fails if there is none."""
@@ -232,7 +233,7 @@ def test_the_docs_table_lists_every_bad_input():
 def test_a_launcher_whose_plugin_is_missing_says_what_to_install():
     from hydra.errors import MissingConfigException
 
-    from nnrecipes.explain import explain
+    from nnrecipes.core.explain import explain
 
     missing = "hydra/launcher/submitit_slurm"
     error = MissingConfigException(f"In 'hydra/launcher/slurm': Could not load '{missing}'.",

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from nnrecipes.smoke import write_idx_dataset
+from nnrecipes.components.datasets.idx import (DEBIAN_FASHION_MNIST, idx_folders, load_idx_split,
+                                               read_idx)
 from nnrecipes.data import DataError, build_data
-from nnrecipes.data.images import DEBIAN_FASHION_MNIST, idx_folders, load_idx_split, read_idx
+from nnrecipes.smoke import write_idx_dataset
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
@@ -23,7 +24,7 @@ def test_image_dataset_trains_from_idx_files(nnrun, idx_data_dir, dataset, model
 
 def test_images_stay_uint8_on_the_device(composed, idx_data_dir):
     cfg = composed("dataset=fashion_mnist", f"dataset.data_dir={idx_data_dir}")
-    data = build_data(cfg, torch.device("cpu"))
+    data = build_data(cfg.dataset, cfg.seed, torch.device("cpu"))
     assert data.train.x.dtype == torch.uint8
     assert data.input_shape == (1, 28, 28)
     assert data.num_outputs == 10

@@ -7,10 +7,10 @@ import time
 
 import pytest
 import torch
-
 from conftest import RunResult
-from nnrecipes import cli
 from test_cli import nnrun_command
+
+from nnrecipes import cli
 
 OVERRIDES = ("dataset=digits", "model=cnn", "trainer.epochs=12", "trainer.progress=false")
 

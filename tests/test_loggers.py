@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import run_cli
-from nnrecipes import loggers
 from test_cli import nnrun_command
-from test_distributed import OVERRIDES as DISTRIBUTED, torchrun
-from test_interrupt import OVERRIDES as INTERRUPTIBLE, rows
+from test_distributed import OVERRIDES as DISTRIBUTED
+from test_distributed import torchrun
+from test_interrupt import OVERRIDES as INTERRUPTIBLE
+from test_interrupt import rows
+
+from nnrecipes.components import loggers
 
 SWEEP = ("dataset=iris", "trainer.epochs=2", "trainer.progress=false", "trainer.baseline=off",
          "optimizer.lr=0.1,0.01,0.001", "dataset.batch_size=16,32,64")

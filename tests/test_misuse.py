@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import RunResult, run_cli
-from nnrecipes import loggers
-from nnrecipes.components import options
+
+import nnrecipes.run.train as train_module
+from nnrecipes.components import loggers
+from nnrecipes.core.registry import options
 from nnrecipes.report import main as report_main
 
 QUICK = ("trainer.progress=false", "trainer.plots=false", "trainer.baseline=off")
@@ -156,7 +156,7 @@ def test_an_interrupted_sweep_counts_the_jobs_it_never_started(tmp_path, monkeyp
 
 
 def test_a_narrow_terminal_wraps_the_run_directory_rather_than_cutting_it(monkeypatch, capsys):
-    from nnrecipes.console import results_table
+    from nnrecipes.core.console import results_table
 
     monkeypatch.setenv("COLUMNS", "40")
     folder = "/a/very/long/path/to/outputs/2026-12-02/10-55-59_fashion_mnist_cnn"
@@ -205,18 +205,6 @@ def test_a_search_whose_trials_fail_says_so_once_each_and_exits_1(tmp_path, caps
     assert "Traceback" not in printed and "no trial completed" in printed
 
 
-def test_the_readmes_error_examples_print_what_it_shows(tmp_path, capsys):
-    """Each '$ nnrun ...' in README.md followed by an error line gives that very line."""
-    examples = re.findall(r"^\$ (nnrun[^\n]*)\n((?:nnrun: )?error:[^\n]*)$",
-                          (ROOT / "README.md").read_text(), flags=re.MULTILINE)
-    assert len(examples) >= 2
-    for number, (command, shown) in enumerate(examples):
-        args = command.split()[1:]
-        assert run_cli(*args, *QUICK, f"hydra.run.dir={tmp_path / str(number)}") == 2
-        output = capsys.readouterr()
-        assert shown in (output.out + output.err).splitlines(), (command, output)
-
-
 def test_the_onnx_extra_brings_the_runtime_the_readme_checks_with():
     import tomllib
 
@@ -225,13 +213,17 @@ def test_the_onnx_extra_brings_the_runtime_the_readme_checks_with():
     assert any(name.startswith("onnxruntime") for name in extras["onnx"])
 
 
-def test_what_the_readmes_examples_write_is_ignored_by_git():
-    readme = (ROOT / "README.md").read_text()
-    written = set(re.findall(r"to_csv\('([^']+)'", readme)) | \
-        set(re.findall(r"Path\('([^']+)'", readme)) | \
-        set(re.findall(r"\boutput=([a-z_]+\.\w+)", readme)) | \
-        set(re.findall(r"--out ([\w./-]+)", readme))
-    assert {"diabetes.csv", "digits_png", "predicted.csv"} <= written
+def test_what_the_docs_examples_write_is_ignored_by_git():
+    """A user who follows README.md and docs/ in the repository leaves nothing git would add."""
+    docs = "\n".join(page.read_text().split("\n## History\n")[0]  # not the dated diary
+                     for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    written = set(re.findall(r"to_csv\('([^']+)'", docs)) | \
+        set(re.findall(r"Path\('([^']+)'", docs)) | \
+        set(re.findall(r"\boutput=([a-z_]+\.\w+)", docs)) | \
+        set(re.findall(r"--out ([\w./-]+)", docs)) | \
+        set(re.findall(r"cat > (\S+) <<", docs))
+    written = {name for name in written if re.fullmatch(r"[a-z_][\w./-]*", name)}
+    assert {"diabetes.csv", "digits_png", "predicted.csv", "my_nets.py"} <= written
     git = ["git", "-C", str(ROOT)]
     tracked = subprocess.run([*git, "ls-files", *sorted(written)], capture_output=True,
                              text=True).stdout.split()  # docs/benchmarks.md is written on purpose
@@ -243,7 +235,7 @@ def test_what_the_readmes_examples_write_is_ignored_by_git():
 @pytest.mark.parametrize("said, meant", [("false", "off"), ("true", "on"), ("no", "off"),
                                           ("on", "on"), ("auto", "auto")])
 def test_the_baseline_takes_booleans_as_yaml_writes_them(said, meant, composed):
-    from nnrecipes.validation import validate
+    from nnrecipes.core.validation import validate
 
     cfg = composed(f"trainer.baseline={said}")
     validate(cfg)
@@ -251,9 +243,8 @@ def test_the_baseline_takes_booleans_as_yaml_writes_them(said, meant, composed):
 
 
 def test_a_run_says_how_images_were_changed_and_scales_16_bit_ones(tmp_path, composed, caplog):
-    from PIL import Image
-
     import torch
+    from PIL import Image
 
     from nnrecipes.data import build_data
 
@@ -266,7 +257,7 @@ def test_a_run_says_how_images_were_changed_and_scales_16_bit_ones(tmp_path, com
         Image.new("RGBA", (10, 10), (200, 10, 10, 0)).save(tmp_path / "photos" / name / "c.png")
     cfg = composed("dataset=image_folder", f"dataset.path={tmp_path / 'photos'}")
     with caplog.at_level(logging.INFO, logger="nnrecipes"):
-        data = build_data(cfg, torch.device("cpu"))
+        data = build_data(cfg.dataset, cfg.seed, torch.device("cpu"))
     said = caplog.text
     assert "12 images held 16-bit pixels, scaled to 8 bits (value / 257)" in said
     assert "2 images in colour were converted to grey" in said

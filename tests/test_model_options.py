@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from nnrecipes.augment import build_augment, random_crop, random_flip
-from nnrecipes.config import ConfigError
-from nnrecipes.engine import train_one_epoch
-from nnrecipes.models import CNN, MLP, PeriodicEmbedding
+from nnrecipes.components.models.cnn import CNN
+from nnrecipes.components.models.mlp import MLP, PeriodicEmbedding
+from nnrecipes.core.config import ConfigError
+from nnrecipes.data import Split
+from nnrecipes.run.augment import build_augment, random_crop, random_flip
+from nnrecipes.run.engine import EpochPlan, train_one_epoch
 
 
 def shifts(image, padding):
@@ -65,8 +67,8 @@ def test_training_batches_are_augmented_and_keep_their_labels():
     model, targets = Recorder(), []
     loss = lambda out, y: targets.append(y.clone()) or out.sum() * 0  # noqa: E731
     augment = build_augment(["crop", "flip"], padding=2)
-    train_one_epoch(model, images, labels, torch.optim.SGD(model.parameters(), lr=0.1), loss,
-                    batch_size=32, augment=augment)
+    train_one_epoch(model, Split(images, labels), torch.optim.SGD(model.parameters(), lr=0.1),
+                    loss, EpochPlan(batch_size=32, augment=augment))
     seen = torch.cat(model.batches)
     assert seen.shape == (100, 1, 8, 8)
     assert torch.equal(seen[:, 0, 4, 4].long(), torch.cat(targets))
@@ -160,8 +162,8 @@ def test_an_mlp_with_periodic_embeddings_composes_trains_and_reloads(nnrun):
 
 
 def test_an_ensemble_trains_each_member_and_predicts_their_mean():
-    from nnrecipes.models import mlp_network
-    from nnrecipes.tasks import make_loss
+    from nnrecipes.components.models.mlp import mlp_network
+    from nnrecipes.core.task import make_loss
 
     torch.manual_seed(0)
     network = mlp_network((6,), 3, ensemble=4, hidden_sizes=[16])

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrecipes.checkpoint import load_checkpoint
-from nnrecipes.data.csv_table import decide_task
+from nnrecipes.components.datasets.csv_table import decide_task
+from nnrecipes.components.models import model_from_checkpoint
 from nnrecipes.data.encoding import fit_encoding
 from nnrecipes.data.stand_ins import write_california_cache, write_image_folder, write_table
-from nnrecipes.evaluate import model_from_checkpoint
+from nnrecipes.records.checkpoint import load_checkpoint
 
 QUICK = ("trainer.plots=false", "trainer.baseline=off")
 
@@ -198,7 +198,8 @@ PLAIN_LOADER = Path(__file__).parents[1] / "scripts" / "plain_loader.py"
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx", "safetensors"])
 def test_an_export_loads_without_nnrecipes_and_matches_the_checkpoint(fmt, nnrun, tmp_path):
-    from nnrecipes.export import FORMATS, main as export
+    from nnrecipes.export import FORMATS
+    from nnrecipes.export import main as export
 
     run, held_out = _csv_run(nnrun, tmp_path)
     assert export([str(run.dir), "--format", fmt]) == 0

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
-from nnrecipes.config import config_dir
-from nnrecipes.validation import validate
+from nnrecipes.core.config import config_dir
+from nnrecipes.core.validation import validate
 from nnrecipes.data import build_data
 from nnrecipes.report import main as report_main
 
@@ -69,7 +69,7 @@ def test_sweep_jobs_draw_their_figures_when_asked(tmp_path):
 def test_baseline_is_scored_on_the_same_split(nnrun, composed):
     run = nnrun("dataset=breast_cancer", "trainer.epochs=2")
     reported = run.summary["baseline"]["logistic_regression"]["accuracy"]
-    data = build_data(composed("dataset=breast_cancer"), torch.device("cpu"))
+    data = build_data(composed("dataset=breast_cancer").dataset, 0, torch.device("cpu"))
     scale = lambda x: ((x - data.stats["input_mean"]) / data.stats["input_std"]).numpy()
     model = LogisticRegression(max_iter=2000).fit(scale(data.train.x), data.train.y.numpy())
     assert model.score(scale(data.test.x), data.test.y.numpy()) == pytest.approx(reported)
@@ -125,8 +125,9 @@ def test_perceptron_cannot_learn_xor_but_an_mlp_can(nnrun):
 
 
 def test_a_sweep_fits_the_baselines_once_for_jobs_that_share_a_split(tmp_path, monkeypatch):
-    from nnrecipes import baseline
     from test_sweep import sweep
+
+    from nnrecipes.run import baseline
 
     fitted = []
     real = baseline._fit_and_score

@@ -3,8 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from nnrecipes.data.images import idx_folders, load_fashion_mnist, load_idx_split
-from nnrecipes.data.tabular import load_california
+from nnrecipes.components.datasets.california import load_california
+from nnrecipes.components.datasets.idx import idx_folders, load_fashion_mnist, load_idx_split
 
 
 def dataset_cfg(data_dir):

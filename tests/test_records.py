@@ -9,7 +9,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from nnrecipes.provenance import code_version
+from nnrecipes.records.provenance import code_version
 
 QUICK = ("dataset=iris", "trainer.epochs=1")
 

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-import nnrecipes.checkpoint as checkpoint_module
-import nnrecipes.train as train_module
 from bad_inputs import error_lines
 from conftest import RunResult, run_cli
+
+import nnrecipes.records.checkpoint as checkpoint_module
+import nnrecipes.run.finish as finish_module
+import nnrecipes.run.train as train_module
 from nnrecipes import report
-from nnrecipes.checkpoint import load_checkpoint
+from nnrecipes.records.checkpoint import load_checkpoint
 from nnrecipes.smoke import write_idx_dataset
 
 QUICK = ("trainer.progress=false", "trainer.baseline=off")
@@ -113,8 +114,8 @@ def test_a_batch_of_one_trains(tmp_path):
 
 
 def _stop_once(monkeypatch, after: str):
-    """A stop request (SIGTERM) that arrives once ``after`` (a name in train.py) has run."""
-    real, asked = getattr(train_module, after), []
+    """A stop request (SIGTERM) that arrives once ``after`` (a name in run/finish.py) has run."""
+    real, asked = getattr(finish_module, after), []
 
     def marked(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -128,7 +129,7 @@ def _stop_once(monkeypatch, after: str):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(train_module, after, marked)
+    monkeypatch.setattr(finish_module, after, marked)
     monkeypatch.setattr(train_module, "stop_requests", Requests)
 
 

@@ -1,6 +1,6 @@
 """The CI smoke script users call: every recipe, generated data, non-zero exit on failure."""
 
-from nnrecipes.components import declared, options
+from nnrecipes.core.registry import declared, options
 from nnrecipes.smoke import main, recipes
 
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnrecipes.components import component, declared
-from nnrecipes.optim import build_optimizer, optimizer_keywords
-from nnrecipes.tasks import make_loss
-from nnrecipes.run import autocast_dtype
+from nnrecipes.components.optimizers import build_optimizer, optimizer_keywords
+from nnrecipes.core.registry import component, declared
+from nnrecipes.core.task import make_loss
+from nnrecipes.run.build import autocast_dtype
 
 
 def test_fashion_fast_preset_composes(composed):
@@ -92,7 +92,7 @@ def test_compiled_model_trains_and_saves_plain_weights(nnrun):
 
 FRESH_BLOCK_FAULTS = """
 import resource, torch
-from nnrecipes.devices import resolve_device
+from nnrecipes.run.devices import resolve_device
 if {tuned}:
     resolve_device("cpu")
 def faults_of_a_fresh_block():
@@ -124,7 +124,7 @@ import atexit, gc
 atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0, "freezes", len(freezes)))
 freezes, real_freeze = [], gc.freeze
 gc.freeze = lambda: (freezes.append(1), real_freeze())[1]
-from nnrecipes import collector
+from nnrecipes.commands import collector
 
 gc.disable()  # from before the cycle exists: only the exit's collection may find it
 
@@ -147,7 +147,7 @@ def test_exit_collects_once_then_freezes_what_is_left():
 
 
 def test_the_youngest_generation_is_collected_less_often_unless_set_higher(monkeypatch):
-    from nnrecipes import collector
+    from nnrecipes.commands import collector
 
     monkeypatch.setattr(atexit, "register", lambda handler: None)  # no handler left behind
     for before, after in [(700, collector.YOUNG_THRESHOLD), (10 ** 6, 10 ** 6), (0, 0)]:
@@ -158,7 +158,7 @@ def test_the_youngest_generation_is_collected_less_often_unless_set_higher(monke
 
 
 def test_a_run_tunes_the_collector(nnrun, monkeypatch):
-    from nnrecipes import collector
+    from nnrecipes.commands import collector
 
     monkeypatch.setattr(collector, "_tuned", False)
     handlers, register = [], atexit.register

@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from nnrecipes import cli
-from nnrecipes.config import unique_dir
-from nnrecipes.devices import cores
-from nnrecipes.parallel import jobs_side_by_side
+from nnrecipes.commands.parallel import jobs_side_by_side
+from nnrecipes.core.config import unique_dir
+from nnrecipes.run.devices import cores
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
@@ -154,7 +154,7 @@ def test_jobs_side_by_side_follow_each_launchers_settings(launcher, cores_, expe
 
 
 def test_threads_per_job_are_cores_over_jobs_and_never_zero(monkeypatch):
-    from nnrecipes import devices
+    from nnrecipes.run import devices
 
     before = torch.get_num_threads()
     monkeypatch.setattr(devices, "cores", lambda: 16)
@@ -216,6 +216,6 @@ def test_overrides_in_brackets_are_shown_as_typed_not_as_markup(tmp_path, capsys
 
 def test_ranking_a_sweep_does_not_import_scikit_learn():
     # A parallel sweep's parent only ranks its jobs; importing scikit-learn there costs ~2 s.
-    code = "import sys, nnrecipes.sweep; print('sklearn' in sys.modules)"
+    code = "import sys, nnrecipes.records.sweep; print('sklearn' in sys.modules)"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"

@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
-
 from conftest import RunResult
+
 from nnrecipes import cli
-from nnrecipes import train as train_module
+from nnrecipes.core.task import task_metrics
 from nnrecipes.data import build_data
-from nnrecipes.tasks import task_metrics
+from nnrecipes.run import loop as loop_module
+from nnrecipes.run import train as train_module
 
 OFFLINE = {"iris": "multiclass", "wine": "multiclass", "breast_cancer": "binary",
            "diabetes": "regression", "digits": "multiclass"}
@@ -111,7 +112,7 @@ def test_gradient_clipping_runs(nnrun):
 
 def test_scaler_is_fit_on_the_training_split_only(composed):
     cfg = composed("dataset=breast_cancer")
-    data = build_data(cfg, torch.device("cpu"))
+    data = build_data(cfg.dataset, cfg.seed, torch.device("cpu"))
     train_mean = data.train.x.double().mean(dim=0).float()
     all_mean = torch.cat([data.train.x, data.val.x, data.test.x]).double().mean(dim=0).float()
     assert torch.allclose(data.stats["input_mean"], train_mean, rtol=1e-4)
@@ -119,7 +120,7 @@ def test_scaler_is_fit_on_the_training_split_only(composed):
 
 
 def test_splits_are_disjoint_and_stratified(composed):
-    data = build_data(composed("dataset=iris"), torch.device("cpu"))
+    data = build_data(composed("dataset=iris").dataset, 0, torch.device("cpu"))
     rows = [tuple(row.tolist()) for split in (data.train, data.val, data.test) for row in split.x]
     assert len(rows) == 150
     assert torch.bincount(data.test.y).tolist() == [10, 10, 10]
@@ -136,20 +137,20 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(nnrun, monkeypatch, 
     overrides = ("dataset=wine", "trainer.epochs=4", "model.dropout=0.2")
     whole = nnrun(*overrides)
 
-    real_run_epoch = train_module.train_and_validate
+    real_run_epoch = loop_module.train_and_validate
 
     def killed_in_epoch_three(run, epoch):
         if epoch == 3:
             raise KeyboardInterrupt
         return real_run_epoch(run, epoch)
 
-    monkeypatch.setattr(train_module, "train_and_validate", killed_in_epoch_three)
+    monkeypatch.setattr(loop_module, "train_and_validate", killed_in_epoch_three)
     killed = tmp_path / "killed"
     with pytest.raises(SystemExit) as stopped:
         nnrun(*overrides, run_dir=killed)
     assert stopped.value.code == 130  # what a shell reports for Ctrl-C
     assert len(RunResult(killed).metrics_rows()) == 2
-    monkeypatch.setattr(train_module, "train_and_validate", real_run_epoch)
+    monkeypatch.setattr(loop_module, "train_and_validate", real_run_epoch)
 
     cli.main([f"resume={killed}", "trainer.progress=false"])
     resumed = RunResult(killed)

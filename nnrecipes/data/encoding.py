@@ -9,8 +9,8 @@ changes a value (a fill, an unseen category) is said in the log. The encoding is
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 import logging
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np

@@ -1,0 +1,63 @@
+"""``nnrun mode=eval checkpoint=RUN``: test a saved model without training, and without its YAML."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.components.models import model_from_checkpoint
+from nnrecipes.core import console
+from nnrecipes.core.command_line import override_key
+from nnrecipes.core.config import MOVABLE_DATASET_KEYS, ConfigError
+from nnrecipes.core.task import make_loss
+from nnrecipes.core.validation import validate
+from nnrecipes.data import build_data
+from nnrecipes.records.checkpoint import check_fits, load_checkpoint, write_json
+from nnrecipes.records.provenance import environment_facts
+from nnrecipes.run.devices import resolve_device
+from nnrecipes.run.engine import evaluate
+
+log = logging.getLogger("nnrecipes")
+MOVABLE_KEYS = tuple(f"dataset.{key}" for key in MOVABLE_DATASET_KEYS)
+
+
+def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[str]):
+    """The checkpoint's own config, with only where its data lives taken from this command."""
+    trained = OmegaConf.create(saved["config"])
+    for override in overrides:
+        key = override_key(override)
+        if key in MOVABLE_KEYS:
+            OmegaConf.update(trained, key, OmegaConf.select(cfg, key))
+        elif key.split(".")[0] in ("dataset", "model") and \
+                OmegaConf.select(cfg, key) != OmegaConf.select(trained, key):
+            raise ConfigError(
+                f"{override}: mode=eval tests the checkpoint's model on the data set it was "
+                f"trained on (dataset={trained.dataset.name}, model={trained.model.name}); only "
+                f"{', '.join(MOVABLE_KEYS)} can be changed")
+    return trained
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
+                        overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
+    validate(cfg)
+    saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
+    trained = _trained_config(saved, cfg, overrides)
+    device = resolve_device(cfg.device.name, cfg.device.threads)
+    data = build_data(trained.dataset, trained.seed, device)
+    check_fits(saved, data.input_shape, data.num_outputs)
+    model = model_from_checkpoint(saved).to(device)
+    test = evaluate(model, data.test.x, data.test.y, make_loss(data.task, saved["stats"]),
+                    data.task, trained.dataset.eval_batch_size)
+    result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
+              "model": trained.model.name, "task": data.task.value,
+              "epoch": saved["progress"]["epoch"],
+              "test": test, **environment_facts(device, overrides)}
+    write_json(Path(run_dir) / "eval.json", result)
+    log.info(f"test  {console.format_metrics(test)}")
+    console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,
+                          {"checkpoint": saved["path"]})
+    return result

@@ -1,0 +1,103 @@
+"""``nnrun mode=predict checkpoint=RUN input=FILE_OR_FOLDER [output=PATH]``: predictions.csv.
+
+The model rebuilds from ``best.pt`` alone. A table model reads a CSV by column name (the training
+columns in any order; other columns are copied through); an image model reads image files, or a
+folder of them, converted and resized as in training. Each row gets the predicted class and one
+probability per class, or the predicted value for regression.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from nnrecipes.components.datasets.image_folder import decode_images
+from nnrecipes.components.models import model_from_checkpoint
+from nnrecipes.core.config import ConfigError
+from nnrecipes.core.task import Task, predicted_labels, probabilities
+from nnrecipes.core.validation import validate
+from nnrecipes.data import image_data
+from nnrecipes.data.decode import IMAGE_SUFFIXES
+from nnrecipes.data.encoding import TableEncoding
+from nnrecipes.data.table_file import read_table
+from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint, write_atomically
+from nnrecipes.run.devices import resolve_device
+from nnrecipes.run.engine import predict
+
+log = logging.getLogger("nnrecipes")
+PREDICTIONS = "predictions.csv"
+
+
+def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
+    """Predict every row or image of ``cfg.input`` with the checkpoint's model."""
+    validate(cfg)
+    saved = load_checkpoint(cfg.checkpoint, name="best.pt")
+    device = resolve_device(cfg.device.name, cfg.device.threads)
+    x, table = model_inputs(saved, cfg.input)
+    model = model_from_checkpoint(saved).to(device)
+    batch_size = saved["config"]["dataset"]["eval_batch_size"]
+    outputs = predict(model, torch.from_numpy(x).to(device), batch_size).cpu()
+    table = with_predictions(table, outputs, Task(saved["model_spec"]["task"]),
+                             saved["class_names"])
+    target = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS
+    if target.is_dir():  # output=FOLDER: the file goes inside it
+        target = target / PREDICTIONS
+    write_atomically(target, table.to_csv(index=False).encode())
+    log.info(f"{len(table)} predictions of {saved['path']} for {cfg.input} -> {target}")
+    return target
+
+
+def model_inputs(saved: Dict[str, Any], source: str) -> Tuple[np.ndarray, Any]:
+    """The model's raw inputs for ``source``, and the table its predictions are added to."""
+    import pandas as pd
+
+    shape = tuple(saved["model_spec"]["input_shape"])
+    if image_data(shape):
+        paths = image_paths(Path(source).expanduser())
+        channels, height, width = shape
+        images, kept = decode_images(paths, channels, (width, height), False, f"input={source}",
+                                     fix="Remove them from the input, or name the good ones")
+        return images, pd.DataFrame({"path": [str(paths[index]) for index in kept]})
+    if not saved.get("encoding"):
+        raise CheckpointError(f"{saved['path']} does not record its input columns (trained "
+                              f"before nnrecipes recorded them); train it again to predict")
+    encoding = TableEncoding.from_dict(saved["encoding"])
+    frame = read_table(source, "input", encoding.delimiter, text_columns=encoding.categories,
+                       sniff=True)
+    return encoding.transform(frame, f"input={source}", training=False), frame
+
+
+def image_paths(source: Path):
+    """An image file, or every image file under a folder (sorted; hidden files left out)."""
+    if not source.exists():
+        raise ConfigError(f"input={source}: no such file or folder")
+    if source.is_file():
+        return [source]
+    files = sorted(path for path in source.rglob("*")
+                   if path.is_file() and not path.name.startswith("."))
+    paths = [path for path in files if path.suffix.lower() in IMAGE_SUFFIXES]
+    if not paths:
+        raise ConfigError(f"input={source} holds no image files "
+                          f"({', '.join(IMAGE_SUFFIXES)})")
+    if len(paths) < len(files):
+        log.info(f"input={source}: {len(files) - len(paths)} files that are not images (by "
+                 f"their suffix) left out")
+    return paths
+
+
+def with_predictions(table, outputs: torch.Tensor, task: Task, class_names):
+    """``table`` with the predicted class and each class's probability, or the value."""
+    table = table.copy()
+    if not task.classification:
+        table["predicted"] = outputs.squeeze(-1).numpy()
+        return table
+    each = probabilities(task, outputs)
+    table["predicted"] = [class_names[index] for index in predicted_labels(task, outputs).tolist()]
+    for index, name in enumerate(class_names):
+        table[f"probability_{name}"] = each[:, index].numpy()
+    return table

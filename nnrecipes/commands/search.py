@@ -1,0 +1,229 @@
+"""``nnrun mode=search``: an Optuna study over a declared space, pruning hopeless trials.
+
+Each trial is an ordinary run (its own folder, metrics, checkpoints) composed from the search's
+overrides plus the sampled ones. Its validation metric is reported after every epoch, and the
+median pruner stops trials that fall behind the others at the same epoch. The study lives in
+``study.db`` inside the search folder, so ``nnrun resume=<search folder>`` carries on. The best
+trial's full config is written as ``experiment/best.yaml``, a Hydra experiment that
+``nnrun --config-dir <search folder> +experiment=best`` runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+import optuna
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.components.loggers import close_group, open_group
+from nnrecipes.core.command_line import override_key
+from nnrecipes.core.config import ConfigError
+from nnrecipes.core.explain import describe
+from nnrecipes.core.registry import GROUPS as COMPONENT_GROUPS
+from nnrecipes.core.registry import MANY_GROUPS
+from nnrecipes.core.run_status import RunEnded, RunStatus
+from nnrecipes.core.task import TASK_NAMES, monitored
+from nnrecipes.core.validation import validate
+from nnrecipes.data import declared_task
+from nnrecipes.records.sweep import summarize_sweep, unfinished
+from nnrecipes.run.train import train
+
+log = logging.getLogger("nnrecipes")
+# The groups whose option the best trial picked; its best.yaml picks the same.
+GROUPS = (*(group for group in COMPONENT_GROUPS if group not in MANY_GROUPS), "device")
+Compose = Callable[[List[str]], DictConfig]
+
+
+class Pruned(optuna.TrialPruned, RunEnded):
+    status = RunStatus.pruned
+
+
+def _as_override(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_as_override(item) for item in value) + "]"
+    return str(value)
+
+
+SPEC_FIELDS = ("low", "high", "log", "step", "choices")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_entry(key: str, spec: Any) -> None:
+    """One entry of the space has a form Optuna can sample, before any trial runs."""
+    where = f"search.space.{key}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}={spec!r} is not allowed: write {{low: ..., high: ...}} (with "
+                          f"log: true or step: ...) or {{choices: [...]}}")
+    unknown = [field for field in spec if field not in SPEC_FIELDS]
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]} is not a field of a search entry; its fields "
+                          f"are: {', '.join(SPEC_FIELDS)}")
+    if "choices" in spec:
+        if not isinstance(spec["choices"], list) or not spec["choices"]:
+            raise ConfigError(f"{where}.choices must be a list of at least one value")
+        return
+    if not {"low", "high"} <= set(spec):
+        raise ConfigError(f"{where} needs either choices or low and high")
+    for bound in ("low", "high", *(["step"] if "step" in spec else [])):
+        if not _number(spec[bound]):
+            raise ConfigError(f"{where}.{bound}={spec[bound]!r} is not allowed: must be a number")
+    if spec["low"] > spec["high"]:
+        raise ConfigError(f"{where}: low={spec['low']} is above high={spec['high']}")
+    if spec.get("log") and spec["low"] <= 0:
+        raise ConfigError(f"{where}: log=true needs low > 0 (it is {spec['low']})")
+    if "step" in spec and spec["step"] <= 0:
+        raise ConfigError(f"{where}.step={spec['step']} is not allowed: must be greater than 0")
+
+
+def _probe_values(spec: Dict[str, Any]) -> List[str]:
+    """Values of an entry to compose before the search: its bounds, or every choice."""
+    if "choices" in spec:
+        return [_as_override(choice) for choice in spec["choices"]]
+    return [_as_override(spec["low"]), _as_override(spec["high"])]
+
+
+def check_space(space: Dict[str, Any], base: List[str], compose: Compose) -> None:
+    """The whole space before the first trial: each entry's form, then configs made from its
+    values (every choice, both bounds) compose and pass validation, so a misspelled key or a
+    value outside a setting's range fails once, naming it, rather than in every trial."""
+    from nnrecipes.core.explain import explain
+
+    for key, spec in space.items():
+        check_entry(key, spec)
+    probes = {key: _probe_values(spec) for key, spec in space.items()}
+    for index in range(max((len(values) for values in probes.values()), default=0)):
+        picked = [f"{key}={values[index % len(values)]}" for key, values in probes.items()]
+        try:
+            validate(compose([*base, *picked]))
+        except Exception as error:  # noqa: BLE001 - composition raises Hydra's and ours
+            raise ConfigError(f"search.space cannot make a valid config from "
+                              f"{' '.join(picked)}: {explain(error)}") from None
+
+
+def suggest(trial: optuna.Trial, key: str, spec: Dict[str, Any]) -> str:
+    """One sampled override, ``key=value``, from a space entry (checked by check_entry)."""
+    if "choices" in spec:
+        # Optuna keeps categorical values as plain scalars, so lists travel as their text.
+        return f"{key}={trial.suggest_categorical(key, [_as_override(c) for c in spec['choices']])}"
+    if all(isinstance(spec[bound], int) for bound in ("low", "high")):
+        value = trial.suggest_int(key, spec["low"], spec["high"], step=spec.get("step", 1),
+                                  log=spec.get("log", False))
+    else:
+        value = trial.suggest_float(key, float(spec["low"]), float(spec["high"]),
+                                    log=spec.get("log", False))
+    return f"{key}={value}"
+
+
+def _base_overrides(overrides: Sequence[str]) -> List[str]:
+    """The search's own overrides that every trial shares (not the search's settings)."""
+    own = ("mode", "resume", "search", "hydra")
+    return [item for item in overrides
+            if override_key(item).split(".")[0] not in own]
+
+
+def best_experiment(config: Dict[str, Any], note: str) -> str:
+    """A Hydra experiment config that recreates ``config`` (a resolved trial config)."""
+    defaults: List[Any] = [{f"override /{group}": config[group]["name"]} for group in GROUPS]
+    body = {"defaults": [*defaults, "_self_"],
+            **{key: config[key] for key in (*GROUPS, "trainer", "seed")}}
+    return f"# @package _global_\n# {note}\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str], monitor: str):
+    def objective(trial: optuna.Trial) -> float:
+        space = OmegaConf.to_container(cfg.search.space)
+        overrides = [*base, *(suggest(trial, key, spec) for key, spec in space.items())]
+        trial_cfg = compose(overrides)
+        trial_dir = run_dir / f"trial_{trial.number:03d}"
+        (trial_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(trial_cfg, trial_dir / ".hydra" / "config.yaml")
+        (trial_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+
+        def report(epoch: int, row: Dict[str, float], _: str) -> None:
+            trial.report(row[monitor], epoch)
+            if trial.should_prune():
+                raise Pruned(f"pruned after epoch {epoch}: {monitor} {row[monitor]:.4g}")
+
+        try:
+            return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
+                         parent_dir=run_dir)["best_val"]
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:  # one line here; Optuna marks the trial failed
+            log.error(f"trial {trial.number} failed ({' '.join(overrides[len(base):])}): "
+                      f"{describe(error)}")
+            raise
+
+    return objective
+
+
+def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=cfg.search.startup_trials,
+                                         n_warmup_steps=cfg.search.warmup_epochs)
+    if cfg.search.pruner == "none":
+        pruner = optuna.pruners.NopPruner()
+    elif cfg.search.pruner != "median":
+        raise ConfigError(f"search.pruner={cfg.search.pruner!r} is unknown; known: median, none")
+    try:
+        study = optuna.create_study(
+            study_name="nnrun", storage=f"sqlite:///{run_dir / 'study.db'}", load_if_exists=True,
+            direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
+    except Exception as error:  # sqlalchemy's DatabaseError and Optuna's own, depending on damage
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        if "database is locked" in reason:
+            raise ConfigError(f"{run_dir / 'study.db'} is locked by another process (an "
+                              f"optuna-dashboard, or a program writing to it): wait until it "
+                              f"lets go, then run the command again") from None
+        raise ConfigError(f"{run_dir / 'study.db'} is not a readable Optuna study ({reason}); "
+                          f"move it away to start the study afresh") from None
+    for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # cut off by an interruption
+    return study
+
+
+def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
+               compose: Compose) -> int:
+    """Run the study; returns how many of its trials failed (not pruned, not completed)."""
+    validate(cfg)
+    # Optuna prints a failed trial's traceback as a warning; each gets one line here instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    task = declared_task(cfg.dataset)
+    if task is None:  # the study's direction must be known before the first trial
+        raise ConfigError(f"mode=search needs the task before the data is loaded: set "
+                          f"dataset.task to {', '.join(TASK_NAMES[:-1])} or {TASK_NAMES[-1]}")
+    monitor = monitored(cfg.trainer.monitor, task)
+    check_space(OmegaConf.to_container(cfg.search.space), _base_overrides(overrides), compose)
+    study = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
+    done = len([t for t in study.trials if t.state.is_finished()])
+    remaining = max(0, cfg.search.trials - done)
+    log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
+             f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
+             f"study {run_dir}")
+    open_group(cfg, run_dir)  # the chosen loggers' parent run, with each trial as a child
+    study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), monitor.column),
+                   n_trials=remaining, timeout=cfg.search.timeout, catch=(Exception,))
+    ranked = summarize_sweep(run_dir)
+    close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
+    _write_best(ranked, run_dir, monitor.column)
+    return len(unfinished(ranked))
+
+
+def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:
+    """The summary's winner (ties on the metric broken by validation loss) as an experiment."""
+    if not ranked or ranked[0]["status"] != RunStatus.completed:
+        log.error("search: no trial completed, so there is no best config")
+        return
+    best = ranked[0]
+    config = OmegaConf.to_container(OmegaConf.load(Path(best["run_dir"]) / ".hydra" /
+                                                   "config.yaml"), resolve=True)
+    note = f"best of {len(ranked)} trials: {best['job']}, {monitor} {best['val']:.6g}"
+    target = run_dir / "experiment" / "best.yaml"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(best_experiment(config, note))
+    log.info(f"search: {note}\nrun it again: nnrun --config-dir {run_dir} +experiment=best")

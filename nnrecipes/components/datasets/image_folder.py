@@ -1,0 +1,89 @@
+"""A user's own images: ``nnrun dataset=image_folder dataset.path=photos model=cnn``.
+
+``dataset.path`` holds one sub-folder per class (torchvision's ImageFolder layout). Every image
+is decoded once with Pillow, converted to grey or RGB, resized, and held as one uint8 tensor
+shaped (N, C, H, W), like Fashion-MNIST, so the CNN and every speed path work unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+from omegaconf import MISSING
+
+from nnrecipes.core.bounds import setting
+from nnrecipes.core.config import DatasetConfig
+from nnrecipes.core.registry import declare
+from nnrecipes.core.task import Task
+from nnrecipes.data.errors import DataError
+from nnrecipes.data.image_files import decode_images
+from nnrecipes.data.raw import RawData
+from nnrecipes.data.stand_ins import write_image_folder
+
+
+@dataclass
+class ImageFolderConfig(DatasetConfig):
+    # One sub-folder per class. Relative paths start where nnrun was started.
+    path: str = MISSING
+    # The same layout for a separate test set; null: a seeded split of dataset.path.
+    test_path: Optional[str] = None
+    # Resize every image to image_size x image_size; null: keep their size (all must agree).
+    image_size: Optional[int] = setting(None, ge=2)
+    # 1: grey, 3: RGB (images are converted).
+    channels: int = setting(1, choices=("1", "3"))
+    # Leave out files that are not usable images (counted in the log) instead of stopping.
+    skip_bad: bool = False
+
+
+def class_files(root: Path, key: str) -> Tuple[List[str], List[Tuple[Path, int]]]:
+    """The class names (sub-folder names, sorted) and every file with its class index."""
+    if not root.exists():
+        raise DataError(f"{key}={root}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{key}={root} is not a folder: it must hold one sub-folder per class")
+    classes = sorted(entry.name for entry in root.iterdir()
+                     if entry.is_dir() and not entry.name.startswith("."))
+    if len(classes) < 2:
+        found = f"only {classes[0]}" if classes else "none"
+        raise DataError(f"{key}={root} must hold one sub-folder per class, at least two; it "
+                        f"has {found}")
+    files = [(path, label) for label, name in enumerate(classes)
+             for path in sorted((root / name).rglob("*"))
+             if path.is_file() and not path.name.startswith(".")]
+    empty = sorted(set(classes) - {classes[label] for _, label in files})
+    if empty:
+        raise DataError(f"{key}={root}: class folder{'s' * (len(empty) > 1)} "
+                        f"{', '.join(empty)} hold{'s' * (len(empty) == 1)} no files")
+    return classes, files
+
+
+def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
+    names, files = class_files(Path(root).expanduser(), key)
+    if classes is not None and set(names) - set(classes):
+        raise DataError(f"{key}={root} has class folders the training folder lacks: "
+                        f"{', '.join(sorted(set(names) - set(classes)))}")
+    labels = [(classes or names).index(names[label]) for _, label in files]
+    size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
+    images, kept = decode_images([path for path, _ in files], int(cfg.channels), size,
+                                 cfg.skip_bad, f"{key}={root}")
+    return names, images, np.array(labels, dtype=np.int64)[kept]
+
+
+def load_image_folder(cfg) -> RawData:
+    names, images, labels = _load_split(cfg.path, "dataset.path", cfg)
+    test = None
+    if cfg.test_path:
+        _, test_images, test_labels = _load_split(cfg.test_path, "dataset.test_path", cfg, names)
+        if test_images.shape[1:] != images.shape[1:]:
+            raise DataError(f"dataset.test_path={cfg.test_path} holds images of "
+                            f"{'x'.join(map(str, test_images.shape[2:]))}, dataset.path "
+                            f"{'x'.join(map(str, images.shape[2:]))}; set dataset.image_size")
+        test = (test_images, test_labels)
+    return RawData(images, labels, names, test=test)
+
+
+declare("dataset", "image_folder", ImageFolderConfig, load_image_folder, task=Task.multiclass,
+        image=True, stand_in=write_image_folder)

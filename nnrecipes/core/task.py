@@ -1,0 +1,259 @@
+"""The task, ``Task``: regression, binary or multiclass, and everything it decides.
+
+Each data set declares its task (a table's target decides it when loaded). The loss, the number
+of outputs, what an output means, the predicted labels, the metrics, which metric a task is
+judged by and which way is better: all are decided here, so no other module branches on the
+task's name. Each metric is declared once in ``METRICS``, with the tasks it scores, its direction
+and whether it is the task's headline; the validation columns, ``trainer.monitor``'s choices,
+the best epoch, sweep rankings, the Optuna direction, the figures and the baselines follow.
+
+torch is imported only by the functions that take tensors, so that composing a config (which
+reads the task choices) and ranking a sweep stay light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from functools import partial
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from nnrecipes.core.config import ConfigError
+
+
+class Task(str, Enum):
+    regression = "regression"
+    binary = "binary"
+    multiclass = "multiclass"
+
+    def __str__(self) -> str:  # the value, as YAML, JSON and messages show it
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def classification(self) -> bool:
+        return self is not Task.regression
+
+    @classmethod
+    def of_classes(cls, count: int) -> "Task":
+        """The classification task for ``count`` classes."""
+        return cls.binary if count == 2 else cls.multiclass
+
+    def outputs(self, classes: int) -> int:
+        """The model's outputs: one logit per class for multiclass, else one."""
+        return classes if self is Task.multiclass else 1
+
+    @property
+    def output_meaning(self) -> str:
+        return {Task.regression: "one value, in the target's units",
+                Task.binary: "one logit: sigmoid(logit) is the probability of class_names[1]",
+                Task.multiclass: "one logit per class: softmax gives the probabilities"}[self]
+
+
+# What a data set's task setting may say: a task, or "auto" (the data decides when loaded).
+AUTO = "auto"
+TASK_NAMES = tuple(task.value for task in Task)
+TASK_CHOICES = (AUTO, *TASK_NAMES)
+
+
+def _sklearn(name: str, **options) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+    """scikit-learn's metric ``name`` of (targets, predictions), imported when first computed:
+    the declarations below are also read where nothing is scored (a sweep's parent process
+    ranking its jobs), and importing scikit-learn costs about 2 s."""
+    def compute(y: np.ndarray, pred: np.ndarray, scores: np.ndarray) -> float:
+        from sklearn import metrics
+
+        return getattr(metrics, name)(y, pred, **options)
+
+    return compute
+
+
+LossFn = Callable[[Any, Any], Any]  # (outputs, targets) -> loss, tensors
+CLASSIFICATION = (Task.binary, Task.multiclass)
+VALIDATION_PREFIX = "val_"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    tasks: Tuple[Task, ...]
+    # (targets, predictions, scores) -> value; predictions are labels or values, scores are the
+    # positive class's probabilities (binary only).
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+    minimised: bool = False
+    headline: bool = False  # the one number a task's runs are judged and compared by
+
+
+_roc_auc_score = _sklearn("roc_auc_score")
+_mse = _sklearn("mean_squared_error")
+_r2 = _sklearn("r2_score")
+
+
+def _roc_auc(y, pred, scores) -> float:
+    return _roc_auc_score(y, scores, None) if len(np.unique(y)) == 2 else math.nan
+
+
+METRICS = (
+    Metric("accuracy", CLASSIFICATION, _sklearn("accuracy_score"), headline=True),
+    Metric("precision", (Task.binary,), _sklearn("precision_score", zero_division=0)),
+    Metric("recall", (Task.binary,), _sklearn("recall_score", zero_division=0)),
+    Metric("f1", (Task.binary,), _sklearn("f1_score", zero_division=0)),
+    Metric("roc_auc", (Task.binary,), _roc_auc),
+    Metric("f1_macro", (Task.multiclass,),
+           _sklearn("f1_score", average="macro", zero_division=0)),
+    Metric("mse", (Task.regression,), _mse, minimised=True),
+    Metric("rmse", (Task.regression,), lambda y, p, s: math.sqrt(_mse(y, p, s)), minimised=True),
+    Metric("mae", (Task.regression,), _sklearn("mean_absolute_error"), minimised=True),
+    Metric("r2", (Task.regression,), lambda y, p, s: _r2(y, p, s) if len(y) > 1 else math.nan,
+           headline=True),
+)
+# The loss is computed by the engine for every task; it is minimised like the error metrics.
+LOSS = Metric("loss", tuple(Task), lambda y, p, s: math.nan, minimised=True)
+_BY_NAME = {metric.name: metric for metric in (LOSS, *METRICS)}
+
+
+def task_metrics(task: Task) -> Tuple[str, ...]:
+    task = Task(task)  # a Task, or its name read from a file
+    return tuple(metric.name for metric in METRICS if task in metric.tasks)
+
+
+def headline_metric(task: Task) -> str:
+    task = Task(task)
+    return next(metric.name for metric in METRICS if task in metric.tasks and metric.headline)
+
+
+def minimised(metric: str) -> bool:
+    """Lower is better for ``metric`` (its name, with or without the validation prefix)."""
+    return _BY_NAME[metric.removeprefix(VALIDATION_PREFIX)].minimised
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The validation metric that picks the best epoch, stops early and ranks runs."""
+
+    metric: str
+
+    @property
+    def column(self) -> str:
+        return f"{VALIDATION_PREFIX}{self.metric}"
+
+    @property
+    def minimised(self) -> bool:
+        return minimised(self.metric)
+
+    @classmethod
+    def from_column(cls, column: str) -> "Monitor":
+        return cls(column.removeprefix(VALIDATION_PREFIX))
+
+
+def monitored(setting: str, task: Task) -> Monitor:
+    """``trainer.monitor`` for ``task``: auto is the loss for regression, else the headline."""
+    task = Task(task)
+    if setting == "auto":
+        return Monitor("loss" if task is Task.regression else headline_metric(task))
+    allowed = ("loss", *task_metrics(task))
+    if setting not in allowed:
+        raise ConfigError(f"trainer.monitor={setting!r} is not a {task} metric; "
+                          f"allowed: auto, {', '.join(allowed)}")
+    return Monitor(setting)
+
+
+def score_headline(task: Task, y: np.ndarray, pred: np.ndarray) -> Tuple[str, float]:
+    """The task's headline metric of predicted labels or values (for the baselines)."""
+    name = headline_metric(task)
+    return name, float(_BY_NAME[name].compute(y, pred, None))
+
+
+def _relative_mse(outputs, targets, std: float):
+    # The errors are scaled before they are squared: the squares of large targets' errors
+    # (1e20 and more) overflow float32.
+    return ((outputs.squeeze(-1) - targets) / std).square().mean()
+
+
+def _binary_bce(outputs, targets):
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
+
+
+def _cross_entropy(outputs, targets, label_smoothing: float):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+
+
+def make_loss(task: Task, stats: Dict[str, Any], label_smoothing: float = 0.0,
+              model: str = "the model") -> LossFn:
+    """The task's loss of (outputs, targets); ``model`` names the model in its messages."""
+    task = Task(task)
+    if task is Task.multiclass:
+        loss = partial(_cross_entropy, label_smoothing=label_smoothing)
+    elif task is Task.binary:
+        loss = _binary_bce
+    else:
+        # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²),
+        # so one learning rate suits house prices and disease scores alike.
+        loss = partial(_relative_mse, std=float(stats["target_std"]))
+    return partial(_each_member, loss, model)
+
+
+class ModelOutputError(ConfigError):
+    """A model returned something other than one tensor in training (a user's own model)."""
+
+
+def _each_member(loss: LossFn, model: str, outputs, targets):
+    """An ensemble in training returns (batch, members, outputs): each member is scored against
+    the targets, and the losses averaged (models.mlp.MLPEnsemble)."""
+    import torch
+
+    if not isinstance(outputs, torch.Tensor):  # evaluation mode was checked before training
+        raise ModelOutputError(f"{model} returned a {type(outputs).__name__} in training mode; "
+                               f"forward must return one tensor, in training as in evaluation")
+    if outputs.dim() == 3:
+        members = outputs.shape[1]
+        return loss(outputs.flatten(0, 1), targets.repeat_interleave(members, dim=0))
+    return loss(outputs, targets)
+
+
+def predicted_labels(task: Task, outputs):
+    """Class indices from classification outputs (logits)."""
+    task = Task(task)
+    if task is Task.multiclass:
+        return outputs.argmax(dim=1)
+    return (outputs.squeeze(-1) >= 0).long()  # logit 0 is probability 0.5
+
+
+def probabilities(task: Task, outputs):
+    """Each class's probability from classification outputs, (rows, classes)."""
+    import torch
+
+    task = Task(task)
+
+    if task is Task.binary:
+        positive = torch.sigmoid(outputs.squeeze(-1))
+        return torch.stack([1 - positive, positive], dim=1)
+    return torch.softmax(outputs, dim=1)
+
+
+def compute_metrics(task: Task, outputs, targets) -> Dict[str, float]:
+    """Task metrics from a whole split's model outputs (any device) and targets."""
+    task = Task(task)
+    outputs = outputs.detach().float().cpu()
+    y = targets.detach().cpu().numpy()
+    if task is Task.regression:  # in float64: large targets' squared errors overflow float32
+        y, pred, scores = y.astype(np.float64), outputs.squeeze(-1).double().numpy(), None
+    else:
+        pred = predicted_labels(task, outputs).numpy()
+        scores = outputs.squeeze(-1).sigmoid().numpy() if task is Task.binary else None
+    return {metric.name: metric.compute(y, pred, scores)
+            for metric in METRICS if task in metric.tasks}
+
+
+def task_of(value: Optional[str]) -> Optional[Task]:
+    """A task from its name (a checkpoint's, a summary's); None stays None."""
+    return None if value is None else Task(value)

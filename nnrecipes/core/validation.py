@@ -1,0 +1,49 @@
+"""Range checks that types cannot express, run before any data is loaded or time spent."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.core.bounds import apply_aliases, range_problem
+from nnrecipes.core.config import ConfigError, Mode
+from nnrecipes.core.explain import schema_keys, unknown_key
+
+
+def _check(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def _check_known_keys(node: DictConfig, prefix: str = "") -> None:
+    """Keys added with ``+key=value`` that no schema has would otherwise be silently ignored."""
+    known = schema_keys(OmegaConf.get_type(node))
+    for key in node.keys():
+        if known and key not in known:
+            raise ConfigError(unknown_key(f"{prefix}{key}", known, prefix.rstrip(".") or "nnrun"))
+        child = node.get(key)
+        if isinstance(child, DictConfig):
+            _check_known_keys(child, f"{prefix}{key}.")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Every declared range (bounds.py), then the checks that span several keys."""
+    _check_known_keys(cfg)
+    problem = range_problem(cfg)
+    if problem is None:
+        apply_aliases(cfg)
+    if problem:
+        raise ConfigError(problem)
+    data, opt = cfg.dataset, cfg.optimizer
+    _check(data.val_size < 1 or float(data.val_size).is_integer(), "dataset.val_size",
+           data.val_size, "a fraction in (0, 1) or a whole number of samples")
+    if opt.get("nesterov"):
+        _check(opt.momentum > 0, "optimizer.nesterov", True, "needs optimizer.momentum > 0")
+    if cfg.scheduler.get("min_lr") is not None:
+        _check(cfg.scheduler.min_lr <= opt.lr, "scheduler.min_lr", cfg.scheduler.min_lr,
+               f"must be at most optimizer.lr ({opt.lr})")
+    _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
+           cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")
+    _check(cfg.mode != Mode.predict or bool(cfg.checkpoint), "checkpoint", cfg.checkpoint,
+           "mode=predict needs checkpoint=<run dir or .pt file>")
+    _check(cfg.mode != Mode.predict or bool(cfg.input), "input", cfg.input,
+           "mode=predict needs input=<a CSV file, an image, or a folder of images>")

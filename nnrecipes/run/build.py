@@ -1,0 +1,192 @@
+"""A run's parts, built from the config once: data, model, optimizer, schedule, losses, and the
+settings the loop reads (run/settings.py); and the state of those parts that a checkpoint holds
+and a resume restores. After ``build_run`` nothing reads the config again."""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.components.loggers import Loggers, check_available
+from nnrecipes.components.models import build_model, check_model, check_model_fits_data, model_label
+from nnrecipes.components.optimizers import build_optimizer
+from nnrecipes.components.schedules import build_scheduler
+from nnrecipes.core.config import PATH_KEYS, ConfigError
+from nnrecipes.core.task import Monitor, make_loss, monitored
+from nnrecipes.core.validation import validate
+from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
+from nnrecipes.records.checkpoint import check_fits
+from nnrecipes.run import distributed
+from nnrecipes.run.augment import Augment, augment_for
+from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
+from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
+from nnrecipes.run.settings import RunSettings
+
+log = logging.getLogger("nnrecipes")
+
+
+@dataclass
+class Progress:
+    """Everything about the loop that a resumed run must pick up again."""
+
+    epoch: int = 0  # epochs completed
+    best_value: Optional[float] = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: List[Dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    settings: RunSettings
+    run_dir: Path
+    data: DataBundle
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Any  # training loss (label smoothing applied)
+    eval_loss_fn: Any
+    monitor: Monitor
+    # The resolved config as plain data: every checkpoint holds it (converted once per run).
+    config_record: Dict[str, Any]
+    autocast: Optional[torch.dtype] = None
+    # `model` holds the weights (and is what checkpoints save); `eval_model` validates, tests
+    # and predicts (the model, or its torch.compile wrapper); `train_model` takes the training
+    # steps (eval_model, wrapped in DDP when several processes share each batch).
+    eval_model: Optional[torch.nn.Module] = None
+    ranks: Ranks = SINGLE_PROCESS
+    train_model: Optional[torch.nn.Module] = None
+    min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
+    augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
+    # Returns the signal that asked training to stop, or None.
+    stop_signal: Callable[[], Optional[int]] = lambda: None
+    progress: Progress = field(default_factory=Progress)
+    loggers: Loggers = field(default_factory=Loggers)  # rank 0's chosen trackers
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.settings.batch_size)
+
+    def epoch_plan(self, on_step: Optional[Callable[[], None]] = None) -> EpochPlan:
+        """How the engine takes this run's training steps."""
+        return EpochPlan(self.settings.batch_size, self.scheduler, self.settings.grad_clip,
+                         self.autocast, self.ranks, self.min_batch, self.augment,
+                         should_stop=self.stop_signal, on_step=on_step)
+
+
+def prepare(cfg: DictConfig) -> torch.device:
+    """Checks that need no data, so a bad config fails before any time is spent."""
+    validate(cfg)
+    check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
+    augment_for(cfg.dataset, declared_image_data(cfg.dataset))
+    check_available(cfg)
+    use_deterministic_algorithms(cfg.trainer.deterministic)
+    # Checkpoints must find the data again from any working directory.
+    for key in (key for key in PATH_KEYS if key.startswith("dataset.")):
+        if OmegaConf.select(cfg, key):
+            OmegaConf.update(cfg, key, str(Path(OmegaConf.select(cfg, key)).expanduser().resolve()))
+    return distributed.device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
+
+
+def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
+              ranks: Ranks = SINGLE_PROCESS) -> Run:
+    """The run ``cfg`` describes, its data on ``device``, its model checked on two samples."""
+    settings = RunSettings.from_config(cfg)
+    torch.manual_seed(settings.seed)
+    data = build_data(cfg.dataset, settings.seed, device)
+    model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
+    check_model(model, data.train.x[:2], data.task, data.num_outputs, model_label(cfg.model))
+    if image_data(data.input_shape):
+        # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
+    steps = math.ceil(len(data.train) / settings.batch_size)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs, steps)
+    _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
+    eval_model = torch.compile(model) if cfg.trainer.compile else model
+    return Run(settings, run_dir, data, model, optimizer, scheduler,
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing,
+                                 model_label(cfg.model)),
+               eval_loss_fn=make_loss(data.task, data.stats),
+               monitor=monitored(settings.monitor, data.task),
+               config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+               autocast=autocast_dtype(cfg.trainer.precision, device),
+               eval_model=eval_model, ranks=ranks,
+               train_model=distributed.wrap(eval_model, device),
+               min_batch=smallest_batch(model, ranks),
+               augment=augment_for(cfg.dataset, image_data(data.input_shape)))
+
+
+def _check_batch_fits(batch_size: int, smallest: int, ranks: Ranks) -> None:
+    if batch_size >= smallest:
+        return
+    why = (f"{ranks.world_size} processes each need a sample of every batch"
+           if smallest == ranks.world_size else "batch norm needs at least 2 samples to train "
+           "(model.batch_norm=false trains with batches of 1)")
+    raise ConfigError(f"dataset.batch_size={batch_size} is too small: {why}; use at least "
+                      f"dataset.batch_size={smallest}")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 autocast on CUDA by default (where the GPU has it); plain float32 elsewhere."""
+    if precision == "auto":
+        bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_gpu else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def checkpoint_state(run: Run) -> Dict[str, Any]:
+    data = run.data
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "progress": asdict(run.progress),
+        "config": run.config_record,
+        "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
+                       "task": data.task.value},  # plain text: checkpoints load weights-only
+        "stats": data.stats,
+        "class_names": data.class_names,
+        "encoding": data.encoding,
+    }
+
+
+def restore(run: Run, saved: Dict[str, Any]) -> None:
+    """Continue from a checkpoint that resumable_state found to fit this run's config."""
+    check_fits(saved, run.data.input_shape, run.data.num_outputs)
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    if run.scheduler is not None and saved["scheduler"] is not None:
+        _restore_schedule(run, saved)
+    run.progress = Progress(**saved["progress"])
+    log.info(f"resumed from {saved['path']} after epoch {run.progress.epoch}")
+
+
+def _restore_schedule(run: Run, saved: Dict[str, Any]) -> None:
+    """The schedule where the checkpoint left it. A resume that trains longer (a larger
+    trainer.epochs) follows the schedule of a run of the new length from the step reached,
+    rather than the old schedule's end (a learning rate of 0 for cosine, an error for
+    one-cycle): the same learning rates as a run started with the new length."""
+    before, now = saved["config"]["trainer"]["epochs"], run.settings.epochs
+    if before == now:
+        run.scheduler.load_state_dict(saved["scheduler"])
+        return
+    steps = saved["scheduler"]["last_epoch"]
+    run.scheduler.last_epoch = steps - 1
+    with warnings.catch_warnings():  # stepped before optimizer.step on purpose: to step `steps`
+        warnings.simplefilter("ignore", UserWarning)
+        run.scheduler.step()
+    log.info(f"trainer.epochs {before} -> {now}: the {run.config_record['scheduler']['name']} "
+             f"schedule goes on as a {now}-epoch run's from step {steps} "
+             f"(lr {run.optimizer.param_groups[0]['lr']:.4g})")

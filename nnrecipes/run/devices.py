@@ -1,0 +1,114 @@
+"""Pick the torch device a run asked for, or say clearly why it is not there."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from typing import Optional
+
+import torch
+
+from nnrecipes.core.config import ConfigError
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+AVAILABLE = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
+# The threads a run without device.threads gets in this process: torch's own count, noted before
+# nnrecipes first changes it, or a parallel launcher's share (share_cores). Restored for each run,
+# so a run that set device.threads does not leave its count to the next run in the process.
+_default_threads: Optional[int] = None
+
+
+def _use_threads(threads: Optional[int]) -> None:
+    global _default_threads
+    if _default_threads is None:
+        _default_threads = torch.get_num_threads()
+    wanted = _default_threads if threads is None else threads
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+
+
+# glibc's malloc hands a freed block above its mmap threshold (128 KiB, rising to at most
+# 32 MiB) back to the system at once and trims the heap's free top, so on CPU each batch's
+# activations page-fault in afresh: 2.7-4.1 million minor faults in a 3-epoch Fashion-MNIST run,
+# whose first epoch took up to 60% longer (docs/benchmarks.md). Blocks under MMAP_THRESHOLD
+# come from the heap instead, and up to KEEP_FREE of free heap is kept for the next batch.
+MMAP_THRESHOLD, KEEP_FREE = 256 << 20, 1 << 30
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+
+
+@functools.lru_cache(maxsize=None)
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed CPU memory for reuse (once per process); False where libc is not
+    glibc (macOS, Windows, musl's mallopt does nothing) and nothing was changed."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, KEEP_FREE))
+
+
+def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
+    """``auto`` takes cuda, then mps, then cpu; a named device that is absent is an error.
+    ``threads`` (device.threads) sets torch's CPU threads; None, this process's default.
+    The CPU also gets an allocator that keeps freed memory (keep_freed_memory)."""
+    device = _device_named(name)
+    _use_threads(threads)
+    if device.type == "cpu":
+        keep_freed_memory()
+    return device
+
+
+def _device_named(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device(next(kind for kind, present in AVAILABLE.items() if present()))
+    if name not in AVAILABLE:
+        raise ConfigError(f"device={name!r} is unknown; known: auto, {', '.join(AVAILABLE)}")
+    if not AVAILABLE[name]():
+        found = [kind for kind, present in AVAILABLE.items() if present()]
+        raise ConfigError(f"device={name} was asked for, but this machine has no {name} device "
+                          f"that torch can use (available: {', '.join(found)}). "
+                          "Use device=auto or device=cpu.")
+    return torch.device(name)
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity: what SLURM or taskset gave it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def share_cores(jobs_side_by_side: int) -> int:
+    """Give this job cores ÷ jobs intra-op threads (at least 1) and return the count.
+
+    Two PyTorch processes that each run a thread per core on the same cores slow each other
+    5-10x (OpenMP threads spin-wait for each other), so jobs that a parallel launcher runs side
+    by side split the cores instead. Called at the start of each job, before its first tensor
+    work.
+    """
+    global _default_threads
+    _default_threads = max(1, cores() // max(1, jobs_side_by_side))
+    _use_threads(None)
+    return _default_threads
+
+
+def use_deterministic_algorithms(on: bool) -> None:
+    """``trainer.deterministic``: PyTorch's deterministic kernels, or its fastest ones.
+
+    Made to follow the setting either way, since runs in one process (tests, searches) must not
+    inherit the last run's choice. On CUDA, deterministic cuBLAS needs a fixed workspace, set
+    before the first cuBLAS call (a run's CUDA work starts after this); cuDNN's autotuner, which
+    may pick different kernels from run to run, is off with it.
+    """
+    if on == torch.are_deterministic_algorithms_enabled():
+        return  # setting it imports torch._inductor, 1.9 s: paid only when it changes
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+    if on:
+        torch.backends.cudnn.benchmark = False

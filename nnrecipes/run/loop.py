@@ -1,0 +1,122 @@
+"""The epoch loop: train an epoch, validate, keep the best, write the epoch's files, stop early.
+
+Reads the run's settings and parts (run/build.py), never the config.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from nnrecipes.core import console
+from nnrecipes.records.checkpoint import save_checkpoint, write_atomically
+from nnrecipes.run.build import Run, checkpoint_state
+from nnrecipes.run.engine import LossNotFinite, StopRequested, evaluate, train_one_epoch
+from nnrecipes.run.interrupt import Interrupted
+from nnrecipes.run.ranks import launched
+
+log = logging.getLogger("nnrecipes")
+EpochHook = Callable[[int, Dict[str, float], str], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
+    """Train epoch by epoch, writing metrics and checkpoints after each one."""
+    epochs, patience, progress = run.settings.epochs, run.settings.patience, run.progress
+    if patience is not None and progress.bad_epochs >= patience:
+        return  # a resumed run that had already stopped early: only its finish is missing
+    for epoch in range(progress.epoch + 1, epochs + 1):
+        row = _epoch(run, epoch)
+        improved = _improved(run, row)
+        progress.epoch, progress.history = epoch, [*progress.history, row]
+        shown = {key: value for key, value in row.items() if key != "epoch"}
+        log.info(f"epoch {epoch}/{epochs}  {console.format_metrics(shown)}")
+        if improved:
+            progress.best_value, progress.best_epoch = row[run.monitor.column], epoch
+            progress.bad_epochs = 0
+        else:
+            progress.bad_epochs += 1
+        if run.ranks.rank == 0:  # the other processes hold the same state and write nothing
+            _write_epoch_files(run, improved, on_epoch_end, row)
+        if patience is not None and progress.bad_epochs >= patience:
+            log.info(f"early stop: {run.monitor.column} has not improved for {patience} epochs")
+            break
+
+
+def _epoch(run: Run, epoch: int) -> Dict[str, float]:
+    """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
+    try:
+        return train_and_validate(run, epoch)
+    except StopRequested:
+        # last.pt still holds the last complete epoch; a resume replays this one exactly.
+        number = run.stop_signal() or signal.SIGTERM  # or another process's signal
+        again = "torchrun ... -m nnrecipes.cli" if launched() else "nnrun"
+        raise Interrupted(number, f"interrupted by {signal.Signals(number).name} in epoch "
+                                  f"{epoch}; {run.checkpoints / 'last.pt'} holds epoch "
+                                  f"{epoch - 1}. Continue with: {again} resume={run.run_dir}"
+                          ) from None
+    except LossNotFinite as bad:
+        raise TrainingDiverged(
+            f"training diverged: the loss became {bad.value} in epoch {epoch}, step "
+            f"{bad.step} (lr {bad.lr:.4g}); lower optimizer.lr or set trainer.grad_clip"
+        ) from None
+
+
+def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
+    settings, data = run.settings, run.data
+    torch.manual_seed(settings.seed + epoch)  # the same batches and dropout after a resume
+    started = time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    with console.epoch_progress(settings.progress, epoch, settings.epochs,
+                                run.steps_per_epoch) as step:
+        train = train_one_epoch(run.train_model, data.train, run.optimizer, run.loss_fn,
+                                run.epoch_plan(on_step=step))
+    val = evaluate(run.eval_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
+                   settings.eval_batch_size, run.autocast)
+    return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
+            **{f"val_{key}": value for key, value in val.items()},
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _improved(run: Run, row: Dict[str, float]) -> bool:
+    """Better on the monitored metric, or level with it and lower in validation loss."""
+    value, best = row[run.monitor.column], run.progress.best_value
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    delta = run.settings.min_delta
+    if run.monitor.minimised:
+        return value < best - delta
+    if value == best and run.monitor.metric != "loss":
+        best_row = run.progress.history[run.progress.best_epoch - 1]
+        return row["val_loss"] < best_row["val_loss"]
+    return value > best + delta
+
+
+def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHook],
+                       row: Dict[str, float]) -> None:
+    _write_metrics_csv(run.run_dir / "metrics.csv", run.progress.history)
+    state = checkpoint_state(run)
+    best = [run.checkpoints / "best.pt"] if improved else []
+    save_checkpoint([*best, run.checkpoints / "last.pt"], state)
+    run.loggers.epoch(row)
+    if on_epoch_end is not None:
+        on_epoch_end(run.progress.epoch, row, run.monitor.column)
+
+
+def _write_metrics_csv(path: Path, history: List[Dict[str, float]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomically(path, buffer.getvalue().encode())
