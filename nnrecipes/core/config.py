@@ -59,6 +59,12 @@ class DatasetConfig:
 @dataclass
 class ModelConfig:
     name: str = MISSING
+    # Start from an earlier run's weights (its folder or a checkpoint file): every layer whose
+    # shape fits; the head is re-initialised when the classes differ. null: from scratch.
+    init: Optional[str] = None
+    # backbone: train the head (the last linear layer) only, batch-norm statistics kept as they
+    # are, until trainer.unfreeze_epoch; none: train everything.
+    freeze: str = setting("none", choices=("none", "backbone"))
 
 
 @dataclass
@@ -66,6 +72,9 @@ class OptimizerConfig:
     name: str = MISSING
     lr: float = setting(1e-3, gt=0)
     weight_decay: float = setting(0.0, ge=0)
+    # The backbone's learning rate is lr times this (the head's is lr): gentler steps for weights
+    # that start pretrained.
+    backbone_lr_scale: float = setting(1.0, gt=0, le=1)
 
 
 @dataclass
@@ -108,6 +117,9 @@ class TrainerConfig:
     # PyTorch's deterministic algorithms (and the cuBLAS workspace they need on CUDA): the same
     # seed gives the same numbers, at some cost in speed on GPU (README, "Reproducible runs").
     deterministic: bool = False
+    # With model.freeze=backbone: the last epoch with the backbone frozen; everything trains from
+    # the next one (fastai's fine_tune). null: frozen to the end.
+    unfreeze_epoch: Optional[int] = setting(None, ge=1)
 
 
 @dataclass
@@ -164,7 +176,9 @@ class Config:
 MOVABLE_DATASET_KEYS = ("data_dir", "path", "test_path", "download", "eval_batch_size")
 # Keys that hold paths; a relative one means the folder nnrun was started in.
 PATH_KEYS = ("dataset.data_dir", "dataset.path", "dataset.test_path", "checkpoint", "resume",
-             "input", "output")
+             "input", "output", "model.init")
+# Keys every model has, which its builder does not take (run/build.py applies them).
+MODEL_RUN_KEYS = ("name", "init", "freeze")
 
 
 def folder_name(mode: str, dataset: str, model: str) -> str:

@@ -19,6 +19,7 @@ from nnrecipes.components.models import build_model, check_model, check_model_fi
 from nnrecipes.components.optimizers import build_optimizer
 from nnrecipes.components.schedules import build_scheduler
 from nnrecipes.core.config import PATH_KEYS, ConfigError
+from nnrecipes.core.registry import component
 from nnrecipes.core.task import Monitor, make_loss, monitored
 from nnrecipes.core.validation import validate
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
@@ -28,6 +29,7 @@ from nnrecipes.run.augment import Augment, augment_for
 from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
 from nnrecipes.run.settings import RunSettings
+from nnrecipes.run.transfer import Freezing, initialise
 
 log = logging.getLogger("nnrecipes")
 
@@ -65,6 +67,7 @@ class Run:
     train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
     augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
+    freezing: Optional[Freezing] = None  # model.freeze: what trains in each epoch
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
@@ -92,11 +95,29 @@ def prepare(cfg: DictConfig) -> torch.device:
     augment_for(cfg.dataset, declared_image_data(cfg.dataset))
     check_available(cfg)
     use_deterministic_algorithms(cfg.trainer.deterministic)
-    # Checkpoints must find the data again from any working directory.
-    for key in (key for key in PATH_KEYS if key.startswith("dataset.")):
+    # Checkpoints must find the data (and an earlier run) again from any working directory.
+    for key in (key for key in PATH_KEYS if key.startswith(("dataset.", "model."))):
         if OmegaConf.select(cfg, key):
             OmegaConf.update(cfg, key, str(Path(OmegaConf.select(cfg, key)).expanduser().resolve()))
+    _fit_images_to_the_model(cfg)
     return distributed.device_for_this_process(resolve_device(cfg.device.name, cfg.device.threads))
+
+
+def _fit_images_to_the_model(cfg: DictConfig) -> None:
+    """Images a model wants at a size of its own (pretrained weights) are decoded at it where
+    the data set decodes files and dataset.image_size leaves the size to nnrun; a size the user
+    chose there is the size the model resizes to."""
+    wanted = component("model", cfg.model.name).trait("input_size")
+    if not wanted or "image_size" not in cfg.dataset:
+        return
+    if cfg.dataset.image_size is None and cfg.model.get("image_size") is None:
+        size = wanted(cfg.model)
+        if size:
+            cfg.dataset.image_size = size
+            log.info(f"dataset.image_size={size}: the size model.weights={cfg.model.weights} "
+                     f"expect")
+    if cfg.model.get("image_size") is None:
+        cfg.model.image_size = cfg.dataset.image_size
 
 
 def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
@@ -105,19 +126,25 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     settings = RunSettings.from_config(cfg)
     torch.manual_seed(settings.seed)
     data = build_data(cfg.dataset, settings.seed, device)
+    label = model_label(cfg.model)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
-    check_model(model, data.train.x[:2], data.task, data.num_outputs, model_label(cfg.model))
+    if cfg.model.init:
+        initialise(model, cfg.model.init, label, data.train.x[:2], data.class_names)
+    check_model(model, data.train.x[:2], data.task, data.num_outputs, label)
     if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device)
+    freezing = Freezing(model, cfg.model.freeze, cfg.trainer.unfreeze_epoch, label,
+                        data.train.x[:2]) \
+        if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
+                                backbone=freezing.backbone if freezing else ())
     steps = math.ceil(len(data.train) / settings.batch_size)
     scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs, steps)
     _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
     eval_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(settings, run_dir, data, model, optimizer, scheduler,
-               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing,
-                                 model_label(cfg.model)),
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing, label),
                eval_loss_fn=make_loss(data.task, data.stats),
                monitor=monitored(settings.monitor, data.task),
                config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
@@ -125,7 +152,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                eval_model=eval_model, ranks=ranks,
                train_model=distributed.wrap(eval_model, device),
                min_batch=smallest_batch(model, ranks),
-               augment=augment_for(cfg.dataset, image_data(data.input_shape)))
+               augment=augment_for(cfg.dataset, image_data(data.input_shape)),
+               freezing=freezing)
 
 
 def _check_batch_fits(batch_size: int, smallest: int, ranks: Ranks) -> None:

@@ -18,6 +18,7 @@ import torch
 
 from nnrecipes.core import console
 from nnrecipes.records.checkpoint import save_checkpoint, write_atomically
+from nnrecipes.run import distributed
 from nnrecipes.run.build import Run, checkpoint_state
 from nnrecipes.run.engine import LossNotFinite, StopRequested, evaluate, train_one_epoch
 from nnrecipes.run.interrupt import Interrupted
@@ -56,6 +57,9 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
 
 def _epoch(run: Run, epoch: int) -> Dict[str, float]:
     """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
+    if run.freezing is not None and run.freezing.at_epoch(epoch) and run.ranks.world_size > 1:
+        # DDP keeps the parameters that trained when it wrapped the model: wrap it anew.
+        run.train_model = distributed.wrap(run.eval_model, run.data.train.x.device)
     try:
         return train_and_validate(run, epoch)
     except StopRequested:

@@ -5,6 +5,7 @@ it. A new model is a file here and a YAML in configs/model/.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -12,7 +13,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from nnrecipes.components.models.layers import Rescale, Standardize
-from nnrecipes.core.config import ConfigError
+from nnrecipes.core.config import MODEL_RUN_KEYS, ConfigError
 from nnrecipes.core.registry import component, declared
 from nnrecipes.core.task import Task
 from nnrecipes.data import image_datasets
@@ -33,26 +34,111 @@ def check_model_fits_data(model_name: str, dataset_name: str, image_data: Option
 def _network(cfg, input_shape: Tuple[int, ...], num_outputs: int) -> nn.Module:
     """The declared model's class, called with the data's shapes and the model's keys."""
     keys = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    keys.pop("name")
+    for key in MODEL_RUN_KEYS:  # not the builder's: applied when the run is built
+        keys.pop(key, None)
     return component("model", cfg.name).build(input_shape, num_outputs, **keys)
 
 
+class Model(nn.Sequential):
+    """The data's normalisation, the network, and for regression the targets' units: what
+    checkpoints save. Batch-norm layers in ``frozen_norms`` stay in evaluation mode while the
+    model trains (a frozen backbone keeps its statistics)."""
+
+    frozen_norms: Tuple[nn.Module, ...] = ()
+    __jit_ignored_attributes__ = ["frozen_norms"]  # TorchScript exports forward alone
+
+    def train(self, mode: bool = True) -> "Model":
+        super().train(mode)
+        for norm in self.frozen_norms:
+            norm.eval()
+        return self
+
+
 def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
-                stats: Optional[Dict[str, torch.Tensor]] = None) -> nn.Sequential:
-    """The network for ``cfg`` (the model config), wrapped in the data's normalisation."""
-    layers = [_network(cfg, tuple(input_shape), num_outputs)]
+                stats: Optional[Dict[str, torch.Tensor]] = None) -> Model:
+    """The network for ``cfg`` (the model config), wrapped in the data's normalisation (unless
+    it standardises the raw inputs itself, as pretrained weights do)."""
+    network = _network(cfg, tuple(input_shape), num_outputs)
+    layers = [network]
     if stats is not None:
-        layers.insert(0, Standardize(stats["input_mean"], stats["input_std"]))
+        if not getattr(network, "takes_raw_pixels", False):
+            layers.insert(0, Standardize(stats["input_mean"], stats["input_std"]))
         if "target_mean" in stats:
             layers.append(Rescale(stats["target_mean"], stats["target_std"]))
-    return nn.Sequential(*layers)
+    return Model(*layers)
+
+
+def head_of(network: nn.Module, label: str,
+            sample: Optional[torch.Tensor] = None) -> Tuple[str, nn.Linear]:
+    """The network's head: its last layer with weights, which must be linear (fc,
+    classifier[-1], heads.head, ... whatever it is called). With ``sample`` (inputs the network
+    takes), the head is the last such layer a forward pass runs, and its output must be the
+    network's: a model that computes after it (an ensemble's own last step) has no one head."""
+    leaves = [(name, module) for name, module in network.named_modules()
+              if not list(module.children()) and list(module.parameters(recurse=False))]
+    if sample is not None:
+        leaves, output, last = _ran(network, leaves, sample)
+        if leaves and not (isinstance(last, torch.Tensor) and torch.equal(last, output)):
+            raise ConfigError(f"{label} computes its output after its last linear layer (an "
+                              f"ensemble's mean, say), so nnrecipes cannot tell its head")
+    if not leaves or not isinstance(leaves[-1][1], nn.Linear):
+        last = f"is {type(leaves[-1][1]).__name__}" if leaves else "is not there"
+        raise ConfigError(f"{label} does not end in a linear layer (its last layer with weights "
+                          f"{last}), so nnrecipes cannot tell its head")
+    return leaves[-1]
+
+
+def _ran(network: nn.Module, leaves, sample: torch.Tensor):
+    """The layers of ``leaves`` in the order a forward pass on ``sample`` runs them, the
+    network's output, and the last one's."""
+    order, outputs = [], {}
+
+    def recorder(name: str):
+        def record(layer, inputs, output) -> None:  # None: the output stays as it is
+            order.append(name)
+            outputs[name] = output
+        return record
+
+    hooks = [module.register_forward_hook(recorder(name)) for name, module in leaves]
+    training = network.training
+    network.eval()
+    try:
+        with torch.inference_mode():
+            output = network(sample)
+    finally:
+        network.train(training)
+        for hook in hooks:
+            hook.remove()
+    by_name = dict(leaves)
+    ran = [(name, by_name[name]) for name in dict.fromkeys(order)]
+    return ran, output, outputs[order[-1]] if order else None
+
+
+def replace_module(network: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` where the submodule ``name`` (dotted: classifier.3) is."""
+    parent, _, child = name.rpartition(".")
+    setattr(network.get_submodule(parent) if parent else network, child, new)
+
+
+# Set while a model is rebuilt from a checkpoint: its weights come from the checkpoint, so
+# pretrained weights (a file, torch's hub cache) are not read (they may not be on this machine).
+_from_checkpoint: ContextVar[bool] = ContextVar("from_checkpoint", default=False)
+
+
+def weights_come_from_checkpoint() -> bool:
+    """Whether the model being built gets its weights from a checkpoint afterwards."""
+    return _from_checkpoint.get()
 
 
 def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
     """Rebuild a trained model from a loaded checkpoint alone."""
     spec = saved["model_spec"]
-    model = build_model(OmegaConf.create(saved["config"]["model"]), tuple(spec["input_shape"]),
-                        spec["num_outputs"], saved["stats"])
+    token = _from_checkpoint.set(True)
+    try:
+        model = build_model(OmegaConf.create(saved["config"]["model"]),
+                            tuple(spec["input_shape"]), spec["num_outputs"], saved["stats"])
+    finally:
+        _from_checkpoint.reset(token)
     model.load_state_dict(saved["model"])
     return model
 

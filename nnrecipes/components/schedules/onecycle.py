@@ -18,7 +18,11 @@ class OneCycleSchedulerConfig(SchedulerConfig):
 
 
 def one_cycle(cfg, optimizer, steps_per_epoch: int, total_steps: int) -> LRScheduler:
-    return OneCycleLR(optimizer, max_lr=cfg.max_lr or optimizer.param_groups[0]["lr"],
+    # Each parameter group peaks in proportion to its own rate (a backbone's lr is scaled).
+    first, *others = optimizer.param_groups
+    peak = cfg.max_lr or first["lr"]
+    return OneCycleLR(optimizer, max_lr=[peak, *(peak * group["lr"] / first["lr"]
+                                                 for group in others)],
                       total_steps=total_steps, pct_start=cfg.pct_start)
 
 

@@ -1,0 +1,146 @@
+"""Pretrained weights for a torchvision network: by torchvision's name (``DEFAULT``,
+``IMAGENET1K_V1``, ...) from torch's hub cache, or from a state-dict file.
+
+Named weights are read from ``$TORCH_HOME/hub/checkpoints/`` under torchvision's own file name,
+and downloaded there only with ``model.download=true`` (from ``NNRECIPES_WEIGHTS_URL`` instead of
+download.pytorch.org when that names a mirror), the file's hash checked against the one its name
+carries. Offline, the error names the file and the folder to put it in. A file whose layers do
+not fit the network names the first one that does not.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any, Dict, Optional
+from urllib.parse import urlparse
+
+from nnrecipes.core.config import ConfigError
+
+# torch.hub's rule: the hex digits after the last '-' of a weights file's name start its sha256.
+HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")
+MIRROR_VARIABLE = "NNRECIPES_WEIGHTS_URL"
+FILE_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+def is_file_reference(weights: str) -> bool:
+    """``model.weights`` names a file (a path, or a state-dict suffix) rather than weights."""
+    return "/" in weights or weights.endswith(FILE_SUFFIXES)
+
+
+def named_weights(arch: str, name: str):
+    """torchvision's weights ``name`` of ``arch`` (``DEFAULT`` included)."""
+    from torchvision.models import get_model_weights
+
+    try:
+        choices = get_model_weights(arch)
+    except (ValueError, KeyError):
+        raise ConfigError(f"model.arch={arch} has no pretrained weights in torchvision; use "
+                          f"model.weights=null, or a state-dict file") from None
+    known = [*choices.__members__]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"model.weights={name} is not a weights name of {arch}; {hint}its "
+                          f"names are: {', '.join(known)} (or a path to a state-dict file)")
+    return choices[name]
+
+
+def cache_file(weights) -> Path:
+    """Where torch's hub keeps ``weights``: $TORCH_HOME/hub/checkpoints/<torchvision's name>."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+
+
+def _url(weights) -> str:
+    mirror = os.environ.get(MIRROR_VARIABLE)
+    name = Path(urlparse(weights.url).path).name
+    return f"{mirror.rstrip('/')}/{name}" if mirror else weights.url
+
+
+def expected_hash(file_name: str) -> Optional[str]:
+    found = HASH_IN_NAME.search(file_name)
+    return found.group(1) if found else None
+
+
+def cached_state(weights, download: bool) -> Dict[str, Any]:
+    """The state dict of named ``weights``: from the hub cache, downloaded only if asked."""
+    path = cache_file(weights)
+    if not path.is_file():
+        if not download:
+            raise ConfigError(
+                f"model.weights={weights.name}: {path.name} is not in {path.parent} (torch's hub "
+                f"cache, $TORCH_HOME/hub/checkpoints). Put the file there (from {weights.url}), "
+                f"or pass model.download=true on a machine with network access")
+        _download(weights, path)
+    return load_state_file(str(path), "model.weights")
+
+
+def _download(weights, path: Path) -> None:
+    import torch
+
+    url = _url(weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=expected_hash(path.name),
+                                       progress=False)
+    except Exception as error:  # no network, a refused mirror, a hash that does not match
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ConfigError(f"model.weights={weights.name} could not be downloaded from {url} "
+                          f"into {path} ({type(error).__name__}: {reason}); put the file there "
+                          f"by hand") from None
+
+
+def load_state_file(location: str, key: str) -> Dict[str, Any]:
+    """A state dict from a .pt/.pth file (the dict itself, or under 'state_dict' or 'model')
+    or a .safetensors file."""
+    path = Path(location).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{key}={location}: no such file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        import torch
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except ImportError:
+        raise ConfigError(f"{key}={location} needs the safetensors extra: "
+                          f"pip install 'nnrecipes[safetensors]'") from None
+    except pickle.UnpicklingError:  # torch's own text is about its weights_only default
+        raise ConfigError(f"{key}={location} is not a state dict saved with torch.save, or it "
+                          f"holds Python objects besides tensors, which nnrun does not load") \
+            from None
+    except Exception as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ConfigError(f"{key}={location} is not a readable state dict "
+                          f"({type(error).__name__}: {reason})") from None
+    for inner in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(inner), dict):
+            state = state[inner]
+    if not isinstance(state, dict):
+        raise ConfigError(f"{key}={location} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def load_fitting(network, state: Dict[str, Any], skip: str, where: str) -> None:
+    """Load ``state`` into ``network``, every tensor but those under ``skip`` (the head, which
+    the data's classes replace); the first layer that is missing or of another shape is named."""
+    own = network.state_dict()
+    for key, tensor in own.items():
+        if key.startswith(skip + "."):
+            continue
+        if key not in state:
+            raise ConfigError(f"{where} does not fit model.arch: it lacks {key} (is it the "
+                              f"weights of another network?)")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ConfigError(f"{where} does not fit model.arch: its {key} is "
+                              f"{tuple(state[key].shape)}, the network's "
+                              f"{tuple(tensor.shape)} (the weights of another network?)")
+    network.load_state_dict({key: value for key, value in state.items()
+                             if key in own and not key.startswith(skip + ".")}, strict=False)

@@ -1,0 +1,123 @@
+"""Starting from what an earlier model learnt: ``model.init`` (an earlier run's weights) and
+``model.freeze=backbone`` with ``trainer.unfreeze_epoch`` (train the head first, then all).
+
+The head is the network's last linear layer (``components.models.head_of``); the backbone is
+everything else that has weights. The data's normalisation is never taken from the earlier run:
+it is fit on this run's training split.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Tuple
+
+from torch import nn
+
+from nnrecipes.components.models import Model, head_of
+from nnrecipes.components.models.layers import Rescale, Standardize
+from nnrecipes.core.config import ConfigError
+from nnrecipes.records.checkpoint import load_checkpoint
+
+log = logging.getLogger("nnrecipes")
+
+
+def _head_prefix(model: Model, label: str, sample) -> str:
+    """The state-dict prefix of the model's head (``1.fc`` in Model(Standardize, network));
+    ``sample``: two training inputs, on which the head is found (head_of)."""
+    inputs = sample
+    for index, part in enumerate(model):
+        if not isinstance(part, (Standardize, Rescale)):
+            return f"{index}.{head_of(part, label, inputs)[0]}"
+        inputs = part(inputs)
+    raise ConfigError(f"{label} has no network")
+
+
+def _normalisation_keys(model: Model) -> List[str]:
+    """The data's statistics and what else fits inputs to the network: never taken over."""
+    return [f"{index}." for index, part in enumerate(model)
+            if isinstance(part, (Standardize, Rescale))] + \
+        [name for name, module in model.named_modules() if type(module).__name__ == "FitInput"]
+
+
+def initialise(model: Model, location: str, label: str, sample,
+               class_names: Optional[List[str]]) -> None:
+    """Start ``model`` from the best weights of the run (or checkpoint) at ``location``: every
+    tensor, and the head too when the classes are the same (by name, in order); else the head
+    stays new."""
+    saved = load_checkpoint(location, name="best.pt")
+    theirs, mine = saved["model"], model.state_dict()
+    head = _head_prefix(model, label, sample)
+    skipped = tuple(_normalisation_keys(model))
+    taken, head_kept = {}, True
+    for key, tensor in mine.items():
+        if key.startswith(skipped):
+            continue
+        found = theirs.get(key)
+        fits = found is not None and tuple(found.shape) == tuple(tensor.shape)
+        if key.startswith(head + "."):
+            head_kept &= fits
+        elif not fits:
+            _check_inputs_alike(saved, sample, location)
+            shape = "is missing" if found is None else f"is {tuple(found.shape)}"
+            raise ConfigError(f"model.init={location} does not fit this model: its {key} "
+                              f"{shape}, this model's {tuple(tensor.shape)} (trained with "
+                              f"model={saved['config']['model']['name']}; the layers but the "
+                              f"head must be alike)")
+        if fits:
+            taken[key] = found
+    head_kept &= saved.get("class_names") == class_names
+    if not head_kept:
+        taken = {key: value for key, value in taken.items() if not key.startswith(head + ".")}
+    if not taken:
+        raise ConfigError(f"model.init={location}: nothing to take from it, as this model has no "
+                          f"layer but its head and the classes differ; start from a run of a "
+                          f"model with layers before its head")
+    model.load_state_dict(taken, strict=False)
+    log.info(f"model.init: {len(taken)} tensors from {saved['path']}; the head "
+             f"{'kept (the same classes)' if head_kept else 're-initialised (other classes)'}")
+
+
+def _check_inputs_alike(saved, sample, location: str) -> None:
+    """A layer that does not fit because the images had another number of channels: said as
+    such."""
+    theirs, mine = saved["model_spec"]["input_shape"], list(sample.shape[1:])
+    if len(theirs) == 3 and len(mine) == 3 and theirs[0] != mine[0]:
+        raise ConfigError(f"model.init={location} was trained on {theirs[0]}-channel images, "
+                          f"this data has {mine[0]} channels; set dataset.channels={theirs[0]}, "
+                          f"or start from a run on {mine[0]}-channel images")
+
+
+class Freezing:
+    """``model.freeze=backbone`` until ``unfreeze_epoch`` (null: to the end): the backbone's
+    parameters take no gradient and its batch-norm layers keep their statistics."""
+
+    def __init__(self, model: Model, freeze: str, unfreeze_epoch: Optional[int], label: str,
+                 sample):
+        self.model, self.active = model, freeze == "backbone"
+        self.unfreeze_epoch = unfreeze_epoch
+        self.backbone, self.norms = self._backbone(label, sample)
+        self.frozen = False  # as built: everything trains
+        if self.active and not self.backbone:
+            raise ConfigError(f"model.freeze=backbone: {label} has no backbone to freeze, only "
+                              f"its head; freeze a model with layers before its head")
+
+    def _backbone(self, label: str, sample) -> Tuple[List[nn.Parameter], Tuple[nn.Module, ...]]:
+        head = _head_prefix(self.model, label, sample)
+        parameters = [parameter for name, parameter in self.model.named_parameters()
+                      if not name.startswith(head + ".")]
+        norms = tuple(module for name, module in self.model.named_modules()
+                      if isinstance(module, nn.modules.batchnorm._BatchNorm)
+                      and not name.startswith(head))
+        return parameters, norms
+
+    def at_epoch(self, epoch: int) -> bool:
+        """Freeze or thaw for ``epoch``; whether what trains changed (DDP then wraps anew)."""
+        frozen = self.active and (self.unfreeze_epoch is None or epoch <= self.unfreeze_epoch)
+        if frozen == self.frozen:
+            return False
+        for parameter in self.backbone:
+            parameter.requires_grad_(not frozen)
+        self.model.frozen_norms = self.norms if frozen else ()
+        self.frozen = frozen
+        log.info(f"epoch {epoch}: the backbone is {'frozen' if frozen else 'trained too'}")
+        return True
