@@ -80,7 +80,7 @@ def _space(name: str) -> str:
 
 CASES: List[BadInput] = [
     # the command line and the config
-    _case("unknown group option", "model=resnet", "model=resnet is not a known model"),
+    _case("unknown group option", "model=densenet", "model=densenet is not a known model"),
     _case("own model without a target", "model=custom", "model.target is not set"),
     _case("own model that does not import", "model=custom model.target=my_nets:TinyResNet",
           "cannot import my_nets"),
@@ -349,6 +349,49 @@ CASES: List[BadInput] = [
           "logger.mlflow.tracking_uri=http://127.0.0.1:9 cannot be reached"),
     _case("prediction output under a file", _predict("homes.csv") + " output={root}/own/"
           "homes.csv/predicted.csv", "a part of this path is a file, not a folder"),
+    # 12. pretrained networks and fine-tuning
+    _case("unknown torchvision architecture", _images("images", "model=torchvision",
+                                                      "model.arch=resnet19"),
+          "model.arch=resnet19 is not a classification model of torchvision; did you mean "
+          "resnet18"),
+    _case("torchvision network on a table", "dataset=wine model=torchvision",
+          "model=torchvision"),
+    _case("named weights missing offline", _images("images", "model=torchvision",
+                                                   "model.arch=resnet152",
+                                                   "model.weights=IMAGENET1K_V2"),
+          "resnet152-f82ba261.pth is not in", avoids="Traceback"),
+    _case("misspelled weights name", _images("images", "model=torchvision",
+                                             "model.weights=IMAGENET"),
+          "model.weights=IMAGENET is not a weights name of resnet18; did you mean IMAGENET1K_V1"),
+    _case("weights file of another architecture",
+          _images("images", "model=torchvision", "model.weights={root}/own/mobilenet.pth"),
+          "does not fit model.arch: it lacks conv1.weight"),
+    _case("weights file that does not exist",
+          _images("images", "model=torchvision", "model.weights={root}/own/missing.pth"),
+          "model.weights={root}/own/missing.pth: no such file"),
+    _case("weights file that is not a state dict",
+          _images("images", "model=torchvision", "model.weights={root}/notes.pt"),
+          "is not a state dict saved with torch.save"),
+    _case("model.init of another architecture",
+          _images("images", "model=resnet", "model.init={root}/image_run"),
+          "does not fit this model: its 1.0.weight"),
+    _case("model.init of a 1-channel run into a 3-channel model",
+          _images("images", "dataset.channels=3", "model.init={root}/image_run"),
+          "was trained on 1-channel images, this data has 3 channels"),
+    _case("model.init of a run that is not there", "model.init={root}/nowhere",
+          "no checkpoint at {root}/nowhere"),
+    _case("model.init with only a head for other classes",
+          "dataset=wine model=perceptron model.init={root}/mnist_run",
+          "nothing to take from it"),
+    _case("freezing a model without a backbone", "model=perceptron model.freeze=backbone",
+          "has no backbone to freeze"),
+    _case("unfreeze epoch without freezing", "trainer.unfreeze_epoch=1",
+          "model.freeze=backbone"),
+    _case("backbone learning rate scale above 1", "optimizer.backbone_lr_scale=2",
+          "optimizer.backbone_lr_scale=2"),
+    _case("residual network deeper than the images", _images("images", "model=resnet",
+                                                             "model.widths=[8,8,8,8,8,8]"),
+          "halving the 12x12 images; at most 4 fit"),
     # folders that hold results already
     _case("existing run as the run folder", "dataset=wine hydra.run.dir={root}/run",
           "already holds a run"),
@@ -383,6 +426,7 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     _new_surfaces(root / "own")
     _user_code(root / USER_CODE)
     _search_spaces(root / "spaces" / "search")
+    _pretrained(root / "own")
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
@@ -390,6 +434,15 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     write_idx_dataset(root / "good_mnist", compress=True)
     run_nnrun("dataset=mnist", f"dataset.data_dir={root / 'good_mnist'}", "model=perceptron",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'mnist_run'}")
+
+
+def _pretrained(own: Path) -> None:
+    """A state-dict file of mobilenet_v3_small: the weights of another network for resnet18."""
+    import torch
+    from torchvision import models
+
+    torch.save(models.get_model("mobilenet_v3_small", weights=None).state_dict(),
+               own / "mobilenet.pth")
 
 
 def _inconsistent_idx(root: Path) -> None:

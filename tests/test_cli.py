@@ -50,9 +50,9 @@ def test_help_names_every_option_of_every_group(tmp_path):
 
 
 def test_unknown_group_option_lists_the_choices(tmp_path):
-    result = run_nnrun(tmp_path, "model=resnet")
+    result = run_nnrun(tmp_path, "model=densenet")
     assert result.returncode != 0
-    assert "resnet" in result.stderr and "mlp" in result.stderr
+    assert "densenet" in result.stderr and "mlp" in result.stderr
 
 
 def test_user_errors_exit_2_without_a_traceback(tmp_path):

@@ -187,11 +187,31 @@ def stand_ins(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory) -> Path:
+    """A $TORCH_HOME whose hub cache holds stand-ins for the pretrained weights the pages name
+    (ImageNet's cannot be downloaded here): seeded random values of the right shapes, under
+    torchvision's file names."""
+    import torch
+    from torchvision import models
+
+    from nnrecipes.components.models.pretrained import cache_file, named_weights
+
+    home = tmp_path_factory.mktemp("torch_home")
+    for arch in ("resnet18",):
+        path = home / "hub" / "checkpoints" / cache_file(named_weights(arch, "DEFAULT")).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.save(models.get_model(arch, weights=None).state_dict(), path)
+    return home
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
-def test_every_command_of_the_page_runs_as_written(page, stand_ins, tmp_path, monkeypatch,
-                                                   capsys):
+def test_every_command_of_the_page_runs_as_written(page, stand_ins, hub_cache, tmp_path,
+                                                   monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NNRECIPES_DATA", str(stand_ins))
+    monkeypatch.setenv("TORCH_HOME", str(hub_cache))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))  # a page's own modules, found from here
     before = set(sys.modules)
