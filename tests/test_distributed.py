@@ -26,10 +26,13 @@ def weights(run_dir):
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
-def test_two_processes_train_the_same_model_as_one(nnrun, tmp_path):
-    single = nnrun(*OVERRIDES)
+@pytest.mark.parametrize("fine_tuning", [(), ("model.freeze=backbone", "trainer.unfreeze_epoch=1",
+                                               "optimizer.backbone_lr_scale=0.5")],
+                         ids=["all_trains", "frozen_then_thawed"])
+def test_two_processes_train_the_same_model_as_one(fine_tuning, nnrun, tmp_path):
+    single = nnrun(*OVERRIDES, *fine_tuning)
     parallel_dir = tmp_path / "two_processes"
-    done = torchrun(parallel_dir, *OVERRIDES)
+    done = torchrun(parallel_dir, *OVERRIDES, *fine_tuning)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "x 2 processes" in done.stdout
 

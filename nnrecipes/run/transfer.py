@@ -21,33 +21,47 @@ from nnrecipes.records.checkpoint import load_checkpoint
 log = logging.getLogger("nnrecipes")
 
 
-def _head_prefix(model: Model, label: str, sample) -> str:
-    """The state-dict prefix of the model's head (``1.fc`` in Model(Standardize, network));
-    ``sample``: two training inputs, on which the head is found (head_of)."""
+def _network_prefix(model: Model) -> str:
+    """The state-dict prefix of the network in Model(Standardize?, network, Rescale?)."""
+    index = next(index for index, part in enumerate(model)
+                 if not isinstance(part, (Standardize, Rescale)))
+    return f"{index}."
+
+
+def _saved_network_prefix(state) -> str:
+    """The same for a saved model: its data's statistics, when it has them, come first."""
+    return "1." if "0.mean" in state else "0."
+
+
+def _head(model: Model, label: str, sample) -> str:
+    """The head's name within the network (``fc``, ``13``); ``sample``: two training inputs,
+    on which it is found (head_of)."""
+    prefix = _network_prefix(model)
     inputs = sample
-    for index, part in enumerate(model):
-        if not isinstance(part, (Standardize, Rescale)):
-            return f"{index}.{head_of(part, label, inputs)[0]}"
+    for part in model[:int(prefix[:-1])]:
         inputs = part(inputs)
-    raise ConfigError(f"{label} has no network")
+    return head_of(model[int(prefix[:-1])], label, inputs)[0]
 
 
-def _normalisation_keys(model: Model) -> List[str]:
-    """The data's statistics and what else fits inputs to the network: never taken over."""
-    return [f"{index}." for index, part in enumerate(model)
-            if isinstance(part, (Standardize, Rescale))] + \
-        [name for name, module in model.named_modules() if type(module).__name__ == "FitInput"]
+def _fitting_keys(network) -> Tuple[str, ...]:
+    """What fits inputs to the network (FitInput's statistics and size): never taken over."""
+    return tuple(f"{name}." for name, module in network.named_modules()
+                 if type(module).__name__ == "FitInput")
 
 
 def initialise(model: Model, location: str, label: str, sample,
                class_names: Optional[List[str]]) -> None:
     """Start ``model`` from the best weights of the run (or checkpoint) at ``location``: every
-    tensor, and the head too when the classes are the same (by name, in order); else the head
-    stays new."""
+    tensor of its network, and the head too when the classes are the same (by name, in order);
+    else the head stays new. The data's statistics are this run's own."""
     saved = load_checkpoint(location, name="best.pt")
-    theirs, mine = saved["model"], model.state_dict()
-    head = _head_prefix(model, label, sample)
-    skipped = tuple(_normalisation_keys(model))
+    prefix, head = _network_prefix(model), _head(model, label, sample)
+    their_prefix = _saved_network_prefix(saved["model"])
+    theirs = {key[len(their_prefix):]: value for key, value in saved["model"].items()
+              if key.startswith(their_prefix)}
+    mine = {key[len(prefix):]: value for key, value in model.state_dict().items()
+            if key.startswith(prefix)}
+    skipped = _fitting_keys(model[int(prefix[:-1])])
     taken, head_kept = {}, True
     for key, tensor in mine.items():
         if key.startswith(skipped):
@@ -59,7 +73,7 @@ def initialise(model: Model, location: str, label: str, sample,
         elif not fits:
             _check_inputs_alike(saved, sample, location)
             shape = "is missing" if found is None else f"is {tuple(found.shape)}"
-            raise ConfigError(f"model.init={location} does not fit this model: its {key} "
+            raise ConfigError(f"model.init={location} does not fit this model: its {prefix}{key} "
                               f"{shape}, this model's {tuple(tensor.shape)} (trained with "
                               f"model={saved['config']['model']['name']}; the layers but the "
                               f"head must be alike)")
@@ -72,7 +86,7 @@ def initialise(model: Model, location: str, label: str, sample,
         raise ConfigError(f"model.init={location}: nothing to take from it, as this model has no "
                           f"layer but its head and the classes differ; start from a run of a "
                           f"model with layers before its head")
-    model.load_state_dict(taken, strict=False)
+    model.load_state_dict({prefix + key: value for key, value in taken.items()}, strict=False)
     log.info(f"model.init: {len(taken)} tensors from {saved['path']}; the head "
              f"{'kept (the same classes)' if head_kept else 're-initialised (other classes)'}")
 
@@ -102,7 +116,7 @@ class Freezing:
                               f"its head; freeze a model with layers before its head")
 
     def _backbone(self, label: str, sample) -> Tuple[List[nn.Parameter], Tuple[nn.Module, ...]]:
-        head = _head_prefix(self.model, label, sample)
+        head = _network_prefix(self.model) + _head(self.model, label, sample)
         parameters = [parameter for name, parameter in self.model.named_parameters()
                       if not name.startswith(head + ".")]
         norms = tuple(module for name, module in self.model.named_modules()
