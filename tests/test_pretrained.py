@@ -295,3 +295,16 @@ def test_the_residual_network_learns_small_images(nnrun, idx_data_dir):
     skips = [key for key in saved["model"] if ".skip.0.weight" in key]
     assert len(skips) == 1  # one 1x1 projection where the width doubles and the image halves
     assert run.summary["test"]["accuracy"] >= 0.9
+
+
+def test_a_safetensors_weights_file_loads(nnrun, colours, tmp_path):
+    from safetensors.torch import save_file
+
+    weights = fake_imagenet_weights("mobilenet_v3_small", seed=5)
+    save_file({key: value.contiguous() for key, value in weights.items()},
+              str(tmp_path / "mine.safetensors"))
+    run = nnrun("dataset=image_folder", f"dataset.path={colours}", "dataset.image_size=32",
+                "model=torchvision", "model.arch=mobilenet_v3_small",
+                f"model.weights={tmp_path / 'mine.safetensors'}", "model.freeze=backbone", *QUICK)
+    trained = load_checkpoint(run.dir, "last.pt")["model"]
+    assert torch.equal(trained["1.1.features.0.0.weight"], weights["features.0.0.weight"])
