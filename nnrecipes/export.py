@@ -133,7 +133,9 @@ class ExportFailed(RuntimeError):
     """The format's exporter could not express the model."""
 
     def __init__(self, fmt: str, saved: Dict[str, Any], error: Exception):
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        from nnrecipes.core.config import first_line
+
+        first = first_line(error, 300)
         custom = bool(saved["config"]["model"].get("target"))
         self.exit_code = 2 if custom else 1
         hint = ("your model uses something this format cannot express; try another --format"

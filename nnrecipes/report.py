@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nnrecipes.core.config import first_line
 from nnrecipes.core.console import metric_text, wide_console
 from nnrecipes.core.task import Task, headline_metric
 from nnrecipes.records.status import SUMMARY, has_summary, read_summary
@@ -62,7 +63,7 @@ def load_run(run_dir: Path) -> Dict[str, Any]:
         summary = read_summary(run_dir)
     except (ValueError, yaml.YAMLError) as error:  # JSONDecodeError is a ValueError
         broken = config_path if isinstance(error, yaml.YAMLError) else run_dir / SUMMARY
-        raise ReportError(f"{broken} is corrupt ({_first_line(error)}); "
+        raise ReportError(f"{broken} is corrupt ({first_line(error)}); "
                           f"leave that run out or rerun it") from None
     config = config if isinstance(config, dict) else {}
     return {"dir": run_dir, "config": _resolved(config, _flatten(config)),
@@ -94,12 +95,8 @@ def _history(metrics_path: Path) -> List[Dict[str, float]]:
             return [{key: float(value) for key, value in row.items()}
                     for row in csv.DictReader(handle)]
     except (ValueError, TypeError, csv.Error) as error:  # a cell that is not a number, or none
-        raise ReportError(f"{metrics_path} is corrupt ({_first_line(error)}); leave that run "
+        raise ReportError(f"{metrics_path} is corrupt ({first_line(error)}); leave that run "
                           f"out or rerun it") from None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def differences(runs: List[Dict[str, Any]]) -> List[str]:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.command_line import override_key
-from nnrecipes.core.config import ConfigError
+from nnrecipes.core.config import ConfigError, first_line
 from nnrecipes.core.explain import describe
 from nnrecipes.core.registry import GROUPS as COMPONENT_GROUPS
 from nnrecipes.core.registry import MANY_GROUPS
@@ -175,7 +175,7 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
             study_name="nnrun", storage=f"sqlite:///{run_dir / 'study.db'}", load_if_exists=True,
             direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
     except Exception as error:  # sqlalchemy's DatabaseError and Optuna's own, depending on damage
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        reason = first_line(error, 200)
         if "database is locked" in reason:
             raise ConfigError(f"{run_dir / 'study.db'} is locked by another process (an "
                               f"optuna-dashboard, or a program writing to it): wait until it "

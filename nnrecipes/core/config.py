@@ -26,6 +26,12 @@ class ConfigError(ValueError):
     """A config value that is well typed but not usable; the message names the key."""
 
 
+def first_line(error: BaseException, limit: Optional[int] = None) -> str:
+    """What ``error`` says, in its first line (at most ``limit`` characters), or its type's name
+    when it says nothing: the part of another library's error that a one-line message quotes."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
 class Mode(str, Enum):
     train = "train"
     eval = "eval"

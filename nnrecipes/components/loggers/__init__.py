@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nnrecipes.core.config import ConfigError
+from nnrecipes.core.config import ConfigError, first_line
 from nnrecipes.core.registry import component
 from nnrecipes.core.run_status import RunStatus
 
@@ -144,7 +144,7 @@ def open_loggers(cfg: DictConfig, run_dir: Path, parent_dir: Optional[Path],
         try:
             member.start(flat_params(cfg), history)
         except Exception as error:  # a store that cannot be opened is the config's doing
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            reason = first_line(error, 300)
             raise ConfigError(f"logger={name} could not start: {reason}") from error
         members.append(member)
     return Loggers(members)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 from urllib.parse import urlparse
 
-from nnrecipes.core.config import ConfigError
+from nnrecipes.core.config import ConfigError, first_line
 
 # torch.hub's rule: the hex digits after the last '-' of a weights file's name start its sha256.
 HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")
@@ -89,7 +89,7 @@ def _download(weights, path: Path) -> None:
         torch.hub.download_url_to_file(url, str(path), hash_prefix=expected_hash(path.name),
                                        progress=False)
     except Exception as error:  # no network, a refused mirror, a hash that does not match
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        reason = first_line(error, 200)
         raise ConfigError(f"model.weights={weights.name} could not be downloaded from {url} "
                           f"into {path} ({type(error).__name__}: {reason}); put the file there "
                           f"by hand") from None
@@ -117,7 +117,7 @@ def load_state_file(location: str, key: str) -> Dict[str, Any]:
                           f"holds Python objects besides tensors, which nnrun does not load") \
             from None
     except Exception as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        reason = first_line(error, 200)
         raise ConfigError(f"{key}={location} is not a readable state dict "
                           f"({type(error).__name__}: {reason})") from None
     for inner in ("state_dict", "model"):
