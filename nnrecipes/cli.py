@@ -127,10 +127,13 @@ def _share_cores(cfg: DictConfig) -> None:
 
 def _show_results(summary: dict, run_dir: Path) -> None:
     from nnrecipes.core.console import metric_text, results_table
+    from nnrecipes.run.folds import cross_validated
 
     facts = {f"baseline {name} {metric}": metric_text(value)
              for name, scores in summary.get("baseline", {}).items()
              for metric, value in scores.items()}
+    if "cv" in summary:
+        facts = cross_validated(summary)
     results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
                   {**facts, "best epoch": summary["best_epoch"],
                    "train seconds": summary["train_seconds"], "run directory": str(run_dir)})

@@ -53,6 +53,8 @@ def description(saved: Dict[str, Any], files: Dict[str, str]) -> Dict[str, Any]:
         "input_dtype": "uint8" if image_data(tuple(shape)) else "float32",
         "input_columns": TableEncoding.from_dict(encoding).names() if encoding else None,
         "output": Task(spec["task"]).output_meaning, "class_names": saved.get("class_names"),
+        # Binary: class_names[1] where sigmoid(logit) >= threshold (trainer.threshold).
+        "threshold": saved.get("threshold") or 0.5 if spec["task"] == Task.binary else None,
         "model": saved["config"]["model"],
     }
 

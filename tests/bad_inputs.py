@@ -219,10 +219,8 @@ CASES: List[BadInput] = [
           "dataset.target=price", "has one value"),
     _case("target missing in every row", "dataset=csv dataset.path={root}/own/no_target.csv "
           "dataset.target=price", "is missing in every row"),
-    _case("free-text feature column", "dataset=csv dataset.path={root}/own/free_text.csv "
-          "dataset.target=price", "distinct strings in the training split (free text?)"),
-    _case("missing values without impute", "dataset=csv dataset.path={root}/own/gaps.csv "
-          "dataset.target=price", "has missing values in size (3), city (2)"),
+    _case("missing values with impute=error", "dataset=csv dataset.path={root}/own/gaps.csv "
+          "dataset.target=price dataset.impute=error", "has missing values in size (3), city (2)"),
     _case("binary task for three classes", "dataset=csv dataset.path={root}/own/homes.csv "
           "dataset.target=city dataset.task=binary", "needs two classes"),
     _case("regression of a text column", "dataset=csv dataset.path={root}/own/homes.csv "
@@ -231,7 +229,7 @@ CASES: List[BadInput] = [
           "dataset.target=city dataset.test_path={root}/own/other_cities.csv",
           "target classes the training file lacks: west"),
     _case("impute that is not a choice", "dataset=csv dataset.path={root}/own/homes.csv "
-          "dataset.target=price dataset.impute=mean", "choose one of none, median"),
+          "dataset.target=price dataset.impute=mean", "choose one of median, error (or none)"),
     _case("search on a table whose task is auto", "mode=search dataset=csv "
           "dataset.path={root}/own/homes.csv dataset.target=price", "set dataset.task to"),
     # own data: image folders
@@ -303,6 +301,42 @@ CASES: List[BadInput] = [
           _table("homes.csv", "dataset.test_path={root}/own/text_size.csv"),
           "dataset.test_path={root}/own/text_size.csv: column size holds text (e.g. 'big') where "
           "the training data holds numbers"),
+    # tables as they come, cross-validation, imbalanced classes
+    _case("max_categories of 0", _table("homes.csv", "dataset.max_categories=0"),
+          "dataset.max_categories=0 is not allowed: must be at least 1"),
+    _case("exclude naming no column", _table("homes.csv", "dataset.exclude=[sise]"),
+          "dataset.exclude: dataset.path={root}/own/homes.csv has no column sise; did you mean "
+          "size?"),
+    _case("exclude naming the target", _table("homes.csv", "dataset.exclude=[price]"),
+          "dataset.exclude lists the target column price"),
+    _case("exclude leaving no column", _table("homes.csv", "dataset.exclude=[size,rooms,city]"),
+          "once dataset.exclude's are left out"),
+    _case("exclude that is not a list", _table("homes.csv", "dataset.exclude=size"),
+          "dataset.exclude"),
+    _case("drop_ids that is not true or false", _table("homes.csv", "dataset.drop_ids=maybe"),
+          "dataset.drop_ids"),
+    _case("one fold", "dataset=iris trainer.folds=1",
+          "trainer.folds=1 is not allowed: must be at least 2"),
+    _case("more folds than a class has rows", "dataset=iris trainer.folds=50",
+          "trainer.folds=50: the training pool's rarest class has"),
+    _case("a fold without folds", "dataset=iris trainer.fold=2",
+          "trainer.fold=2 is not allowed: needs trainer.folds"),
+    _case("a fold beyond the folds", "dataset=iris trainer.folds=3 trainer.fold=4",
+          "trainer.fold=4 is not allowed: at most trainer.folds=3"),
+    _case("resume of a whole cross-validation", "trainer.folds=3 resume={root}/run",
+          "resume=<run>/fold_<k>"),
+    _case("class_weight that is not a choice", "dataset=iris trainer.class_weight=heavy",
+          "trainer.class_weight='heavy' is not allowed: none, balanced, or a list"),
+    _case("class weights of the wrong count", "dataset=iris trainer.class_weight=[1,2]",
+          "trainer.class_weight has 2 weights for 3 classes"),
+    _case("a negative class weight", "dataset=iris trainer.class_weight=[1,-1,1]",
+          "a list of positive numbers, one per class"),
+    _case("class weights for regression", "dataset=diabetes trainer.class_weight=balanced",
+          "weighs classes; a regression task has none"),
+    _case("threshold beyond a probability", "dataset=breast_cancer trainer.threshold=1.5",
+          "trainer.threshold=1.5 is not allowed: a probability in (0, 1), or tuned"),
+    _case("threshold of a multiclass task", "dataset=iris trainer.threshold=tuned",
+          "is the decision threshold of a binary task; this one is multiclass"),
     _case("missing values at prediction", _predict("gaps.csv"),
           "has missing values in size (3)", avoids="set dataset.impute"),
     _case("a corrupt image at prediction", _predict("corrupt_image", run="image_run"),
@@ -428,7 +462,7 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     _search_spaces(root / "spaces" / "search")
     _pretrained(root / "own")
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
-              "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
+              "dataset.impute=error", "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'image_run'}")
     write_idx_dataset(root / "good_mnist", compress=True)
@@ -484,9 +518,6 @@ def _own_data(own: Path) -> None:
     (own / "cut.csv.gz").write_bytes(gzip.compress(homes.to_csv(index=False).encode())[:60])
     homes.assign(price=5.0).to_csv(own / "one_class.csv", index=False)
     homes.assign(price=np.nan).to_csv(own / "no_target.csv", index=False)
-    text = pd.concat([homes] * 40, ignore_index=True)
-    text["note"] = [f"free text {index}" for index in range(len(text))]
-    text.to_csv(own / "free_text.csv", index=False)
     gaps = homes.copy()
     gaps.loc[:2, "size"] = np.nan
     gaps.loc[5:6, "city"] = np.nan

@@ -89,7 +89,7 @@ def test_the_encoding_is_learnt_on_the_training_split_only(nnrun, tmp_path):
 
 def test_an_unseen_category_is_all_zeros():
     frame = pd.DataFrame({"city": ["a", "b", "a"], "size": [1.0, 2.0, 3.0]})
-    encoding = fit_encoding(frame, impute="none", max_categories=10, where="t")
+    encoding = fit_encoding(frame, impute="error", max_categories=10, where="t")
     assert encoding.names() == ["city=a", "city=b", "size"]
     encoded = encoding.transform(pd.DataFrame({"size": [5.0], "city": ["z"], "x": [0]}), "t")
     assert encoded.tolist() == [[0.0, 0.0, 5.0]]

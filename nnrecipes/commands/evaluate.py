@@ -51,7 +51,8 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
     check_fits(saved, data.input_shape, data.num_outputs)
     model = model_from_checkpoint(saved).to(device)
     test = evaluate(model, data.test.x, data.test.y, make_loss(data.task, saved["stats"]),
-                    data.task, trained.dataset.eval_batch_size)
+                    data.task, trained.dataset.eval_batch_size,
+                    threshold=saved.get("threshold") or 0.5)
     result = {"checkpoint": saved["path"], "dataset": trained.dataset.name,
               "model": trained.model.name, "task": data.task.value,
               "epoch": saved["progress"]["epoch"],

@@ -43,7 +43,7 @@ def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     batch_size = saved["config"]["dataset"]["eval_batch_size"]
     outputs = predict(model, torch.from_numpy(x).to(device), batch_size).cpu()
     table = with_predictions(table, outputs, Task(saved["model_spec"]["task"]),
-                             saved["class_names"])
+                             saved["class_names"], saved.get("threshold") or 0.5)
     target = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS
     if target.is_dir():  # output=FOLDER: the file goes inside it
         target = target / PREDICTIONS
@@ -90,14 +90,16 @@ def image_paths(source: Path):
     return paths
 
 
-def with_predictions(table, outputs: torch.Tensor, task: Task, class_names):
-    """``table`` with the predicted class and each class's probability, or the value."""
+def with_predictions(table, outputs: torch.Tensor, task: Task, class_names,
+                     threshold: float = 0.5):
+    """``table`` with the predicted class (binary: the positive one from ``threshold``, the
+    checkpoint's) and each class's probability, or the value."""
     table = table.copy()
     if not task.classification:
         table["predicted"] = outputs.squeeze(-1).numpy()
         return table
     each = probabilities(task, outputs)
-    table["predicted"] = [class_names[index] for index in predicted_labels(task, outputs).tolist()]
+    table["predicted"] = [class_names[index] for index in predicted_labels(task, outputs, threshold).tolist()]
     for index, name in enumerate(class_names):
         table[f"probability_{name}"] = each[:, index].numpy()
     return table

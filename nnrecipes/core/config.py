@@ -126,6 +126,20 @@ class TrainerConfig:
     # With model.freeze=backbone: the last epoch with the backbone frozen; everything trains from
     # the next one (fastai's fine_tune). null: frozen to the end.
     unfreeze_epoch: Optional[int] = setting(None, ge=1)
+    # k-fold cross-validation: one run per fold of the training pool (the fold validates it;
+    # stratified for classification), each in fold_<k>/ under the run, their scores' mean and
+    # std in its summary, the test split scored by their models averaged. null: one run.
+    folds: Optional[int] = setting(None, ge=2)
+    # The one fold (1..folds) a run trains: set in each fold's own config; set it to train one
+    # fold alone (a job per fold).
+    fold: Optional[int] = setting(None, ge=1)
+    # Classification: weights of the classes in the training loss. none; balanced (each class
+    # weighs rows / (classes x its rows), from the training split; binary: BCE's pos_weight);
+    # or a list of one positive weight per class, in class_names' order.
+    class_weight: Any = "none"
+    # Binary: the probability above which a row is the positive class; tuned: the one that
+    # maximises balanced accuracy on the validation split, kept in the checkpoint.
+    threshold: Any = 0.5
 
 
 @dataclass

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -98,12 +98,21 @@ def _roc_auc(y, pred, scores) -> float:
     return _roc_auc_score(y, scores, None) if len(np.unique(y)) == 2 else math.nan
 
 
+_average_precision_score = _sklearn("average_precision_score")
+
+
+def _average_precision(y, pred, scores) -> float:
+    return _average_precision_score(y, scores, None) if len(np.unique(y)) == 2 else math.nan
+
+
 METRICS = (
     Metric("accuracy", CLASSIFICATION, _sklearn("accuracy_score"), headline=True),
+    Metric("balanced_accuracy", CLASSIFICATION, _sklearn("balanced_accuracy_score")),
     Metric("precision", (Task.binary,), _sklearn("precision_score", zero_division=0)),
     Metric("recall", (Task.binary,), _sklearn("recall_score", zero_division=0)),
     Metric("f1", (Task.binary,), _sklearn("f1_score", zero_division=0)),
     Metric("roc_auc", (Task.binary,), _roc_auc),
+    Metric("average_precision", (Task.binary,), _average_precision),
     Metric("f1_macro", (Task.multiclass,),
            _sklearn("f1_score", average="macro", zero_division=0)),
     Metric("mse", (Task.regression,), _mse, minimised=True),
@@ -175,26 +184,35 @@ def _relative_mse(outputs, targets, std: float):
     return ((outputs.squeeze(-1) - targets) / std).square().mean()
 
 
-def _binary_bce(outputs, targets):
+def _binary_bce(outputs, targets, pos_weight: Optional[float] = None):
+    import torch
     import torch.nn.functional as F
 
-    return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
+    weight = None if pos_weight is None else torch.tensor(pos_weight, device=outputs.device)
+    return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float(),
+                                              pos_weight=weight)
 
 
-def _cross_entropy(outputs, targets, label_smoothing: float):
+def _cross_entropy(outputs, targets, label_smoothing: float, weights: Optional[List[float]]):
+    import torch
     import torch.nn.functional as F
 
-    return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+    weight = None if weights is None else torch.tensor(weights, device=outputs.device,
+                                                       dtype=outputs.dtype)
+    return F.cross_entropy(outputs, targets, weight=weight, label_smoothing=label_smoothing)
 
 
 def make_loss(task: Task, stats: Dict[str, Any], label_smoothing: float = 0.0,
-              model: str = "the model") -> LossFn:
-    """The task's loss of (outputs, targets); ``model`` names the model in its messages."""
+              model: str = "the model", weights: Optional[List[float]] = None) -> LossFn:
+    """The task's loss of (outputs, targets); ``model`` names the model in its messages;
+    ``weights``: one per class (binary: the positive class's weight over the negative's is
+    BCE's pos_weight)."""
     task = Task(task)
     if task is Task.multiclass:
-        loss = partial(_cross_entropy, label_smoothing=label_smoothing)
+        loss = partial(_cross_entropy, label_smoothing=label_smoothing, weights=weights)
     elif task is Task.binary:
-        loss = _binary_bce
+        loss = partial(_binary_bce, pos_weight=None if weights is None
+                       else weights[1] / weights[0])
     else:
         # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²),
         # so one learning rate suits house prices and disease scores alike.
@@ -220,12 +238,17 @@ def _each_member(loss: LossFn, model: str, outputs, targets):
     return loss(outputs, targets)
 
 
-def predicted_labels(task: Task, outputs):
-    """Class indices from classification outputs (logits)."""
+def predicted_labels(task: Task, outputs, threshold: float = 0.5):
+    """Class indices from classification outputs (logits); binary: the positive class where
+    its probability is at least ``threshold``."""
     task = Task(task)
     if task is Task.multiclass:
         return outputs.argmax(dim=1)
-    return (outputs.squeeze(-1) >= 0).long()  # logit 0 is probability 0.5
+    return (outputs.squeeze(-1) >= logit(threshold)).long()  # logit 0 is probability 0.5
+
+
+def logit(probability: float) -> float:
+    return math.log(probability / (1 - probability))
 
 
 def probabilities(task: Task, outputs):
@@ -240,15 +263,16 @@ def probabilities(task: Task, outputs):
     return torch.softmax(outputs, dim=1)
 
 
-def compute_metrics(task: Task, outputs, targets) -> Dict[str, float]:
-    """Task metrics from a whole split's model outputs (any device) and targets."""
+def compute_metrics(task: Task, outputs, targets, threshold: float = 0.5) -> Dict[str, float]:
+    """Task metrics from a whole split's model outputs (any device) and targets; binary labels
+    at ``threshold``."""
     task = Task(task)
     outputs = outputs.detach().float().cpu()
     y = targets.detach().cpu().numpy()
     if task is Task.regression:  # in float64: large targets' squared errors overflow float32
         y, pred, scores = y.astype(np.float64), outputs.squeeze(-1).double().numpy(), None
     else:
-        pred = predicted_labels(task, outputs).numpy()
+        pred = predicted_labels(task, outputs, threshold).numpy()
         scores = outputs.squeeze(-1).sigmoid().numpy() if task is Task.binary else None
     return {metric.name: metric.compute(y, pred, scores)
             for metric in METRICS if task in metric.tasks}

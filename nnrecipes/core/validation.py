@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nnrecipes.core.bounds import apply_aliases, range_problem
 from nnrecipes.core.config import ConfigError, Mode
@@ -44,9 +44,38 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.trainer.unfreeze_epoch is None or cfg.model.get("freeze") == "backbone",
            "trainer.unfreeze_epoch", cfg.trainer.unfreeze_epoch,
            "needs model.freeze=backbone (nothing is frozen to unfreeze)")
+    _check_trainer(cfg.trainer)
+    _check(not (cfg.trainer.folds and cfg.trainer.fold is None and cfg.resume), "resume",
+           cfg.resume, "continues one run: resume a fold of a cross-validation, "
+           "resume=<run>/fold_<k>")
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")
     _check(cfg.mode != Mode.predict or bool(cfg.checkpoint), "checkpoint", cfg.checkpoint,
            "mode=predict needs checkpoint=<run dir or .pt file>")
     _check(cfg.mode != Mode.predict or bool(cfg.input), "input", cfg.input,
            "mode=predict needs input=<a CSV file, an image, or a folder of images>")
+
+
+def _check_trainer(trainer: DictConfig) -> None:
+    """trainer.folds and fold, class_weight and threshold: values no type can hold alone."""
+    _check(trainer.fold is None or (trainer.folds is not None and trainer.fold <= trainer.folds),
+           "trainer.fold", trainer.fold, "needs trainer.folds (K) and at most K"
+           if trainer.folds is None else f"at most trainer.folds={trainer.folds}")
+    weights = trainer.class_weight
+    if isinstance(weights, ListConfig):
+        _check(len(weights) > 0 and all(_positive(w) for w in weights), "trainer.class_weight",
+               list(weights), "a list of positive numbers, one per class")
+    else:
+        _check(weights in ("none", "balanced"), "trainer.class_weight", weights,
+               "none, balanced, or a list of one positive weight per class")
+    threshold = trainer.threshold
+    _check(threshold == "tuned" or (_number(threshold) and 0 < float(threshold) < 1),
+           "trainer.threshold", threshold, "a probability in (0, 1), or tuned")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(value) -> bool:
+    return _number(value) and value > 0

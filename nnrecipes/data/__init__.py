@@ -69,11 +69,13 @@ def declared_task(dataset_cfg) -> Optional[Task]:
     return None if task in (None, AUTO) else Task(task)
 
 
-def build_data(dataset_cfg, seed: int, device) -> DataBundle:
+def build_data(dataset_cfg, seed: int, device,
+               fold: Optional[Tuple[int, int]] = None) -> DataBundle:
     """Load, split and normalise the data set that ``dataset_cfg`` (the dataset section)
-    configures; ``seed`` seeds the splits."""
+    configures; ``seed`` seeds the splits. ``fold`` (k, folds): the k-th of that many folds of
+    the training pool is the validation split (cross-validation)."""
     from nnrecipes.data.checks import check_finite_arrays, check_labels
-    from nnrecipes.data.splits import split_test, split_validation
+    from nnrecipes.data.splits import split_fold, split_test, split_validation
 
     raw = component("dataset", dataset_cfg.name).build(dataset_cfg)
     task = raw.task or declared_task(dataset_cfg)
@@ -86,8 +88,12 @@ def build_data(dataset_cfg, seed: int, device) -> DataBundle:
         (x_pool, y_pool), (x_test, y_test) = (raw.x, raw.y), raw.test
     if dataset_cfg.limit is not None:
         x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
-    x_train, x_val, y_train, y_val = split_validation(x_pool, y_pool, dataset_cfg.val_size, seed,
-                                                      task.classification)
+    if fold is None:
+        x_train, x_val, y_train, y_val = split_validation(x_pool, y_pool, dataset_cfg.val_size,
+                                                          seed, task.classification)
+    else:
+        x_train, x_val, y_train, y_val = split_fold(x_pool, y_pool, *fold, seed,
+                                                    task.classification)
     if raw.fit_encoding is None:
         check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test))
         encoding = None

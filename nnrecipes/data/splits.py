@@ -1,5 +1,6 @@
 """Seeded splits of a data set's rows: the test split (tables without one of their own) and the
-validation split, stratified for classification."""
+validation split, stratified for classification; or, for k-fold cross-validation, one fold of
+the training pool as the validation split."""
 
 from __future__ import annotations
 
@@ -43,3 +44,26 @@ def _split(x, y, count: int, seed: int, stratify: bool):
     except ValueError:
         # Too few samples of some class to stratify (tiny runs): split plainly.
         return train_test_split(x, y, test_size=count, random_state=seed)
+
+
+def split_fold(x, y, fold: int, folds: int, seed: int, stratify: bool):
+    """(x_train, x_val, y_train, y_val) with fold ``fold`` (1..folds) of the pool as validation:
+    the folds of scikit-learn's ``StratifiedKFold(n_splits=folds, shuffle=True,
+    random_state=seed)`` (``KFold`` for regression), so its cross_val_score scores the same rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if folds > len(y):
+        raise DataError(f"trainer.folds={folds} is more than the {len(y)} samples of the "
+                        f"training pool; use at most trainer.folds={len(y)}")
+    if stratify:
+        fewest = min(int((y == label).sum()) for label in set(y.tolist()))
+        if fewest < folds:
+            raise DataError(f"trainer.folds={folds}: the training pool's rarest class has "
+                            f"{fewest} samples, too few for a share in each of {folds} folds; "
+                            f"use trainer.folds={max(fewest, 2)} or fewer")
+    splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True,
+                                                        random_state=seed)
+    train, val = list(splitter.split(x, y))[fold - 1]
+    take = (lambda rows, index: rows.iloc[index]) if hasattr(x, "iloc") else \
+        (lambda rows, index: rows[index])
+    return take(x, train), take(x, val), y[train], y[val]

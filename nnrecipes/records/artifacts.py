@@ -25,8 +25,9 @@ def write_model_summary(model: torch.nn.Module, sample: torch.Tensor, run_dir: P
 
 
 def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
-                    outputs: torch.Tensor) -> List[Path]:
-    """Loss and metric curves; confusion matrix and prediction grid, or regression scatter."""
+                    outputs: torch.Tensor, threshold: float = 0.5) -> List[Path]:
+    """Loss and metric curves; confusion matrix and prediction grid (binary labels at
+    ``threshold``), or regression scatter."""
     from nnrecipes.records import plots
 
     run_dir = Path(run_dir)
@@ -36,7 +37,7 @@ def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
         y_pred = outputs.squeeze(-1).float().cpu().numpy()
         written.append(plots.regression(y_true, y_pred, run_dir / "regression.png"))
         return written
-    y_pred = predicted_labels(data.task, outputs).cpu().numpy()
+    y_pred = predicted_labels(data.task, outputs, threshold).cpu().numpy()
     written.append(plots.confusion(y_true, y_pred, data.class_names,
                                    run_dir / "confusion_matrix.png"))
     if image_data(data.input_shape):

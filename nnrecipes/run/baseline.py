@@ -26,32 +26,39 @@ def _features(x, stats) -> np.ndarray:
 _SCORED: Dict[Tuple[str, int], Dict[str, Dict[str, float]]] = {}
 
 
-def baseline_scores(data, seed: int) -> Dict[str, Dict[str, float]]:
-    """Test scores of the baselines, trained on ``data.train`` and scored on ``data.test``."""
-    x_train, x_test = _features(data.train.x, data.stats), _features(data.test.x, data.stats)
-    y_train, y_test = data.train.y.cpu().numpy(), data.test.y.cpu().numpy()
+def baseline_scores(data, seed: int) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Scores of the baselines trained on ``data.train``: {"test": {model: {metric: value}},
+    "val": ...}, on the test and the validation split (a fold, in cross-validation)."""
+    x_train, y_train = _features(data.train.x, data.stats), data.train.y.cpu().numpy()
+    scored = {name: (_features(split.x, data.stats), split.y.cpu().numpy())
+              for name, split in (("test", data.test), ("val", data.val))}
     digest = hashlib.blake2b(data.task.value.encode(), digest_size=16)
-    for array in (x_train, y_train, x_test, y_test):
+    for array in (x_train, y_train, *(array for pair in scored.values() for array in pair)):
         digest.update(np.ascontiguousarray(array).tobytes())
     key = (digest.hexdigest(), seed)
     if key not in _SCORED:
         if len(_SCORED) >= 8:  # a long search over data settings must not hoard them
             _SCORED.clear()
-        _SCORED[key] = _fit_and_score(data.task, seed, x_train, y_train, x_test, y_test)
+        _SCORED[key] = _fit_and_score(data.task, seed, x_train, y_train, scored)
     return copy.deepcopy(_SCORED[key])
 
 
-def _fit_and_score(task: Task, seed: int, x_train: np.ndarray, y_train: np.ndarray,
-                   x_test: np.ndarray, y_test: np.ndarray) -> Dict[str, Dict[str, float]]:
+def baseline_models(task: Task, seed: int) -> Dict[str, object]:
+    """The baselines, unfitted: what scikit-learn's cross_val_score of them is compared with."""
     if not task.classification:
-        models = {"ridge": Ridge(),
-                  "hist_gradient_boosting": HistGradientBoostingRegressor(random_state=seed)}
-    else:
-        models = {"logistic_regression": LogisticRegression(max_iter=2000),
-                  "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed)}
-    scores = {}
-    for name, model in models.items():
-        predicted = model.fit(x_train, y_train).predict(x_test)
-        metric, value = score_headline(task, y_test, predicted)
-        scores[name] = {metric: value}
+        return {"ridge": Ridge(),
+                "hist_gradient_boosting": HistGradientBoostingRegressor(random_state=seed)}
+    return {"logistic_regression": LogisticRegression(max_iter=2000),
+            "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed)}
+
+
+def _fit_and_score(task: Task, seed: int, x_train: np.ndarray, y_train: np.ndarray,
+                   scored: Dict[str, Tuple[np.ndarray, np.ndarray]]
+                   ) -> Dict[str, Dict[str, Dict[str, float]]]:
+    scores: Dict[str, Dict[str, Dict[str, float]]] = {split: {} for split in scored}
+    for name, model in baseline_models(task, seed).items():
+        model.fit(x_train, y_train)
+        for split, (x, y) in scored.items():
+            metric, value = score_headline(task, y, model.predict(x))
+            scores[split][name] = {metric: value}
     return scores

@@ -19,8 +19,9 @@ from nnrecipes.components.models import build_model, check_model, check_model_fi
 from nnrecipes.components.optimizers import build_optimizer
 from nnrecipes.components.schedules import build_scheduler
 from nnrecipes.core.config import PATH_KEYS, ConfigError
+from nnrecipes.core.imbalance import class_weights
 from nnrecipes.core.registry import component
-from nnrecipes.core.task import Monitor, make_loss, monitored
+from nnrecipes.core.task import Monitor, Task, make_loss, monitored
 from nnrecipes.core.validation import validate
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
 from nnrecipes.records.checkpoint import check_fits
@@ -68,6 +69,9 @@ class Run:
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
     augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
     freezing: Optional[Freezing] = None  # model.freeze: what trains in each epoch
+    # Binary: the probability from which a row is positive (trainer.threshold; tuned ones are
+    # 0.5 until the finish tunes them on the validation split).
+    threshold: float = 0.5
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
@@ -125,7 +129,7 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     """The run ``cfg`` describes, its data on ``device``, its model checked on two samples."""
     settings = RunSettings.from_config(cfg)
     torch.manual_seed(settings.seed)
-    data = build_data(cfg.dataset, settings.seed, device)
+    data = build_data(cfg.dataset, settings.seed, device, fold=settings.fold)
     label = model_label(cfg.model)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
     if cfg.model.init:
@@ -144,7 +148,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
     eval_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(settings, run_dir, data, model, optimizer, scheduler,
-               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing, label),
+               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing, label,
+                                 weights=_class_weights(settings, data)),
                eval_loss_fn=make_loss(data.task, data.stats),
                monitor=monitored(settings.monitor, data.task),
                config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
@@ -153,7 +158,24 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                train_model=distributed.wrap(eval_model, device),
                min_batch=smallest_batch(model, ranks),
                augment=augment_for(cfg.dataset, image_data(data.input_shape)),
-               freezing=freezing)
+               freezing=freezing, threshold=_threshold(settings.threshold, data.task))
+
+
+def _class_weights(settings: RunSettings, data: DataBundle) -> Optional[List[float]]:
+    weights = class_weights(settings.class_weight, data.task, data.train.y.cpu().numpy(),
+                            data.class_names or [])
+    if weights is not None:
+        shown = ", ".join(f"{name} {weight:.3g}" for name, weight in
+                          zip(data.class_names, weights))
+        log.info(f"trainer.class_weight={settings.class_weight}: training loss weighs {shown}")
+    return weights
+
+
+def _threshold(setting: Any, task: Task) -> float:
+    if setting != 0.5 and task is not Task.binary:
+        raise ConfigError(f"trainer.threshold={setting} is the decision threshold of a binary "
+                          f"task; this one is {task} (leave trainer.threshold at 0.5)")
+    return 0.5 if setting == "tuned" else float(setting)
 
 
 def _check_batch_fits(batch_size: int, smallest: int, ranks: Ranks) -> None:
@@ -187,6 +209,7 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
         "stats": data.stats,
         "class_names": data.class_names,
         "encoding": data.encoding,
+        "threshold": run.threshold if data.task is Task.binary else None,
     }
 
 

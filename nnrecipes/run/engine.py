@@ -171,13 +171,16 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int,
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: Task,
-             batch_size: int, autocast: Optional[torch.dtype] = None) -> Dict[str, float]:
+             batch_size: int, autocast: Optional[torch.dtype] = None,
+             threshold: float = 0.5) -> Dict[str, float]:
     """Loss and task metrics of the model on (x, y)."""
-    return score(predict(model, x, batch_size, autocast), y, loss_fn, task)
+    return score(predict(model, x, batch_size, autocast), y, loss_fn, task, threshold)
 
 
-def score(outputs: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: Task) -> Dict[str, float]:
-    """Loss and task metrics of given model outputs against the targets."""
+def score(outputs: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: Task,
+          threshold: float = 0.5) -> Dict[str, float]:
+    """Loss and task metrics of given model outputs against the targets (binary labels at
+    ``threshold``)."""
     with torch.inference_mode():
         loss = loss_fn(outputs, y).item()
-    return {"loss": loss, **compute_metrics(task, outputs, y)}
+    return {"loss": loss, **compute_metrics(task, outputs, y, threshold)}

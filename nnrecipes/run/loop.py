@@ -87,7 +87,7 @@ def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
         train = train_one_epoch(run.train_model, data.train, run.optimizer, run.loss_fn,
                                 run.epoch_plan(on_step=step))
     val = evaluate(run.eval_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
-                   settings.eval_batch_size, run.autocast)
+                   settings.eval_batch_size, run.autocast, run.threshold)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
             **{f"val_{key}": value for key, value in val.items()},
             "seconds": round(time.perf_counter() - started, 3)}

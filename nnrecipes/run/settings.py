@@ -7,7 +7,7 @@ these frozen settings (and the run's parts), so what each part depends on is one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 from omegaconf import DictConfig
 
@@ -27,6 +27,9 @@ class RunSettings:
     progress: bool
     plots: Optional[bool]
     baseline: str
+    fold: Optional[Tuple[int, int]]  # (k, folds): this run is fold k of a cross-validation
+    class_weight: Any  # "none", "balanced" or a list (trainer.class_weight)
+    threshold: Any  # a probability, or "tuned"
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "RunSettings":
@@ -36,4 +39,14 @@ class RunSettings:
                    eval_batch_size=dataset.eval_batch_size, grad_clip=trainer.grad_clip,
                    monitor=trainer.monitor, patience=trainer.patience,
                    min_delta=trainer.min_delta, progress=trainer.progress, plots=trainer.plots,
-                   baseline=str(trainer.baseline))
+                   baseline=str(trainer.baseline),
+                   fold=(trainer.fold, trainer.folds) if trainer.fold else None,
+                   class_weight=_plain(trainer.class_weight),
+                   threshold=_plain(trainer.threshold))
+
+
+def _plain(value: Any) -> Any:
+    """A setting as plain data (a list, not OmegaConf's ListConfig)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from nnrecipes.components.loggers import open_loggers
 from nnrecipes.core import console
 from nnrecipes.core.run_status import status_for
+from nnrecipes.core.validation import validate
 from nnrecipes.records.artifacts import write_model_summary
 from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import environment_text
@@ -43,8 +44,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     data are accepted; then ``on_accepted()`` runs (cli rewrites the folder's record). Under
     torchrun every process trains its share of each batch; only rank 0 writes ``run_dir`` and
     returns the summary (the others return {}). ``parent_dir`` is the sweep or search folder
-    the run is a job of, for the loggers that group jobs.
+    the run is a job of, for the loggers that group jobs. With ``trainer.folds`` (and no
+    ``trainer.fold``) it is a cross-validation: a run per fold (run/folds.py).
     """
+    if cfg.trainer.folds and cfg.trainer.fold is None:
+        from nnrecipes.run.folds import cross_validate
+
+        validate(cfg)  # before any fold's folder is made
+        return cross_validate(cfg, Path(run_dir), overrides, train, on_epoch_end=on_epoch_end,
+                              on_accepted=on_accepted, parent_dir=parent_dir)
     started = time.perf_counter()
     accepted = not resumes_in_place(cfg, run_dir)  # a new folder is this run's from the start
     run: Optional[Run] = None
@@ -75,6 +83,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
         raise
     if summary:
         log.info(f"test  {console.format_metrics(summary['test'])}")
+        if run.settings.fold:
+            log.info(f"fold {run.settings.fold[0]}: val  {console.format_metrics(summary['val'])}")
     return summary
 
 

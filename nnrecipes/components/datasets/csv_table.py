@@ -1,15 +1,17 @@
 """A user's own table: ``nnrun dataset=csv dataset.path=homes.csv dataset.target=price``.
 
 pandas reads the file (``.csv``, ``.tsv``, gzipped or not). The target column decides the task
-when ``dataset.task=auto``; string features are one-hot encoded and missing values imputed, both
-learnt on the training split only (see encoding.py), after build_data has split the rows.
+when ``dataset.task=auto``. The table is taken as it comes: missing values filled, columns that
+identify rows left out, dates split into parts, rare categories gathered; each decision learnt on
+the training split only (table_columns.py, encoding.py), after build_data has split the rows,
+and said in the log and in summary.json.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import List, Optional, Tuple
 
@@ -20,8 +22,8 @@ from nnrecipes.core.bounds import setting
 from nnrecipes.core.config import DatasetConfig
 from nnrecipes.core.registry import declare
 from nnrecipes.core.task import AUTO, TASK_CHOICES, Task
-from nnrecipes.data.encoding import (IMPUTE_CHOICES, TableSource, check_complete, fit_encoding,
-                                     string_column)
+from nnrecipes.data.encoding import (IMPUTE_ALIASES, IMPUTE_CHOICES, TableSource, check_complete,
+                                     fit_encoding, string_column)
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_table
@@ -39,15 +41,23 @@ class CsvConfig(DatasetConfig):
     # The column to predict, and the columns to predict it from (null: every other column).
     target: str = MISSING
     features: Optional[List[str]] = None
+    # Columns to leave out by name (of dataset.features, or of every column).
+    exclude: List[str] = field(default_factory=list)
     # auto: the target decides (text or few whole numbers: classes; other numbers: regression).
     task: str = setting(AUTO, choices=TASK_CHOICES)
-    # none: missing values are an error; median: filled from the training split (median
-    # numbers, most frequent strings).
-    impute: str = setting("none", choices=IMPUTE_CHOICES)
+    # median: missing values filled from the training split (median numbers, most frequent
+    # strings), with an "is missing" column for each column that lacked some; error: refused.
+    impute: str = setting("median", choices=IMPUTE_CHOICES, aliases=IMPUTE_ALIASES)
     # A separate test table with the same columns; null: a seeded split of dataset.path.
     test_path: Optional[str] = None
-    # A string column with more distinct values than this in training is refused (free text).
-    max_categories: int = setting(100, ge=2)
+    # A string column's most frequent categories in training, one column each; the rest (and
+    # any first seen later) share one "other" column.
+    max_categories: int = setting(100, ge=1)
+    # Leave out columns that identify rows: text with a distinct value in nearly every row
+    # (ids, names, free text), distinct whole numbers named like an id or numbering the rows.
+    drop_ids: bool = True
+    # Text columns of dates become numbers: year, month, day, weekday (and hour, minute).
+    parse_dates: bool = True
     # The character between fields, for both files: null is tab for .tsv files and a comma
     # otherwise; 'tab' names the tab.
     delimiter: Optional[str] = None
@@ -67,8 +77,14 @@ def _feature_columns(frame, cfg) -> List[str]:
         _require_columns(frame, features, "dataset.features", where)
         if cfg.target in features:
             raise DataError(f"dataset.features lists the target column {cfg.target}")
+    _require_columns(frame, list(cfg.exclude), "dataset.exclude", where)
+    if cfg.target in cfg.exclude:
+        raise DataError(f"dataset.exclude lists the target column {cfg.target}; set "
+                        f"dataset.target to the column to predict")
+    features = [column for column in features if column not in cfg.exclude]
     if not features:
-        raise DataError(f"{where} has no column besides the target {cfg.target} to learn from")
+        raise DataError(f"{where} has no column besides the target {cfg.target} to learn from"
+                        + (" once dataset.exclude's are left out" if cfg.exclude else ""))
     return features
 
 
@@ -151,7 +167,7 @@ def _rows(frame, where: str, cfg, features: List[str], task: Task,
     check_finite(frame, [cfg.target], where, "replace them in the file, or empty those cells: "
                                              "rows without a target are left out")
     frame = _with_target(frame, cfg.target, where)
-    if cfg.impute == "none":
+    if cfg.impute == "error":
         check_complete(frame[features], source)
     return frame[features], _targets(frame[cfg.target], task, names, where)
 
@@ -182,7 +198,10 @@ def load_csv(cfg) -> RawData:
     return RawData(x, y, names, test=test, task=task,
                    fit_encoding=partial(fit_encoding, impute=cfg.impute,
                                         max_categories=cfg.max_categories, where=where,
-                                        delimiter=cfg.delimiter),
+                                        delimiter=cfg.delimiter, drop_ids=cfg.drop_ids,
+                                        parse_dates=cfg.parse_dates,
+                                        excluded=[c for c in cfg.exclude
+                                                  if cfg.features is None or c in cfg.features]),
                    origins=(where, test_where))
 
 

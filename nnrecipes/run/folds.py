@@ -1,0 +1,146 @@
+"""k-fold cross-validation, ``trainer.folds=K``: ``cross_validate``.
+
+Each fold is an ordinary run in ``fold_<k>/`` under the run's folder, its config saying
+``trainer.fold=k``: the k-th fold of the training pool validates it (scikit-learn's
+``StratifiedKFold(n_splits=K, shuffle=True, random_state=seed)``, data/splits.py), the rest
+trains it, and every fold keeps the same test split. Each fold's run scores the baselines on its
+validation fold too, so the network and the baselines are compared on the same rows. The run's
+own ``summary.json`` then gives each validation metric's mean and standard deviation across the
+folds (numpy's, over K values), and the test split scored by the folds' models averaged
+(probabilities for classification, values for regression). A fold's network score is its best
+epoch's, picked on that same fold: slightly optimistic; the averaged test score never saw its
+rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from nnrecipes.core.run_status import RunStatus
+from nnrecipes.core.task import Task, compute_metrics, logit
+from nnrecipes.records.checkpoint import write_atomically
+from nnrecipes.records.provenance import command_line
+from nnrecipes.records.status import write_summary
+
+log = logging.getLogger("nnrecipes")
+TEST_OUTPUTS = "test_outputs.npz"  # a fold's test outputs and targets, for the average
+NETWORK = "network"  # the network's row among the baselines' in the cross-validated scores
+
+
+def keep_test_outputs(run_dir: Path, outputs, targets) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, outputs=outputs.float().cpu().numpy(), targets=targets.cpu().numpy())
+    write_atomically(Path(run_dir) / TEST_OUTPUTS, buffer.getvalue())
+
+
+def fold_dir(run_dir: Path, fold: int) -> Path:
+    return Path(run_dir) / f"fold_{fold}"
+
+
+def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
+                   train_one: Callable[..., Dict[str, Any]], **hooks) -> Dict[str, Any]:
+    """Train ``cfg`` once per fold with ``train_one`` (run/train.py's single run, given the
+    ``hooks`` it takes), then write the run's summary of them all."""
+    started = time.perf_counter()
+    folds = cfg.trainer.folds
+    log.info(f"trainer.folds={folds}: {folds} runs, each validated on one fold of the training "
+             f"pool, in {fold_dir(run_dir, 1)} ... fold_{folds}")
+    summaries = []
+    for fold in range(1, folds + 1):
+        fold_cfg = copy.deepcopy(cfg)
+        fold_cfg.trainer.fold = fold
+        folder = fold_dir(run_dir, fold)
+        (folder / ".hydra").mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
+        log.info(f"fold {fold} of {folds}")
+        summaries.append(train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
+                                   **{**hooks, "parent_dir": hooks.get("parent_dir") or run_dir}))
+        hooks["on_accepted"] = None  # the run's folder is accepted once
+    if not summaries[0]:  # under torchrun, a rank other than 0
+        return {}
+    summary = _summary(cfg, run_dir, summaries, started, overrides)
+    write_summary(Path(run_dir), summary)
+    return summary
+
+
+def _summary(cfg: DictConfig, run_dir: Path, summaries: List[Dict[str, Any]], started: float,
+             overrides: Sequence[str]) -> Dict[str, Any]:
+    first = summaries[0]
+    cv = {NETWORK: _spread([s["val"] for s in summaries])}
+    for name in first.get("baseline_val", {}):
+        cv[name] = _spread([s["baseline_val"][name] for s in summaries])
+    monitor = first["monitor"].removeprefix("val_")
+    test = _averaged_test(run_dir, Task(first["task"]), len(summaries),
+                          [s.get("threshold", 0.5) for s in summaries])
+    return {
+        "status": RunStatus.completed, "dataset": first["dataset"], "model": first["model"],
+        "task": first["task"], "folds": len(summaries), "test": test, "cv": cv,
+        "monitor": first["monitor"], "best_val": cv[NETWORK][monitor]["mean"],
+        "best_val_std": cv[NETWORK][monitor]["std"],
+        "best_val_loss": cv[NETWORK]["loss"]["mean"],
+        "best_epoch": [s["best_epoch"] for s in summaries],
+        "epochs_run": sum(s["epochs_run"] for s in summaries),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "train_seconds": round(sum(s["train_seconds"] for s in summaries), 3),
+        "parameters": first["parameters"], "samples": first["samples"],
+        **({"threshold": test.pop("threshold")} if "threshold" in test else {}),
+        **{key: first[key] for key in ("device", "device_name", "host", "git", "versions")
+           if key in first},
+        "command": command_line(overrides), "overrides": list(overrides),
+    }
+
+
+def _spread(scores: List[Dict[str, float]]) -> Dict[str, Dict[str, Any]]:
+    """Each metric's mean and standard deviation across the folds, and the folds' values."""
+    spread = {}
+    for metric in scores[0]:
+        values = [float(score[metric]) for score in scores]
+        finite = [value for value in values if not math.isnan(value)]
+        spread[metric] = {"mean": float(np.mean(finite)) if finite else math.nan,
+                          "std": float(np.std(finite)) if finite else math.nan,
+                          "folds": values}
+    return spread
+
+
+def _averaged_test(run_dir: Path, task: Task, folds: int,
+                   thresholds: List[float]) -> Dict[str, float]:
+    """The test split scored by the folds' models averaged: the mean of their probabilities
+    (classification; binary at the folds' mean threshold) or of their values (regression)."""
+    import torch
+
+    kept = [np.load(fold_dir(run_dir, fold) / TEST_OUTPUTS) for fold in range(1, folds + 1)]
+    outputs = torch.from_numpy(np.stack([saved["outputs"] for saved in kept]))
+    targets = torch.from_numpy(kept[0]["targets"])
+    if task is Task.regression:
+        averaged = outputs.mean(dim=0)
+    elif task is Task.binary:
+        probability = outputs.sigmoid().mean(dim=0).clamp(1e-7, 1 - 1e-7)
+        averaged = torch.log(probability / (1 - probability))
+    else:
+        averaged = torch.log(outputs.softmax(dim=-1).mean(dim=0).clamp_min(1e-12))
+    threshold = float(np.mean(thresholds)) if task is Task.binary else 0.5
+    scores = compute_metrics(task, averaged, targets, threshold)
+    log.info(f"test split scored by the {folds} folds' models averaged"
+             + (f" (threshold {threshold:.4g}, logit {logit(threshold):.3g})"
+                if task is Task.binary and threshold != 0.5 else ""))
+    return {**scores, **({"threshold": threshold} if task is Task.binary else {})}
+
+
+def cross_validated(summary: Dict[str, Any]) -> Dict[str, str]:
+    """The results table's rows of a cross-validation: each model's headline, mean ± std."""
+    from nnrecipes.core.task import headline_metric
+
+    metric = headline_metric(Task(summary["task"]))
+    return {f"{summary['folds']}-fold {name} {metric}":
+            f"{scores[metric]['mean']:.4f} ± {scores[metric]['std']:.4f}"
+            for name, scores in summary["cv"].items()}
+

@@ -1,0 +1,90 @@
+"""k-fold cross-validation (trainer.folds): the folds are scikit-learn's, each fold an ordinary
+run, the baselines scored on the same folds, the test split scored by the folds' models
+averaged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nnrecipes.core.task import Task, compute_metrics
+from nnrecipes.records.checkpoint import load_checkpoint
+
+QUICK = ("trainer.plots=false", "trainer.epochs=3")
+
+
+def test_breast_cancer_folds_equal_cross_val_score(nnrun):
+    """Per fold, nnrun's baselines score what scikit-learn's cross_val_score scores with the
+    same StratifiedKFold on the same training pool."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from nnrecipes.data.splits import split_test
+    from nnrecipes.run.baseline import baseline_models
+
+    run = nnrun("dataset=breast_cancer", "trainer.folds=5", *QUICK)
+    summary = run.summary
+    x, y = load_breast_cancer(return_X_y=True)
+    x_pool, _, y_pool, _ = split_test(x.astype(np.float32), y, 0.2, 0, True)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    for name, model in baseline_models(Task.binary, 0).items():
+        expected = cross_val_score(make_pipeline(StandardScaler(), model), x_pool, y_pool,
+                                   cv=folds)
+        assert summary["cv"][name]["accuracy"]["folds"] == pytest.approx(list(expected), abs=0)
+        assert summary["cv"][name]["accuracy"]["mean"] == pytest.approx(expected.mean())
+        assert summary["cv"][name]["accuracy"]["std"] == pytest.approx(expected.std())
+    # Each fold validated on its own rows: together they are the pool, once each.
+    saved = [load_checkpoint(run.dir / f"fold_{k}", "best.pt") for k in range(1, 6)]
+    assert [s["config"]["trainer"]["fold"] for s in saved] == [1, 2, 3, 4, 5]
+    validated = [json.loads((run.dir / f"fold_{k}" / "summary.json").read_text())["samples"]
+                 for k in range(1, 6)]
+    assert sum(samples["val"] for samples in validated) == len(y_pool) == 455
+    network = summary["cv"]["network"]["accuracy"]
+    assert network["mean"] == pytest.approx(np.mean(network["folds"]))
+    assert summary["best_val"] == network["mean"] and summary["folds"] == 5
+
+
+def test_each_fold_is_a_run_and_the_test_is_the_folds_averaged(nnrun):
+    run = nnrun("dataset=wine", "trainer.folds=3", *QUICK)
+    kept = [np.load(run.dir / f"fold_{k}" / "test_outputs.npz") for k in (1, 2, 3)]
+    for k in (1, 2, 3):
+        fold = json.loads((run.dir / f"fold_{k}" / "summary.json").read_text())
+        assert fold["status"] == "completed" and fold["test"]["accuracy"] > 0
+        assert fold["val"]["accuracy"] == run.summary["cv"]["network"]["accuracy"][
+            "folds"][k - 1]
+    probabilities = np.mean([torch.softmax(torch.from_numpy(s["outputs"]), 1).numpy()
+                             for s in kept], axis=0)
+    expected = compute_metrics(Task.multiclass, torch.from_numpy(np.log(probabilities)),
+                               torch.from_numpy(kept[0]["targets"]))
+    assert run.summary["test"] == pytest.approx(expected)
+
+
+def test_a_fold_alone_resumes_as_any_run(nnrun, tmp_path):
+    one = nnrun("dataset=iris", "trainer.folds=4", "trainer.fold=2", *QUICK)
+    assert not (one.dir / "fold_1").exists()
+    assert one.summary["samples"]["val"] == 30  # a quarter of the 120-row pool
+    more = nnrun(f"resume={one.dir}", "trainer.epochs=4", run_dir=one.dir)
+    assert more.summary["epochs_run"] == 4
+
+
+def test_a_sweep_ranks_its_jobs_by_the_cross_validated_mean(tmp_path):
+    import csv
+
+    from nnrecipes import cli
+
+    cli.main(["-m", "dataset=iris", "trainer.folds=3", "optimizer.lr=0.0001,0.01",
+              "trainer.progress=false", *QUICK, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+
+    summaries = [json.loads((tmp_path / "sweep" / str(job) / "summary.json").read_text())
+                 for job in (0, 1)]
+    assert all(summary["folds"] == 3 for summary in summaries)
+    with open(tmp_path / "sweep" / "sweep_summary.csv", newline="") as handle:
+        ranked = list(csv.DictReader(handle))
+    best = max(summaries, key=lambda summary: summary["best_val"])
+    assert float(ranked[0]["val"]) == pytest.approx(best["best_val"])
+    assert best["best_val"] > min(summary["best_val"] for summary in summaries)
