@@ -88,3 +88,52 @@ def test_a_sweep_ranks_its_jobs_by_the_cross_validated_mean(tmp_path):
     best = max(summaries, key=lambda summary: summary["best_val"])
     assert float(ranked[0]["val"]) == pytest.approx(best["best_val"])
     assert best["best_val"] > min(summary["best_val"] for summary in summaries)
+
+
+def test_grouped_splits_and_folds_keep_each_group_whole():
+    import pandas as pd
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from nnrecipes.data.splits import split_fold, split_test
+
+    rows = pd.DataFrame({"patient": np.repeat([f"p{i}" for i in range(40)], 4),
+                         "x": np.arange(160.0)})
+    y = np.repeat(np.arange(40) % 2, 4)
+    pool, test, y_pool, _ = split_test(rows, y, 0.2, 0, True, group="patient")
+    assert not set(pool.patient) & set(test.patient) and len(test) == 32
+    expected = StratifiedGroupKFold(n_splits=4, shuffle=True, random_state=0).split(
+        pool, y_pool, pool.patient.to_numpy())
+    for fold, (_, val_rows) in enumerate(expected, start=1):
+        train, val, _, _ = split_fold(pool, y_pool, fold, 4, 0, True, group="patient")
+        assert not set(train.patient) & set(val.patient)
+        assert val.index.tolist() == pool.iloc[val_rows].index.tolist()
+
+
+def test_a_search_scores_each_trial_by_its_cross_validated_mean(tmp_path):
+    import optuna
+
+    from nnrecipes import cli
+
+    search_dir = tmp_path / "search"
+    cli.main(["mode=search", "dataset=iris", "search.trials=2", "search.pruner=none",
+              "trainer.folds=2", "trainer.progress=false", *QUICK, f"hydra.run.dir={search_dir}"])
+    study = optuna.load_study(study_name="nnrun", storage=f"sqlite:///{search_dir / 'study.db'}")
+    for trial in study.trials:
+        summary = json.loads((search_dir / f"trial_{trial.number:03d}" / "summary.json")
+                             .read_text())
+        assert summary["folds"] == 2
+        assert trial.value == summary["cv"]["network"]["accuracy"]["mean"]
+
+
+def test_a_class_rarer_than_the_folds_is_said_and_the_folds_still_run(nnrun, tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=104),
+                          "kind": ["a"] * 50 + ["b"] * 50 + ["c"] * 4})
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    run = nnrun("dataset=csv", f"dataset.path={tmp_path / 'rare.csv'}", "dataset.target=kind",
+                "trainer.folds=5", *QUICK)
+    assert run.summary["status"] == "completed" and run.summary["folds"] == 5
+    said = (run.dir / "nnrun.log").read_text()
+    assert "1 class of the training pool has fewer rows than the folds (the rarest 3)" in said

@@ -83,17 +83,17 @@ def build_data(dataset_cfg, seed: int, device,
         check_labels(dataset_cfg.name, raw)
     if raw.test is None:
         x_pool, x_test, y_pool, y_test = split_test(raw.x, raw.y, dataset_cfg.test_size, seed,
-                                                    task.classification)
+                                                    task.classification, raw.group)
     else:
         (x_pool, y_pool), (x_test, y_test) = (raw.x, raw.y), raw.test
     if dataset_cfg.limit is not None:
         x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
     if fold is None:
         x_train, x_val, y_train, y_val = split_validation(x_pool, y_pool, dataset_cfg.val_size,
-                                                          seed, task.classification)
+                                                          seed, task.classification, raw.group)
     else:
         x_train, x_val, y_train, y_val = split_fold(x_pool, y_pool, *fold, seed,
-                                                    task.classification)
+                                                    task.classification, raw.group)
     if raw.fit_encoding is None:
         check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test))
         encoding = None

@@ -185,9 +185,11 @@ def check_complete(frame, source: TableSource) -> None:
 
 def fit_encoding(frame, impute: str, max_categories: int, where: str,
                  delimiter: Optional[str] = None, drop_ids: bool = True,
-                 parse_dates: bool = True, excluded=()) -> TableEncoding:
+                 parse_dates: bool = True, excluded=(),
+                 group: Optional[str] = None) -> TableEncoding:
     """Learn the encoding of ``frame``'s columns from ``frame`` (the training split);
-    ``excluded`` are the columns dataset.exclude left out, for the record."""
+    ``excluded`` are the columns dataset.exclude left out, for the record; ``group`` the
+    column of row groups, which splits read and the model does not."""
     import pandas as pd
 
     from nnrecipes.data.table_columns import ColumnPlan, plan_columns
@@ -195,6 +197,9 @@ def fit_encoding(frame, impute: str, max_categories: int, where: str,
     plan = ColumnPlan(kept=[])
     for column in excluded:
         plan.decided(column, "left out", "dataset.exclude")
+    if group is not None:
+        frame = frame.drop(columns=[group])
+        plan.decided(group, "left out", "dataset.group: it keeps each group's rows in one split")
     planned = plan_columns(frame, drop_ids, parse_dates)
     plan.dates, plan.decisions = planned.dates, plan.decisions + planned.decisions
     if not planned.kept:

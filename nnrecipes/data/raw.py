@@ -26,3 +26,6 @@ class RawData:
     # How messages name where the rows came from: the training pool's file, and the test split's
     # where it is a file of its own ("dataset.path=homes.csv", "dataset.test_path=new.csv").
     origins: Optional[Tuple[str, Optional[str]]] = None
+    # A column of the table ``x`` whose rows belong together (a patient, a household): splits
+    # and folds keep each group whole; fit_encoding leaves it out of the features.
+    group: Optional[str] = None

@@ -4,23 +4,29 @@ the training pool as the validation split."""
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import Optional
 
 from nnrecipes.data.errors import DataError
 
+log = logging.getLogger("nnrecipes")
 
-def split_test(x, y, test_size: float, seed: int, stratify: bool):
-    """(x_pool, x_test, y_pool, y_test): ``test_size`` of the rows held out for testing."""
+
+def split_test(x, y, test_size: float, seed: int, stratify: bool, group: Optional[str] = None):
+    """(x_pool, x_test, y_pool, y_test): ``test_size`` of the rows held out for testing; with
+    ``group`` (a column of the table ``x``), whole groups."""
     count = math.ceil(test_size * len(y))
     if len(y) - count < 3:
         raise DataError(
             f"dataset.test_size={test_size} leaves no room for training: of {len(y)} samples the "
             f"test set would take {count}, and training and validation need at least 3. "
             f"Use a fraction such as dataset.test_size=0.2.")
-    return _split(x, y, count, seed, stratify)
+    return _split(x, y, count, seed, stratify, group)
 
 
-def split_validation(x, y, val_size: float, seed: int, stratify: bool):
+def split_validation(x, y, val_size: float, seed: int, stratify: bool,
+                     group: Optional[str] = None):
     """(x_train, x_val, y_train, y_val): ``val_size`` (a fraction, or a count) of the pool."""
     count = round(val_size * len(y)) if val_size < 1 else int(val_size)
     if count < 1:
@@ -32,11 +38,19 @@ def split_validation(x, y, val_size: float, seed: int, stratify: bool):
             f"dataset.val_size={val_size} leaves no room for training: the training pool has "
             f"{len(y)} samples, the validation set would take {count}. "
             f"Use a fraction such as dataset.val_size=0.1.")
-    return _split(x, y, count, seed, stratify)
+    return _split(x, y, count, seed, stratify, group)
 
 
-def _split(x, y, count: int, seed: int, stratify: bool):
+def _split(x, y, count: int, seed: int, stratify: bool, group: Optional[str] = None):
     from sklearn.model_selection import train_test_split  # here: composing needs no sklearn
+
+    if group is not None:
+        from sklearn.model_selection import GroupShuffleSplit
+
+        groups = _groups(x, group)
+        splitter = GroupShuffleSplit(n_splits=1, test_size=count / len(y), random_state=seed)
+        train, held_out = next(splitter.split(x, y, groups))
+        return _take(x, train), _take(x, held_out), y[train], y[held_out]
 
     try:
         return train_test_split(x, y, test_size=count, random_state=seed,
@@ -46,24 +60,53 @@ def _split(x, y, count: int, seed: int, stratify: bool):
         return train_test_split(x, y, test_size=count, random_state=seed)
 
 
-def split_fold(x, y, fold: int, folds: int, seed: int, stratify: bool):
+def split_fold(x, y, fold: int, folds: int, seed: int, stratify: bool,
+               group: Optional[str] = None):
     """(x_train, x_val, y_train, y_val) with fold ``fold`` (1..folds) of the pool as validation:
     the folds of scikit-learn's ``StratifiedKFold(n_splits=folds, shuffle=True,
-    random_state=seed)`` (``KFold`` for regression), so its cross_val_score scores the same rows."""
-    from sklearn.model_selection import KFold, StratifiedKFold
+    random_state=seed)`` (``KFold`` for regression), so its cross_val_score scores the same rows;
+    with ``group``, ``StratifiedGroupKFold`` (``GroupKFold``): no group in two folds."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
     if folds > len(y):
         raise DataError(f"trainer.folds={folds} is more than the {len(y)} samples of the "
                         f"training pool; use at most trainer.folds={len(y)}")
     if stratify:
-        fewest = min(int((y == label).sum()) for label in set(y.tolist()))
-        if fewest < folds:
-            raise DataError(f"trainer.folds={folds}: the training pool's rarest class has "
-                            f"{fewest} samples, too few for a share in each of {folds} folds; "
-                            f"use trainer.folds={max(fewest, 2)} or fewer")
-    splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True,
-                                                        random_state=seed)
-    train, val = list(splitter.split(x, y))[fold - 1]
-    take = (lambda rows, index: rows.iloc[index]) if hasattr(x, "iloc") else \
-        (lambda rows, index: rows[index])
-    return take(x, train), take(x, val), y[train], y[val]
+        _check_classes(y, folds)
+    if group is None:
+        kind = StratifiedKFold if stratify else KFold
+        splits = kind(n_splits=folds, shuffle=True, random_state=seed).split(x, y)
+    else:
+        groups = _groups(x, group)
+        if len(set(groups)) < folds:
+            raise DataError(f"trainer.folds={folds}: dataset.group={group} has "
+                            f"{len(set(groups))} groups in the training pool; use at most "
+                            f"trainer.folds={len(set(groups))}")
+        kind = StratifiedGroupKFold if stratify else GroupKFold
+        splits = kind(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups)
+    train, val = list(splits)[fold - 1]
+    return _take(x, train), _take(x, val), y[train], y[val]
+
+
+def _take(rows, index):
+    return rows.iloc[index] if hasattr(rows, "iloc") else rows[index]
+
+
+def _groups(x, group: str):
+    """The group of each row: a column of the table (kept in it until encoding)."""
+    return x[group].astype(str).to_numpy()
+
+
+def _check_classes(y, folds: int) -> None:
+    """As scikit-learn's StratifiedKFold: a class rarer than the folds is missing from some
+    folds' validation rows (said in the log); only when every class is, it is an error."""
+    counts = sorted(int((y == label).sum()) for label in set(y.tolist()))
+    if counts[-1] < folds:
+        raise DataError(f"trainer.folds={folds}: the training pool's largest class has "
+                        f"{counts[-1]} rows, fewer than the folds; use at most "
+                        f"trainer.folds={max(counts[-1], 2)}")
+    if counts[0] < folds:
+        rare = sum(count < folds for count in counts)
+        log.warning(f"trainer.folds={folds}: {rare} class{'es' * (rare > 1)} of the training "
+                    f"pool ha{'ve' if rare > 1 else 's'} fewer rows than the folds (the rarest "
+                    f"{counts[0]}), so some folds validate without them")

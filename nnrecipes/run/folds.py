@@ -65,6 +65,7 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
         summaries.append(train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
                                    **{**hooks, "parent_dir": hooks.get("parent_dir") or run_dir}))
         hooks["on_accepted"] = None  # the run's folder is accepted once
+        hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
     if not summaries[0]:  # under torchrun, a rank other than 0
         return {}
     summary = _summary(cfg, run_dir, summaries, started, overrides)
@@ -93,6 +94,8 @@ def _summary(cfg: DictConfig, run_dir: Path, summaries: List[Dict[str, Any]], st
         "train_seconds": round(sum(s["train_seconds"] for s in summaries), 3),
         "parameters": first["parameters"], "samples": first["samples"],
         **({"threshold": test.pop("threshold")} if "threshold" in test else {}),
+        # What the first fold did to a table's columns (each fold decides on its own rows).
+        **({"columns": first["columns"]} if "columns" in first else {}),
         **{key: first[key] for key in ("device", "device_name", "host", "git", "versions")
            if key in first},
         "command": command_line(overrides), "overrides": list(overrides),

@@ -43,6 +43,9 @@ class CsvConfig(DatasetConfig):
     features: Optional[List[str]] = None
     # Columns to leave out by name (of dataset.features, or of every column).
     exclude: List[str] = field(default_factory=list)
+    # A column naming the group each row belongs to (a patient, a household): the test and
+    # validation splits and the folds keep each group whole; it is not a feature. null: none.
+    group: Optional[str] = None
     # auto: the target decides (text or few whole numbers: classes; other numbers: regression).
     task: str = setting(AUTO, choices=TASK_CHOICES)
     # median: missing values filled from the training split (median numbers, most frequent
@@ -78,6 +81,12 @@ def _feature_columns(frame, cfg) -> List[str]:
         if cfg.target in features:
             raise DataError(f"dataset.features lists the target column {cfg.target}")
     _require_columns(frame, list(cfg.exclude), "dataset.exclude", where)
+    if cfg.group is not None:
+        _require_columns(frame, [cfg.group], "dataset.group", where)
+        if cfg.group == cfg.target:
+            raise DataError(f"dataset.group={cfg.group} is the target column; name the column "
+                            f"that says which rows belong together")
+        features = [column for column in features if column != cfg.group]
     if cfg.target in cfg.exclude:
         raise DataError(f"dataset.exclude lists the target column {cfg.target}; set "
                         f"dataset.target to the column to predict")
@@ -169,7 +178,11 @@ def _rows(frame, where: str, cfg, features: List[str], task: Task,
     frame = _with_target(frame, cfg.target, where)
     if cfg.impute == "error":
         check_complete(frame[features], source)
-    return frame[features], _targets(frame[cfg.target], task, names, where)
+    grouped = [cfg.group] if cfg.group is not None and cfg.group in frame.columns else []
+    if grouped and frame[cfg.group].isna().any():
+        raise DataError(f"{where}: dataset.group={cfg.group} is missing in "
+                        f"{int(frame[cfg.group].isna().sum())} rows; every row needs its group")
+    return frame[features + grouped], _targets(frame[cfg.target], task, names, where)
 
 
 def _test_rows(cfg, features: List[str], text: List[str], task: Task,
@@ -199,10 +212,10 @@ def load_csv(cfg) -> RawData:
                    fit_encoding=partial(fit_encoding, impute=cfg.impute,
                                         max_categories=cfg.max_categories, where=where,
                                         delimiter=cfg.delimiter, drop_ids=cfg.drop_ids,
-                                        parse_dates=cfg.parse_dates,
+                                        parse_dates=cfg.parse_dates, group=cfg.group,
                                         excluded=[c for c in cfg.exclude
                                                   if cfg.features is None or c in cfg.features]),
-                   origins=(where, test_where))
+                   origins=(where, test_where), group=cfg.group)
 
 
 declare("dataset", "csv", CsvConfig, load_csv, table=True, stand_in=write_table)
