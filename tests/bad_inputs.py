@@ -331,6 +331,8 @@ CASES: List[BadInput] = [
           "trainer.fold=4 is not allowed: at most trainer.folds=3"),
     _case("resume of a whole cross-validation", "trainer.folds=3 resume={root}/run",
           "resume=<run>/fold_<k>"),
+    _case("predict with a cross-validation's folder", "mode=predict checkpoint={root}/cv_run "
+          "input={root}/own/homes.csv", "is a cross-validation (trainer.folds)"),
     _case("class_weight that is not a choice", "dataset=iris trainer.class_weight=heavy",
           "trainer.class_weight='heavy' is not allowed: none, balanced, or a list"),
     _case("class weights of the wrong count", "dataset=iris trainer.class_weight=[1,2]",
@@ -469,6 +471,8 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     _pretrained(root / "own")
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
               "dataset.impute=error", "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
+    run_nnrun("dataset=iris", "trainer.folds=2", "trainer.epochs=1", "trainer.plots=false",
+              f"hydra.run.dir={root / 'cv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'image_run'}")
     write_idx_dataset(root / "good_mnist", compress=True)

@@ -137,3 +137,24 @@ def test_a_class_rarer_than_the_folds_is_said_and_the_folds_still_run(nnrun, tmp
     assert run.summary["status"] == "completed" and run.summary["folds"] == 5
     said = (run.dir / "nnrun.log").read_text()
     assert "1 class of the training pool has fewer rows than the folds (the rarest 3)" in said
+
+
+def test_a_failed_fold_leaves_the_cross_validation_failed(nnrun, monkeypatch, tmp_path):
+    from nnrecipes.data import DataError
+    from nnrecipes.run import train as train_module
+
+    real = train_module.build_run
+
+    def fold_2_breaks(cfg, *args, **kwargs):
+        if cfg.trainer.fold == 2:
+            raise DataError("fold 2 cannot be read")
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "build_run", fold_2_breaks)
+    run_dir = tmp_path / "cv"
+    with pytest.raises(SystemExit):
+        nnrun("dataset=iris", "trainer.folds=3", *QUICK, run_dir=run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "fold 2 cannot be read" in summary["error"]
+    assert json.loads((run_dir / "fold_1" / "summary.json").read_text())["status"] == "completed"
+    assert not (run_dir / "fold_3").exists()

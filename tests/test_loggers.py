@@ -203,3 +203,20 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
     assert errors == ["error: logger=mlflow needs the mlflow extra: "
                       "pip install 'nnrecipes[mlflow]'"]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_cross_validation_is_one_mlflow_parent_with_a_child_per_fold(tmp_path):
+    needs("mlflow")
+    database = tmp_path / "store" / "mlflow.db"
+    assert run_cli("dataset=iris", "trainer.folds=3", "trainer.epochs=2", "trainer.plots=false",
+                   "trainer.progress=false", "logger=mlflow",
+                   f"logger.mlflow.tracking_uri=sqlite:///{database}",
+                   f"hydra.run.dir={tmp_path / 'cv'}") == 0
+    client = mlflow_client(database)
+    found = client.search_runs([client.get_experiment_by_name("nnrecipes").experiment_id])
+    [parent] = [run for run in found if "mlflow.parentRunId" not in run.data.tags]
+    children = [run for run in found if "mlflow.parentRunId" in run.data.tags]
+    assert parent.info.status == "FINISHED" and parent.data.tags["nnrecipes_folder"] == str(
+        tmp_path / "cv")
+    assert sorted(child.data.params["trainer.fold"] for child in children) == ["1", "2", "3"]
+    assert all(child.data.tags["mlflow.parentRunId"] == parent.info.run_id for child in children)

@@ -64,6 +64,10 @@ def checkpoint_path(location: PathLike, name: str = "last.pt") -> Path:
     for candidate in (location, location / name, location / "checkpoints" / name):
         if candidate.is_file():
             return candidate.resolve()
+    if (location / "fold_1").is_dir():
+        raise CheckpointError(f"{location} is a cross-validation (trainer.folds): each fold's "
+                              f"model is in a folder of its own; name one, e.g. "
+                              f"{location / 'fold_1'}")
     raise CheckpointError(f"no checkpoint at {location}: expected a .pt file, or a run directory "
                           f"holding checkpoints/{name}")
 

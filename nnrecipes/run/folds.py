@@ -25,11 +25,13 @@ from typing import Any, Callable, Dict, List, Sequence
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.run_status import RunStatus
 from nnrecipes.core.task import Task, compute_metrics, logit
 from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import command_line
 from nnrecipes.records.status import write_summary
+from nnrecipes.run import distributed
 
 log = logging.getLogger("nnrecipes")
 TEST_OUTPUTS = "test_outputs.npz"  # a fold's test outputs and targets, for the average
@@ -54,6 +56,9 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     folds = cfg.trainer.folds
     log.info(f"trainer.folds={folds}: {folds} runs, each validated on one fold of the training "
              f"pool, in {fold_dir(run_dir, 1)} ... fold_{folds}")
+    writes = distributed.rank() == 0  # under torchrun, rank 0 keeps the records
+    if writes:
+        open_group(cfg, run_dir)  # the folds are its members in the chosen trackers
     summaries = []
     for fold in range(1, folds + 1):
         fold_cfg = copy.deepcopy(cfg)
@@ -62,14 +67,20 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
         (folder / ".hydra").mkdir(parents=True, exist_ok=True)
         write_atomically(folder / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
         log.info(f"fold {fold} of {folds}")
-        summaries.append(train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
-                                   **{**hooks, "parent_dir": hooks.get("parent_dir") or run_dir}))
+        try:
+            summaries.append(train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
+                                       **{**hooks, "parent_dir": run_dir}))
+        except BaseException:
+            if writes:
+                close_group(cfg, run_dir, ok=False)
+            raise
         hooks["on_accepted"] = None  # the run's folder is accepted once
         hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
-    if not summaries[0]:  # under torchrun, a rank other than 0
+    if not writes:
         return {}
     summary = _summary(cfg, run_dir, summaries, started, overrides)
     write_summary(Path(run_dir), summary)
+    close_group(cfg, run_dir, ok=True)
     return summary
 
 

@@ -51,8 +51,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
         from nnrecipes.run.folds import cross_validate
 
         validate(cfg)  # before any fold's folder is made
-        return cross_validate(cfg, Path(run_dir), overrides, train, on_epoch_end=on_epoch_end,
-                              on_accepted=on_accepted, parent_dir=parent_dir)
+        try:
+            return cross_validate(cfg, Path(run_dir), overrides, train,
+                                  on_epoch_end=on_epoch_end, on_accepted=on_accepted,
+                                  parent_dir=parent_dir)
+        except Exception as error:  # the run's own record says so too (sweeps read it)
+            if distributed.rank() == 0:
+                record_failure(run_dir, error, overrides)
+            raise
     started = time.perf_counter()
     accepted = not resumes_in_place(cfg, run_dir)  # a new folder is this run's from the start
     run: Optional[Run] = None
