@@ -329,8 +329,6 @@ CASES: List[BadInput] = [
           "trainer.fold=2 is not allowed: needs trainer.folds"),
     _case("a fold beyond the folds", "dataset=iris trainer.folds=3 trainer.fold=4",
           "trainer.fold=4 is not allowed: at most trainer.folds=3"),
-    _case("resume of a whole cross-validation", "trainer.folds=3 resume={root}/run",
-          "resume=<run>/fold_<k>"),
     _case("predict with a cross-validation's folder", "mode=predict checkpoint={root}/cv_run "
           "input={root}/own/homes.csv", "is a cross-validation (trainer.folds)"),
     _case("class_weight that is not a choice", "dataset=iris trainer.class_weight=heavy",

@@ -5,6 +5,7 @@ averaged."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -158,3 +159,27 @@ def test_a_failed_fold_leaves_the_cross_validation_failed(nnrun, monkeypatch, tm
     assert summary["status"] == "failed" and "fold 2 cannot be read" in summary["error"]
     assert json.loads((run_dir / "fold_1" / "summary.json").read_text())["status"] == "completed"
     assert not (run_dir / "fold_3").exists()
+
+
+def test_a_resumed_cross_validation_keeps_finished_folds_and_continues_the_rest(nnrun, tmp_path):
+    run_dir = tmp_path / "cv"
+    nnrun("dataset=iris", "trainer.folds=3", *QUICK, run_dir=run_dir)
+    first = (run_dir / "fold_1" / "summary.json").read_bytes()
+    # As if stopped in fold 2 after its checkpoints, before fold 3 began.
+    (run_dir / "fold_2" / "summary.json").unlink()
+    (run_dir / "summary.json").unlink()
+    shutil.rmtree(run_dir / "fold_3")
+    resumed = nnrun(f"resume={run_dir}", run_dir=run_dir)
+    assert (run_dir / "fold_1" / "summary.json").read_bytes() == first  # kept, not retrained
+    assert resumed.summary["status"] == "completed" and resumed.summary["folds"] == 3
+    assert [len(_metrics_rows(run_dir / f"fold_{k}")) for k in (1, 2, 3)] == [3, 3, 3]
+    longer = nnrun(f"resume={run_dir}", "trainer.epochs=4", run_dir=run_dir)
+    assert longer.summary["epochs_run"] == 12
+    assert [len(_metrics_rows(run_dir / f"fold_{k}")) for k in (1, 2, 3)] == [4, 4, 4]
+
+
+def _metrics_rows(folder):
+    import csv
+
+    with open(folder / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))

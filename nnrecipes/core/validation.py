@@ -45,9 +45,6 @@ def validate(cfg: DictConfig) -> None:
            "trainer.unfreeze_epoch", cfg.trainer.unfreeze_epoch,
            "needs model.freeze=backbone (nothing is frozen to unfreeze)")
     _check_trainer(cfg.trainer)
-    _check(not (cfg.trainer.folds and cfg.trainer.fold is None and cfg.resume), "resume",
-           cfg.resume, "continues one run, and a cross-validation is several: resume "
-           "each unfinished fold, resume=<run>/fold_<k>, or run the command again")
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")
     _check(cfg.mode != Mode.predict or bool(cfg.checkpoint), "checkpoint", cfg.checkpoint,

@@ -30,7 +30,7 @@ from nnrecipes.core.run_status import RunStatus
 from nnrecipes.core.task import Task, compute_metrics, logit
 from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import command_line
-from nnrecipes.records.status import write_summary
+from nnrecipes.records.status import read_summary, write_summary
 from nnrecipes.run import distributed
 
 log = logging.getLogger("nnrecipes")
@@ -51,7 +51,9 @@ def fold_dir(run_dir: Path, fold: int) -> Path:
 def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                    train_one: Callable[..., Dict[str, Any]], **hooks) -> Dict[str, Any]:
     """Train ``cfg`` once per fold with ``train_one`` (run/train.py's single run, given the
-    ``hooks`` it takes), then write the run's summary of them all."""
+    ``hooks`` it takes), then write the run's summary of them all. Resumed in its own folder
+    (``nnrun resume=RUN``), a fold that completed with these settings is kept as it is, one
+    with checkpoints continues from them, and the others train."""
     started = time.perf_counter()
     folds = cfg.trainer.folds
     log.info(f"trainer.folds={folds}: {folds} runs, each validated on one fold of the training "
@@ -60,27 +62,44 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     if writes:
         open_group(cfg, run_dir)  # the folds are its members in the chosen trackers
     summaries = []
-    for fold in range(1, folds + 1):
-        fold_cfg = copy.deepcopy(cfg)
-        fold_cfg.trainer.fold = fold
-        folder = fold_dir(run_dir, fold)
-        (folder / ".hydra").mkdir(parents=True, exist_ok=True)
-        write_atomically(folder / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
-        log.info(f"fold {fold} of {folds}")
-        try:
-            summaries.append(train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
-                                       **{**hooks, "parent_dir": run_dir}))
-        except BaseException:
-            if writes:
-                close_group(cfg, run_dir, ok=False)
-            raise
-        hooks["on_accepted"] = None  # the run's folder is accepted once
-        hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
+    try:
+        for fold in range(1, folds + 1):
+            log.info(f"fold {fold} of {folds}")
+            summaries.append(_fold(cfg, run_dir, fold, overrides, train_one, hooks))
+    except BaseException:
+        if writes:
+            close_group(cfg, run_dir, ok=False)
+        raise
+    if hooks.get("on_accepted"):  # every fold was kept: the resume is accepted all the same
+        hooks["on_accepted"]()
     if not writes:
         return {}
     summary = _summary(cfg, run_dir, summaries, started, overrides)
     write_summary(Path(run_dir), summary)
     close_group(cfg, run_dir, ok=True)
+    return summary
+
+
+def _fold(cfg: DictConfig, run_dir: Path, fold: int, overrides: Sequence[str],
+          train_one: Callable[..., Dict[str, Any]], hooks: Dict[str, Any]) -> Dict[str, Any]:
+    """Fold ``fold``'s summary: kept (a resume, the fold completed as asked), or trained."""
+    folder = fold_dir(run_dir, fold)
+    fold_cfg = copy.deepcopy(cfg)
+    fold_cfg.trainer.fold, fold_cfg.resume = fold, None
+    if cfg.resume:
+        done = read_summary(folder)
+        if done.get("status") == RunStatus.completed and done.get("epochs_run") == \
+                cfg.trainer.epochs:
+            log.info(f"fold {fold} completed before: kept as it is ({folder})")
+            return done
+        if (folder / "checkpoints" / "last.pt").is_file():
+            fold_cfg.resume = str(folder)
+    (folder / ".hydra").mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
+    summary = train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
+                        **{**hooks, "parent_dir": run_dir})
+    hooks["on_accepted"] = None  # the run's folder is accepted once
+    hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
     return summary
 
 
