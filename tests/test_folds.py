@@ -183,3 +183,18 @@ def _metrics_rows(folder):
 
     with open(folder / "metrics.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def test_a_resumed_sweep_keeps_the_finished_folds_of_its_jobs(tmp_path):
+    from nnrecipes import cli
+
+    command = ["-m", "dataset=iris", "trainer.folds=2", "optimizer.lr=0.01",
+               "trainer.progress=false", *QUICK, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    cli.main(command)
+    job = tmp_path / "sweep" / "0"
+    first = (job / "fold_1" / "summary.json").read_bytes()
+    for stopped in (job / "summary.json", job / "fold_2" / "summary.json"):
+        stopped.unlink()
+    cli.main([*command, "sweep.resume=true"])
+    assert (job / "fold_1" / "summary.json").read_bytes() == first
+    assert json.loads((job / "summary.json").read_text())["status"] == "completed"

@@ -214,7 +214,9 @@ def continue_sweep_job(cfg: DictConfig, run_dir: Path) -> None:
     requeued SLURM job) goes on from its last epoch, unless it failed."""
     status = read_summary(run_dir).get("status")
     wanted = cfg.sweep.resume or status == RunStatus.interrupted
-    if wanted and status != RunStatus.failed and (run_dir / "checkpoints" / "last.pt").is_file():
+    started = (run_dir / "checkpoints" / "last.pt").is_file() or \
+        (run_dir / "fold_1").is_dir()  # a cross-validation keeps its finished folds
+    if wanted and status != RunStatus.failed and started:
         cfg.resume = str(run_dir)
 
 
