@@ -67,8 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     tables += [table for table in [resume_names(args.work)] if table]
     import pandas as pd
 
-    print("| table | rows (rarer class) | arm | 5-fold val balanced accuracy | test balanced accuracy "
-          "| test average precision |\n| --- | --- | --- | --- | --- | --- |")
+    print("| table | rows (rarer class) | arm | 5-fold val balanced accuracy | test balanced "
+          "accuracy | test average precision |\n| --- | --- | --- | --- | --- | --- |")
     for path, target in tables:
         labels = pd.read_csv(path)[target]
         rarer = labels.value_counts(normalize=True).min()

@@ -468,7 +468,8 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     _search_spaces(root / "spaces" / "search")
     _pretrained(root / "own")
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
-              "dataset.impute=error", "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'csv_run'}")
+              "dataset.impute=error", "trainer.epochs=1", "trainer.plots=false",
+              f"hydra.run.dir={root / 'csv_run'}")
     run_nnrun("dataset=iris", "trainer.folds=2", "trainer.epochs=1", "trainer.plots=false",
               f"hydra.run.dir={root / 'cv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",

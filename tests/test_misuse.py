@@ -63,7 +63,7 @@ def test_a_run_refused_before_training_leaves_its_folder_to_the_corrected_comman
     table, run_dir = _gaps_table(tmp_path / "gaps.csv"), tmp_path / "run"
     command = ("dataset=csv", f"dataset.path={table}", "dataset.target=price", *QUICK,
                "trainer.epochs=1", f"hydra.run.dir={run_dir}")
-    assert run_cli(*command) == 2
+    assert run_cli(*command, "dataset.impute=error") == 2
     assert RunResult(run_dir).summary["status"] == "failed"
     assert run_cli(*command, "dataset.impute=median") == 0
     assert "stopped before its first epoch ended" in capsys.readouterr().out

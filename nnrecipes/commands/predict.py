@@ -99,7 +99,8 @@ def with_predictions(table, outputs: torch.Tensor, task: Task, class_names,
         table["predicted"] = outputs.squeeze(-1).numpy()
         return table
     each = probabilities(task, outputs)
-    table["predicted"] = [class_names[index] for index in predicted_labels(task, outputs, threshold).tolist()]
+    labels = predicted_labels(task, outputs, threshold).tolist()
+    table["predicted"] = [class_names[index] for index in labels]
     for index, name in enumerate(class_names):
         table[f"probability_{name}"] = each[:, index].numpy()
     return table
