@@ -200,6 +200,11 @@ CASES: List[BadInput] = [
           "dataset.data_dir={root}/small_images", "was trained on data of inputs 1x28x28"),
     _case("search resumed from a corrupt study.db", "resume={root}/search",
           "is not a readable Optuna study"),
+    _case("search storage that is no URL", "mode=search dataset=breast_cancer search.trials=1 "
+          "search.storage=study.db", "search.storage=study.db is not allowed: a database URL"),
+    _case("search storage that cannot be reached", "mode=search dataset=breast_cancer "
+          "search.trials=1 search.storage='postgresql://me@/db?host={root}/no_server'",
+          "cannot open the study"),
     # own data: tables
     _case("CSV that does not exist", "dataset=csv dataset.path={root}/own/none.csv "
           "dataset.target=price", "none.csv: no such file"),

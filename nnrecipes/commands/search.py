@@ -3,21 +3,27 @@
 Each trial is an ordinary run (its own folder, metrics, checkpoints) composed from the search's
 overrides plus the sampled ones. Its validation metric is reported after every epoch, and the
 median pruner stops trials that fall behind the others at the same epoch. The study lives in
-``study.db`` inside the search folder, so ``nnrun resume=<search folder>`` carries on. The best
-trial's full config is written as ``experiment/best.yaml``, a Hydra experiment that
-``nnrun --config-dir <search folder> +experiment=best`` runs again.
+``study.db`` inside the search folder, so ``nnrun resume=<search folder>`` carries on, or in a
+storage several workers share (``search.storage``, study_storage.py): each ``nnrun
+mode=search`` process with the same storage and ``search.study`` takes trials until the study
+holds ``search.trials``. The best trial's full config is written as ``experiment/best.yaml``, a
+Hydra experiment that ``nnrun --config-dir <search folder> +experiment=best`` runs again: by the
+one worker that finds the study finished.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import optuna
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 
+from nnrecipes.commands import study_storage
 from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.command_line import override_key
 from nnrecipes.core.config import ConfigError, first_line
@@ -144,6 +150,8 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
         (trial_dir / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(trial_cfg, trial_dir / ".hydra" / "config.yaml")
         (trial_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        # Any worker may write the best config: the study keeps every trial's.
+        trial.set_user_attr("config", OmegaConf.to_yaml(trial_cfg, resolve=True))
 
         def report(epoch: int, row: Dict[str, float], _: str) -> None:
             trial.report(row[monitor], epoch)
@@ -163,28 +171,44 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
     return objective
 
 
-def _open_study(cfg: DictConfig, run_dir: Path, direction: str) -> optuna.Study:
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=cfg.search.startup_trials,
-                                         n_warmup_steps=cfg.search.warmup_epochs)
-    if cfg.search.pruner == "none":
+def _open_study(cfg: DictConfig, run_dir: Path, direction: str):
+    """The study and its (bounded) storage."""
+    search = cfg.search
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=search.startup_trials,
+                                         n_warmup_steps=search.warmup_epochs)
+    if search.pruner == "none":
         pruner = optuna.pruners.NopPruner()
-    elif cfg.search.pruner != "median":
-        raise ConfigError(f"search.pruner={cfg.search.pruner!r} is unknown; known: median, none")
+    elif search.pruner != "median":
+        raise ConfigError(f"search.pruner={search.pruner!r} is unknown; known: median, none")
+    where = study_storage.describe(search.storage, run_dir)
+    # Workers that sampled alike would run the same trials: only a lone search is seeded.
+    seed = None if study_storage.shared(search.storage) else cfg.seed
     try:
+        storage = study_storage.open_storage(search.storage, run_dir, search.study,
+                                             search.trials, search.heartbeat)
         study = optuna.create_study(
-            study_name="nnrun", storage=f"sqlite:///{run_dir / 'study.db'}", load_if_exists=True,
-            direction=direction, sampler=optuna.samplers.TPESampler(seed=cfg.seed), pruner=pruner)
+            study_name=search.study, storage=storage, load_if_exists=True, direction=direction,
+            sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    except ConfigError:
+        raise
     except Exception as error:  # sqlalchemy's DatabaseError and Optuna's own, depending on damage
         reason = first_line(error, 200)
         if "database is locked" in reason:
-            raise ConfigError(f"{run_dir / 'study.db'} is locked by another process (an "
-                              f"optuna-dashboard, or a program writing to it): wait until it "
-                              f"lets go, then run the command again") from None
-        raise ConfigError(f"{run_dir / 'study.db'} is not a readable Optuna study ({reason}); "
-                          f"move it away to start the study afresh") from None
-    for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # cut off by an interruption
-    return study
+            raise ConfigError(f"{where} is locked by another process (an optuna-dashboard, or a "
+                              f"program writing to it): wait until it lets go, then run the "
+                              f"command again") from None
+        if isinstance(error, ModuleNotFoundError):
+            raise ConfigError(f"search.storage={where} needs the {error.name} package: pip "
+                              f"install 'nnrecipes[postgresql]'") from None
+        if study_storage.shared(search.storage):
+            raise ConfigError(f"search.storage={where}: cannot open the study ({reason})") \
+                from None
+        raise ConfigError(f"{where} is not a readable Optuna study ({reason}); move it away to "
+                          f"start the study afresh") from None
+    if not study_storage.shared(search.storage):  # the folder's own study: nobody else runs it
+        for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(stale.number, state=TrialState.FAIL)  # cut off by an interruption
+    return study, storage
 
 
 def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
@@ -199,19 +223,82 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                           f"dataset.task to {', '.join(TASK_NAMES[:-1])} or {TASK_NAMES[-1]}")
     monitor = monitored(cfg.trainer.monitor, task)
     check_space(OmegaConf.to_container(cfg.search.space), _base_overrides(overrides), compose)
-    study = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
-    done = len([t for t in study.trials if t.state.is_finished()])
-    remaining = max(0, cfg.search.trials - done)
+    study, storage = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
+    remaining = max(0, cfg.search.trials - study_storage.counted(study.trials))
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
              f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
-             f"study {run_dir}")
+             f"study {study_storage.describe(cfg.search.storage, run_dir)}")
     open_group(cfg, run_dir)  # the chosen loggers' parent run, with each trial as a child
-    study.optimize(_objective(cfg, run_dir, compose, _base_overrides(overrides), monitor.column),
-                   n_trials=remaining, timeout=cfg.search.timeout, catch=(Exception,))
+    _take_trials(study, storage, _objective(cfg, run_dir, compose, _base_overrides(overrides),
+                                            monitor.column), cfg.search.timeout)
     ranked = summarize_sweep(run_dir)
     close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
-    _write_best(ranked, run_dir, monitor.column)
+    if study_storage.shared(cfg.search.storage):
+        _write_shared_best(study, storage, run_dir, monitor.column)
+    else:
+        _write_best(ranked, run_dir, monitor.column)
     return len(unfinished(ranked))
+
+
+def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[float]) -> None:
+    """Run trials until the study holds all it asked for; then, on a storage with heartbeats,
+    stay while other workers' trials run, to try again any whose worker dies."""
+    while True:
+        try:
+            study.optimize(objective, timeout=timeout, catch=(Exception,))
+            return  # search.timeout ran out
+        except study_storage.StudyFull:
+            pass  # every trial is taken, here or by another worker
+        if not storage.beats or not _retries_to_run(study, storage.beats):
+            return
+
+
+def _retries_to_run(study: optuna.Study, interval: int) -> bool:
+    """Wait while other workers' trials run; True when a dead one's retry waits to run."""
+    import warnings
+
+    said = False
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        if any(trial.state == TrialState.WAITING for trial in trials):
+            return True
+        running = [trial for trial in trials if trial.state == TrialState.RUNNING]
+        if not running:
+            return False
+        if not said:
+            log.info(f"search: every trial is taken; waiting for {len(running)} running in "
+                     f"other workers, to try again any whose worker dies")
+            said = True
+        time.sleep(interval)
+        with warnings.catch_warnings():  # Optuna calls it experimental
+            warnings.simplefilter("ignore")
+            optuna.storages.fail_stale_trials(study)
+
+
+def _write_shared_best(study: optuna.Study, storage, run_dir: Path, monitor: str) -> None:
+    """The study's best trial as an experiment, by the one worker that finds the study
+    finished (the claim every worker takes decides which)."""
+    with storage.claim():
+        trials = study.get_trials(deepcopy=False)
+        busy = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        if busy or study.user_attrs.get("best_written_by"):
+            if busy:
+                log.info(f"search: {len(busy)} trials still running in other workers; the last "
+                         f"to finish writes the best config")
+            return
+        study.set_user_attr("best_written_by", str(run_dir))
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not completed:
+        log.error("search: no trial completed, so there is no best config")
+        return
+    best = study.best_trial
+    config = yaml.safe_load(best.user_attrs["config"])
+    note = (f"best of {study_storage.counted(trials)} trials: trial {best.number}, {monitor} "
+            f"{best.value:.6g}")
+    target = run_dir / "experiment" / "best.yaml"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(best_experiment(config, note))
+    log.info(f"search: {note}\nrun it again: nnrun --config-dir {run_dir} +experiment=best")
 
 
 def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:

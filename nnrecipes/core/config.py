@@ -164,6 +164,15 @@ class SearchConfig:
     # Each entry: {low, high, log} for a float, {low, high, step} with integers for an int,
     # {choices: [...]} for a categorical; a key naming a config group picks its option.
     space: Dict[str, Any] = field(default_factory=dict)
+    # Where the study lives. null: study.db in the search folder (one process). A URL shares it
+    # between any number of nnrun mode=search workers: sqlite:///PATH, postgresql://USER@HOST/DB
+    # (pip install 'nnrecipes[postgresql]'), or journal:PATH (Optuna's journal file).
+    storage: Optional[str] = None
+    # The study's name in that storage: workers with the same storage and name share trials.
+    study: str = "nnrun"
+    # Seconds between a running trial's heartbeats in a database; a trial silent for twice as
+    # long (its worker died) is failed and tried once more.
+    heartbeat: int = setting(60, ge=1)
 
 
 @dataclass

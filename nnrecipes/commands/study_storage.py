@@ -1,0 +1,135 @@
+"""Where a search's Optuna study lives, and how many workers share it: ``open_storage``.
+
+``search.storage`` null keeps the study in ``study.db`` inside the search folder (one process).
+A URL puts it where several ``nnrun mode=search`` processes find it: an SQLAlchemy URL
+(``sqlite:///shared/study.db``, ``postgresql://user@host/db``) or ``journal:PATH``, Optuna's
+journal file for shared file systems. However many workers join, the study runs exactly
+``search.trials`` trials: a worker claims a new trial only while the study holds fewer, under a
+lock every worker takes (PostgreSQL's advisory lock, or a lock file beside an SQLite or journal
+file). On a database, each running trial beats a heartbeat; a trial whose worker died (SIGKILL,
+a lost node) is failed after ``2 x search.heartbeat`` seconds and tried once more by another
+worker. The journal file has no heartbeat in Optuna: a dead worker's trial stays running there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import zlib
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator, List, Optional
+
+from nnrecipes.core.config import ConfigError
+
+JOURNAL = "journal:"
+
+
+class StudyFull(Exception):
+    """Every trial the search asked for is taken: this worker's part is done."""
+
+
+def counted(trials: List) -> int:
+    """Trials that count towards search.trials: all but the failed ones tried again."""
+    from optuna.storages import RetryFailedTrialCallback
+
+    retried = {RetryFailedTrialCallback.retried_trial_number(trial) for trial in trials}
+    return sum(1 for trial in trials if trial.number not in retried)
+
+
+def _bounded(base: type) -> type:
+    """``base`` (an Optuna storage class) that creates no trial beyond ``limit``."""
+    # Optuna's cache in front of a database calls _create_new_trial, the others
+    # create_new_trial: the check goes where every new trial passes, once.
+    name = "_create_new_trial" if hasattr(base, "_create_new_trial") else "create_new_trial"
+
+    def create(self, study_id, template_trial=None):
+        made = getattr(super(bounded, self), name)
+        if template_trial is not None:  # a retry of a failed trial, or an enqueued one
+            return made(study_id, template_trial)
+        with self.claim():
+            if counted(self.get_all_trials(study_id, deepcopy=False)) >= self.limit:
+                raise StudyFull()
+            return made(study_id)
+
+    def __init__(self, *args, limit: int, claim: Callable[[], ContextManager], beats: int = 0,
+                 **kwargs):
+        base.__init__(self, *args, **kwargs)
+        # beats: the heartbeat's interval in seconds where trials beat one, else 0.
+        self.limit, self.claim, self.beats = limit, claim, beats
+
+    bounded = type(f"Bounded{base.__name__}", (base,), {"__init__": __init__, name: create})
+    return bounded
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _advisory_lock(engine, name: str) -> Callable[[], ContextManager]:
+    """PostgreSQL's session advisory lock, keyed by the study's name."""
+    from sqlalchemy import text
+
+    key = zlib.crc32(f"nnrecipes:{name}".encode())
+
+    @contextlib.contextmanager
+    def claim() -> Iterator[None]:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+
+    return claim
+
+
+def shared(setting: Optional[str]) -> bool:
+    return setting is not None
+
+
+def describe(setting: Optional[str], run_dir: Path) -> str:
+    return str(run_dir / "study.db") if setting is None else setting
+
+
+def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
+                 heartbeat: int):
+    """The storage ``search.storage`` names, bounded to ``trials`` trials."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if setting is not None and not setting.startswith(JOURNAL) and "://" not in setting:
+        raise ConfigError(f"search.storage={setting} is not allowed: a database URL "
+                          f"(sqlite:///PATH, postgresql://USER@HOST/DB) or journal:PATH")
+    if setting is not None and setting.startswith(JOURNAL):
+        path = Path(setting[len(JOURNAL):]).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = Path(f"{path}.nnrun-lock")  # not ".lock": Optuna's own journal lock
+        return _bounded(JournalStorage)(JournalFileBackend(str(path)), limit=trials,
+                                        claim=lambda: _file_lock(lock))
+    url = setting or f"sqlite:///{run_dir / 'study.db'}"
+    beats = {} if setting is None else {
+        "heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
+        "failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+    interval = beats.get("heartbeat_interval", 0)
+    if url.startswith("sqlite:///"):
+        lock = Path(f"{url[len('sqlite:///'):]}.nnrun-lock")
+        Path(lock).parent.mkdir(parents=True, exist_ok=True)
+        return _bounded(RDBStorage)(url, limit=trials, claim=lambda: _file_lock(lock),
+                                    beats=interval, **beats)
+    storage = _bounded(RDBStorage)(url, limit=trials, claim=contextlib.nullcontext,
+                                   beats=interval, **beats)
+    if storage.engine.dialect.name == "postgresql":
+        storage.claim = _advisory_lock(storage.engine, study)
+    else:
+        optuna.logging.get_logger("nnrecipes").warning(
+            f"search.storage={url}: a {storage.engine.dialect.name} database has no lock "
+            f"nnrecipes takes; workers may run a trial or two more than search.trials")
+    return storage
