@@ -30,9 +30,9 @@ class StudyFull(Exception):
 
 def counted(trials: List) -> int:
     """Trials that count towards search.trials: all but the failed ones tried again."""
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    retried = {RetryFailedTrialCallback.retried_trial_number(trial) for trial in trials}
+    retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) for trial in trials}
     return sum(1 for trial in trials if trial.number not in retried)
 
 
@@ -90,6 +90,15 @@ def _advisory_lock(engine, name: str) -> Callable[[], ContextManager]:
     return claim
 
 
+def _quietly(kind: type, retries: int):
+    """Optuna's retry of stale trials, made without its "experimental" warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return kind(max_retry=retries)
+
+
 def shared(setting: Optional[str]) -> bool:
     return setting is not None
 
@@ -102,7 +111,7 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
                  heartbeat: int):
     """The storage ``search.storage`` names, bounded to ``trials`` trials."""
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if setting is not None and not setting.startswith(JOURNAL) and "://" not in setting:
@@ -117,7 +126,7 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
     url = setting or f"sqlite:///{run_dir / 'study.db'}"
     beats = {} if setting is None else {
         "heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
-        "failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+        "heartbeat_stale_trial_callback": _quietly(RetryHeartbeatStaleTrialCallback, 1)}
     interval = beats.get("heartbeat_interval", 0)
     if url.startswith("sqlite:///"):
         lock = Path(f"{url[len('sqlite:///'):]}.nnrun-lock")
