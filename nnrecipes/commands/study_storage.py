@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
+import warnings
 import zlib
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, List, Optional
@@ -30,9 +32,12 @@ class StudyFull(Exception):
 
 def counted(trials: List) -> int:
     """Trials that count towards search.trials: all but the failed ones tried again."""
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 
-    retried = {RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) for trial in trials}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        retried = {Retry.retried_trial_number(trial) for trial in trials}
     return sum(1 for trial in trials if trial.number not in retried)
 
 
@@ -111,7 +116,6 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
                  heartbeat: int):
     """The storage ``search.storage`` names, bounded to ``trials`` trials."""
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if setting is not None and not setting.startswith(JOURNAL) and "://" not in setting:
@@ -123,8 +127,16 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
         lock = Path(f"{path}.nnrun-lock")  # not ".lock": Optuna's own journal lock
         return _bounded(JournalStorage)(JournalFileBackend(str(path)), limit=trials,
                                         claim=lambda: _file_lock(lock))
-    url = setting or f"sqlite:///{run_dir / 'study.db'}"
-    beats = {} if setting is None else {
+    with warnings.catch_warnings():  # Optuna calls the heartbeat "experimental", each time
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _database(setting or f"sqlite:///{run_dir / 'study.db'}", setting is not None,
+                         study, trials, heartbeat)
+
+
+def _database(url: str, shared_: bool, study: str, trials: int, heartbeat: int):
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    beats = {} if not shared_ else {
         "heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
         "heartbeat_stale_trial_callback": _quietly(RetryHeartbeatStaleTrialCallback, 1)}
     interval = beats.get("heartbeat_interval", 0)
@@ -138,7 +150,7 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
     if storage.engine.dialect.name == "postgresql":
         storage.claim = _advisory_lock(storage.engine, study)
     else:
-        optuna.logging.get_logger("nnrecipes").warning(
+        logging.getLogger("nnrecipes").warning(
             f"search.storage={url}: a {storage.engine.dialect.name} database has no lock "
             f"nnrecipes takes; workers may run a trial or two more than search.trials")
     return storage
