@@ -115,13 +115,10 @@ def test_a_killed_workers_trial_is_failed_and_tried_again(tmp_path, postgres):
     slow = ("search.heartbeat=1", "trainer.epochs=400", "search.trials=3", "search.study=killed",
             f"search.storage='{setting}'")
     doomed = _worker(tmp_path / "doomed", *slow)
-    for _ in range(600):  # until its first trial runs
+    for _ in range(1500):  # until its first trial has trained an epoch (and beaten a heartbeat)
         time.sleep(0.2)
-        try:
-            if optuna.load_study(study_name="killed", storage=setting).trials:
-                break
-        except KeyError:  # no study yet
-            continue
+        if list((tmp_path / "doomed").glob("trial_*/metrics.csv")):
+            break
     doomed.send_signal(signal.SIGKILL)
     doomed.communicate()
     survivor = _worker(tmp_path / "survivor", "search.heartbeat=1", "search.trials=3",

@@ -254,21 +254,26 @@ def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[floa
 
 
 def _retries_to_run(study: optuna.Study, interval: int) -> bool:
-    """Wait while other workers' trials run; True when a dead one's retry waits to run."""
+    """Wait while other workers' trials run; True when a dead one's retry waits to run. A
+    wait with no trial changing for 20 heartbeats ends: a worker that died before its first
+    heartbeat leaves a trial Optuna cannot tell from a slow one."""
     import warnings
 
-    said = False
+    said, seen, quiet = False, None, 0
     while True:
         trials = study.get_trials(deepcopy=False)
         if any(trial.state == TrialState.WAITING for trial in trials):
             return True
         running = [trial for trial in trials if trial.state == TrialState.RUNNING]
-        if not running:
+        states = [(trial.number, trial.state) for trial in trials]
+        quiet = quiet + 1 if states == seen else 0
+        if not running or quiet >= 20:
             return False
         if not said:
             log.info(f"search: every trial is taken; waiting for {len(running)} running in "
                      f"other workers, to try again any whose worker dies")
             said = True
+        seen = states
         time.sleep(interval)
         with warnings.catch_warnings():  # Optuna calls it experimental
             warnings.simplefilter("ignore")
