@@ -201,7 +201,7 @@ def fit_encoding(frame, impute: str, max_categories: int, where: str,
         frame = frame.drop(columns=[group])
         plan.decided(group, "left out", "dataset.group: it keeps each group's rows in one split")
     planned = plan_columns(frame, drop_ids, parse_dates)
-    plan.dates, plan.decisions = planned.dates, plan.decisions + planned.decisions
+    plan.decisions += planned.decisions
     if not planned.kept:
         raise DataError(f"{where}: no column is left to learn from: "
                         f"{'; '.join(d.line() for d in planned.decisions)}")
