@@ -47,8 +47,10 @@ class SweepSummary(Callback):
     reported without hiding the sweep's own exit code."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from nnrecipes.commands.slurm_jobs import prepare_launcher
         from nnrecipes.components.loggers import open_group
 
+        prepare_launcher(str(config.hydra.launcher.get("_target_", "")))
         if config.mode != Mode.train:
             return
         try:
@@ -85,6 +87,7 @@ def _traceback_to_log_file(error: BaseException) -> None:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
+    from nnrecipes.commands.slurm_jobs import only_rank_zero_writes_the_log
     from nnrecipes.records.resume import already_completed, continue_sweep_job
     from nnrecipes.records.sweep import summarize_sweep
     from nnrecipes.run import distributed
@@ -92,17 +95,19 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
     from nnrecipes.run.train import train
 
     number = HydraConfig.get().job.num
+    distributed.adopt_slurm_tasks()
+    only_rank_zero_writes_the_log()
     if cfg.sweep.resume and already_completed(run_dir, overrides):
         log.info(f"job {number} already completed in {run_dir}; skipped")
         return
     continue_sweep_job(cfg, run_dir)
-    distributed.adopt_slurm_tasks()
     _share_cores(cfg)
     try:
         train(cfg, run_dir, overrides, parent_dir=Path(HydraConfig.get().sweep.dir))
     except Interrupted as stop:
         log.error(f"job {number}: {stop}")
-        summarize_sweep(Path(HydraConfig.get().sweep.dir))
+        if not torchrun_rank():
+            summarize_sweep(Path(HydraConfig.get().sweep.dir))
         pass_on(stop.signal_number)  # under submitit: requeue this job, which then resumes
         raise SystemExit(stop.exit_code) from None
     except Exception as error:

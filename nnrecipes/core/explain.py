@@ -165,11 +165,20 @@ def explain(error: BaseException) -> str:
         return _omegaconf_error(error)
     if isinstance(error, HydraException):
         return _hydra_message(str(error))
+    if type(error).__name__ == "FailedJobError":  # submitit's: sbatch refused the jobs
+        return _refused_by_slurm(str(error))
     if "Expecting one subcommand from" in str(error):
         return ("--shell-completion needs what to do: nnrun --shell-completion install=bash "
                 "(or zsh, fish); uninstall=bash removes it")
     return (f"the command line could not be composed into a config "
             f"({type(error).__name__}: {_first_line(error)})")
+
+
+def _refused_by_slurm(text: str) -> str:
+    said = [line.strip() for line in text.splitlines() if "error" in line.lower()]
+    return (f"SLURM refused the sweep's jobs ({' '.join(said[:2]) or _first_line(text)}); "
+            "the launcher's requests are hydra.launcher.* (see them with nnrun -m "
+            "hydra/launcher=slurm --cfg hydra --package hydra.launcher)")
 
 
 def describe(error: BaseException) -> str:

@@ -17,8 +17,9 @@ def _mps_available() -> bool:
 
 
 AVAILABLE = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
-# The threads a run without device.threads gets in this process: torch's own count, noted before
-# nnrecipes first changes it, or a parallel launcher's share (share_cores). Restored for each run,
+# The threads a run without device.threads gets in this process: torch's own count (at most the
+# CPUs a SLURM job was allotted), noted before nnrecipes first changes it, or a parallel
+# launcher's share (share_cores). Restored for each run,
 # so a run that set device.threads does not leave its count to the next run in the process.
 _default_threads: Optional[int] = None
 
@@ -26,7 +27,7 @@ _default_threads: Optional[int] = None
 def _use_threads(threads: Optional[int]) -> None:
     global _default_threads
     if _default_threads is None:
-        _default_threads = torch.get_num_threads()
+        _default_threads = min(torch.get_num_threads(), cores())
     wanted = _default_threads if threads is None else threads
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
@@ -75,11 +76,15 @@ def _device_named(name: str) -> torch.device:
 
 
 def cores() -> int:
-    """The cores this process may run on (its affinity: what SLURM or taskset gave it)."""
+    """The cores this process may run on: its affinity (what taskset, or SLURM's task binding,
+    gave it), and no more than a SLURM job's CPUs per task, which a node without task binding
+    (task/none) allots but does not enforce: two 1-CPU jobs would each run a thread per core."""
     try:
-        return len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        usable = os.cpu_count() or 1
+    allotted = os.environ.get("SLURM_CPUS_PER_TASK", "") if "SLURM_JOB_ID" in os.environ else ""
+    return min(usable, int(allotted)) if allotted.isdigit() and int(allotted) > 0 else usable
 
 
 def share_cores(jobs_side_by_side: int) -> int:
