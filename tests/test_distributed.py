@@ -48,3 +48,17 @@ def test_two_processes_train_the_same_model_as_one(fine_tuning, nnrun, tmp_path)
     # only rank 0 wrote: one summary, one metrics file, and no rank's folder in the run's
     assert sorted(path.name for path in parallel_dir.iterdir() if path.is_dir()) == \
         [".hydra", "checkpoints"]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_processes_that_cannot_connect_say_so_in_one_line(tmp_path):
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "nosuch0", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node=2", "-m", "nnrecipes.cli", *OVERRIDES,
+                           f"hydra.run.dir={tmp_path / 'run'}"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0
+    report = done.stdout + done.stderr
+    assert "could not connect to the others (rank 0 at localhost:" in report, report
+    assert "gloo on interface nosuch0): Unable to find address for: nosuch0" in report
+    assert "internal error" not in report

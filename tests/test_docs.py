@@ -50,12 +50,18 @@ NOT_RUN: Dict[str, str] = {
     "torchrun --standalone --nproc_per_node=4 -m nnrecipes.cli +experiment=fashion_cnn":
         "4 processes, one per GPU; tests/test_distributed.py runs 2 on the CPU",
     "torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 "
-    "-m nnrecipes.cli +experiment=fashion_cnn": "two nodes of 8 GPUs",
+    "-m nnrecipes.cli +experiment=fashion_cnn":
+        "two nodes of 8 GPUs; tests/test_multinode.py runs it with 1 process per node on two "
+        "hosts made of network namespaces",
     "torchrun --standalone --nproc_per_node=4 -m nnrecipes.cli resume=outputs/fashion_cnn":
         "4 processes, one per GPU; tests/test_distributed.py resumes a 2-process run",
-    "nnrun -m hydra/launcher=slurm hydra.launcher.partition=gpu hydra.launcher.timeout_min=240 "
-    "hydra.launcher.gpus_per_node=4 hydra.launcher.tasks_per_node=4 "
-    "optimizer.lr=0.1,0.03,0.01": "a SLURM cluster with GPUs",
+    "nnrun -m hydra/launcher=slurm_gpu hydra.launcher.partition=gpu "
+    "hydra.launcher.timeout_min=240 hydra.launcher.gpus_per_node=4 "
+    "hydra.launcher.tasks_per_node=4 optimizer.lr=0.1,0.03,0.01": "a SLURM cluster with GPUs",
+    "nnrun -m hydra/launcher=slurm optimizer.lr=0.1,0.01":
+        "a SLURM cluster; tests/test_slurm.py runs such sweeps on a node of its own",
+    "nnrun -m hydra/launcher=slurm_gpu hydra.launcher.partition=gpu optimizer.lr=0.1,0.01":
+        "a SLURM cluster with GPUs",
     "nnrun -m hydra/launcher=submitit_slurm hydra.launcher.partition=gpu "
     "hydra.launcher.gpus_per_node=1 hydra.launcher.timeout_min=240 optimizer.lr=0.1,0.01":
         "a SLURM cluster with GPUs",

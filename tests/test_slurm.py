@@ -129,3 +129,12 @@ def test_usr2_and_requeue_each_resume_to_an_unbroken_runs_metrics(slurm, tmp_pat
         unbroken = nnrun(f"seed={seed}", *LONG)
         assert done.summary["test"] == unbroken.summary["test"]
         assert done.summary["best_val"] == unbroken.summary["best_val"]
+
+
+def test_a_request_the_cluster_refuses_is_one_line(slurm, tmp_path):
+    sweep = _sweep(slurm, tmp_path / "sweep", "hydra.launcher.gpus_per_node=1", *QUICK)
+    output, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode == 2
+    assert "nnrun: error: SLURM refused the sweep's jobs (sbatch: error: Invalid generic " \
+           "resource (gres) specification)" in output, output
+    assert "Traceback" not in output

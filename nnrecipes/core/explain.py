@@ -177,7 +177,7 @@ def explain(error: BaseException) -> str:
 def _refused_by_slurm(text: str) -> str:
     said = [line.strip() for line in text.splitlines() if "error" in line.lower()]
     return (f"SLURM refused the sweep's jobs ({' '.join(said[:2]) or _first_line(text)}); "
-            "the launcher's requests are hydra.launcher.* (see them with nnrun -m "
+            "the launcher's requests are hydra.launcher.* (see them with nnrun "
             "hydra/launcher=slurm --cfg hydra --package hydra.launcher)")
 
 

@@ -14,6 +14,7 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
+from nnrecipes.run import rendezvous
 from nnrecipes.run.engine import SINGLE_PROCESS, Ranks
 from nnrecipes.run.ranks import launched, torchrun_rank
 
@@ -55,8 +56,12 @@ def process_group(device: torch.device) -> Iterator[Ranks]:
         yield SINGLE_PROCESS
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10),
-                            device_id=device if device.type == "cuda" else None)
+    rendezvous.prepare_to_reach_the_others()
+    try:
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10),
+                                device_id=device if device.type == "cuda" else None)
+    except RuntimeError as error:  # gloo's and the store's connection failures
+        raise rendezvous.connection_failure(error) from error
     try:
         yield Ranks(dist.get_rank(), dist.get_world_size(), _sum_across_processes)
     finally:
