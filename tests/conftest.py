@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -18,6 +19,16 @@ from nnrecipes.core.registry import register_configs
 from nnrecipes.smoke import write_idx_dataset
 
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"
+
+
+def service_script(name: str):
+    """scripts/NAME.py as a module: local_postgres and local_slurm start a service in a
+    folder (start, stop, missing)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(*args: str) -> int:

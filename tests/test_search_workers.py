@@ -4,7 +4,6 @@ killed mid-trial leaves the study able to finish."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ from typing import Iterator, List
 
 import optuna
 import pytest
+from conftest import service_script
 
 WORKER = ("mode=search", "dataset=iris", "search.trials=12", "search.startup_trials=3",
           "trainer.epochs=2", "trainer.progress=false", "trainer.baseline=off")
@@ -29,37 +29,20 @@ def _worker(folder: Path, *extra: str) -> subprocess.Popen:
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def _as_postgres(*command: str) -> None:
-    """A PostgreSQL program, as the postgres user when this is root (it refuses root)."""
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A PostgreSQL server of this test's own, on a Unix socket in a scratch folder (no
     network): its URL. .ci/run installs the server where it can (apt-get, as root)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or \
-        [path for path in [shutil.which("initdb")] if path]
-    if not found:
-        pytest.skip("PostgreSQL's server is not installed (apt-get install postgresql)")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: PostgreSQL refuses to run as root")
+    local_postgres = service_script("local_postgres")
+    why = local_postgres.missing()
+    if why:
+        pytest.skip(why)
     pytest.importorskip("psycopg", reason="pip install 'nnrecipes[postgresql]'")
-    bin_dir = Path(found[-1]).parent
     folder = Path(tempfile.mkdtemp(prefix="nnrecipes-pg-"))  # outside root's private tmp
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
-    _as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "nnrun")
-    _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                 "-o", f"-k {folder} -c listen_addresses='' -p 5439", "start")
     try:
-        _as_postgres(str(bin_dir / "createdb"), "-h", str(folder), "-p", "5439", "-U", "nnrun",
-                     "studies")
-        yield f"postgresql://nnrun@/studies?host={folder}&port=5439"
+        yield local_postgres.start(folder)
     finally:
-        _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        local_postgres.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
-from conftest import RunResult
+from conftest import RunResult, service_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local_slurm.py"
 QUICK = ("trainer.plots=false", "trainer.progress=false", "trainer.baseline=off")
 LONG = ("dataset=wine", "trainer.epochs=100", "device.threads=1", *QUICK)
 pytestmark = pytest.mark.skipif(
@@ -27,17 +26,10 @@ pytestmark = pytest.mark.skipif(
     reason="needs Hydra's submitit launcher: pip install 'nnrecipes[launchers]'")
 
 
-def _local_slurm():
-    spec = importlib.util.spec_from_file_location("local_slurm", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def slurm() -> Iterator[Dict[str, str]]:
     """The environment that reaches the cluster (SLURM_CONF), for the commands of the tests."""
-    local_slurm = _local_slurm()
+    local_slurm = service_script("local_slurm")
     why = local_slurm.missing()
     if why:
         pytest.skip(why)
