@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,7 @@ def _with_postgres(measure: Callable[[str], List[dict]]) -> List[dict]:
         return measure(local_postgres.start(folder))
     finally:
         local_postgres.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _table(title: str, rows: List[dict]) -> None:
@@ -178,6 +180,7 @@ def slurm(args) -> None:
               f"{args.tasks / sweep:.2f} jobs/s, {completed} completed, exit {done.returncode}")
     finally:
         local_slurm.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ def slurm() -> Iterator[Dict[str, str]]:
         yield {**os.environ, "SLURM_CONF": str(conf), "PATH": local_slurm._path()}
     finally:
         local_slurm.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _sweep(env: Dict[str, str], sweep_dir: Path, *overrides: str) -> subprocess.Popen:

@@ -38,6 +38,8 @@ from nnrecipes.records.sweep import summarize_sweep, unfinished
 from nnrecipes.run.train import train
 
 log = logging.getLogger("nnrecipes")
+# How often a worker whose trials are all taken reads the study while others' trials run.
+POLL_SECONDS = 2
 # The groups whose option the best trial picked; its best.yaml picks the same.
 GROUPS = (*(group for group in COMPONENT_GROUPS if group not in MANY_GROUPS), "device")
 Compose = Callable[[List[str]], DictConfig]
@@ -254,30 +256,35 @@ def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[floa
 
 
 def _retries_to_run(study: optuna.Study, interval: int) -> bool:
-    """Wait while other workers' trials run; True when a dead one's retry waits to run. A
-    wait with no trial changing for 20 heartbeats ends: a worker that died before its first
-    heartbeat leaves a trial Optuna cannot tell from a slow one."""
+    """Wait while other workers' trials run; True when a dead one's retry waits to run. The
+    study is read every few seconds (the others' trials may end any moment), stale trials
+    failed every heartbeat. A wait with no trial changing for 20 heartbeats ends: a worker that
+    died before its first heartbeat leaves a trial Optuna cannot tell from a slow one."""
     import warnings
 
     said, seen, quiet = False, None, 0
+    next_beat = time.monotonic() + interval
     while True:
         trials = study.get_trials(deepcopy=False)
         if any(trial.state == TrialState.WAITING for trial in trials):
             return True
         running = [trial for trial in trials if trial.state == TrialState.RUNNING]
-        states = [(trial.number, trial.state) for trial in trials]
-        quiet = quiet + 1 if states == seen else 0
-        if not running or quiet >= 20:
+        if not running:
             return False
         if not said:
             log.info(f"search: every trial is taken; waiting for {len(running)} running in "
                      f"other workers, to try again any whose worker dies")
             said = True
-        seen = states
-        time.sleep(interval)
-        with warnings.catch_warnings():  # Optuna calls it experimental
-            warnings.simplefilter("ignore")
-            optuna.storages.fail_stale_trials(study)
+        if time.monotonic() >= next_beat:
+            states = [(trial.number, trial.state) for trial in trials]
+            quiet = quiet + 1 if states == seen else 0
+            if quiet >= 20:
+                return False
+            seen, next_beat = states, next_beat + interval
+            with warnings.catch_warnings():  # Optuna calls it experimental
+                warnings.simplefilter("ignore")
+                optuna.storages.fail_stale_trials(study)
+        time.sleep(min(POLL_SECONDS, interval))
 
 
 def _write_shared_best(study: optuna.Study, storage, run_dir: Path, monitor: str) -> None:
