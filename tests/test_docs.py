@@ -66,6 +66,13 @@ NOT_RUN: Dict[str, str] = {
     "hydra.launcher.gpus_per_node=1 hydra.launcher.timeout_min=240 optimizer.lr=0.1,0.01":
         "a SLURM cluster with GPUs",
     "python scripts/smoke.py": ".ci/run runs it after the tests",
+    "python scripts/scaling.py slurm --tasks 100":
+        "a benchmark of minutes (docs/scaling.md's figures); tests/test_slurm.py tests its cluster",
+    "python scripts/scaling.py storage --workers 1 2 4 8 --trials 400":
+        "a benchmark (docs/scaling.md's figures); tests/test_search_workers.py tests the storage",
+    "python scripts/scaling.py search --workers 1 2 4 8 --trials 16":
+        "a benchmark of minutes (docs/scaling.md's figures); tests/test_search_workers.py runs "
+        "workers",
 }
 SHRUNK_EPOCHS = ("trainer.epochs", "dataset.epochs")
 
