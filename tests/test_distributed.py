@@ -27,8 +27,9 @@ def weights(run_dir):
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
 @pytest.mark.parametrize("fine_tuning", [(), ("model.freeze=backbone", "trainer.unfreeze_epoch=1",
-                                               "optimizer.backbone_lr_scale=0.5")],
-                         ids=["all_trains", "frozen_then_thawed"])
+                                               "optimizer.backbone_lr_scale=0.5"),
+                                         ("trainer.accumulate=3",)],
+                         ids=["all_trains", "frozen_then_thawed", "accumulated"])
 def test_two_processes_train_the_same_model_as_one(fine_tuning, nnrun, tmp_path):
     single = nnrun(*OVERRIDES, *fine_tuning)
     parallel_dir = tmp_path / "two_processes"

@@ -100,6 +100,10 @@ class TrainerConfig:
     epochs: int = setting(II("dataset.epochs"), ge=1)
     # Gradient-norm clipping; null turns it off.
     grad_clip: Optional[float] = setting(None, gt=0)
+    # Gradient accumulation: each optimizer step sums the gradients of this many batches of
+    # dataset.batch_size (a batch this many times larger, in the memory of one); schedules
+    # count optimizer steps.
+    accumulate: int = setting(1, ge=1)
     # Validation metric that picks the best epoch: "auto" is accuracy for classification and
     # loss for regression. Loss-like metrics are minimised, the others maximised.
     monitor: str = "auto"

@@ -83,13 +83,19 @@ class Run:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data.train) / self.settings.batch_size)
+        return optimizer_steps(len(self.data.train), self.settings)
 
     def epoch_plan(self, on_step: Optional[Callable[[], None]] = None) -> EpochPlan:
         """How the engine takes this run's training steps."""
         return EpochPlan(self.settings.batch_size, self.scheduler, self.settings.grad_clip,
                          self.autocast, self.ranks, self.min_batch, self.augment,
-                         should_stop=self.stop_signal, on_step=on_step)
+                         should_stop=self.stop_signal, on_step=on_step,
+                         accumulate=self.settings.accumulate)
+
+
+def optimizer_steps(rows: int, settings: RunSettings) -> int:
+    """Optimizer steps in an epoch of ``rows`` training rows (batches / trainer.accumulate)."""
+    return math.ceil(math.ceil(rows / settings.batch_size) / settings.accumulate)
 
 
 def prepare(cfg: DictConfig) -> torch.device:
@@ -143,8 +149,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
         if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
                                 backbone=freezing.backbone if freezing else ())
-    steps = math.ceil(len(data.train) / settings.batch_size)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs, steps)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
+                                optimizer_steps(len(data.train), settings))
     _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
     eval_model = torch.compile(model) if cfg.trainer.compile else model
     return Run(settings, run_dir, data, model, optimizer, scheduler,

@@ -7,9 +7,10 @@ on the accelerator inside the loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -89,6 +90,8 @@ class EpochPlan:
     than ``min_batch`` samples (see ``smallest_batch``) is skipped. ``augment`` maps each batch
     of inputs to an augmented one (the targets stay as they are). When ``should_stop()`` turns
     true, StopRequested is raised; ``on_step()`` is called after each step (a progress bar).
+    With ``accumulate`` K, each optimizer step sums the gradients of K batches (the step of
+    one batch K times larger); the schedule counts optimizer steps.
     """
 
     batch_size: int
@@ -100,6 +103,7 @@ class EpochPlan:
     augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
     should_stop: Optional[Callable[[], object]] = None
     on_step: Optional[Callable[[], None]] = None
+    accumulate: int = 1  # batches whose gradients make one optimizer step
 
 
 def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
@@ -112,17 +116,15 @@ def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, l
     x, y, ranks = split.x, split.y, plan.ranks
     model.train()
     # Per-step loss sums stay on the device; the host reads them only at the checks.
-    losses = torch.zeros(math.ceil(len(y) / plan.batch_size), device=x.device)
+    losses = torch.zeros(math.ceil(len(y) / (plan.batch_size * plan.accumulate)),
+                         device=x.device)
     seen, lrs, checked = 0, [], 0
     check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
-    for step, batch in enumerate(batch_indices(len(y), plan.batch_size, x.device, True,
-                                               plan.min_batch)):
+    batches = batch_indices(len(y), plan.batch_size, x.device, True, plan.min_batch)
+    for step, group in enumerate(_groups(batches, plan.accumulate)):
         lrs.append(optimizer.param_groups[0]["lr"])
-        mine = batch[ranks.rank::ranks.world_size]
-        loss = _step(model, x[mine], y[mine], optimizer, loss_fn, plan,
-                     len(mine) * ranks.world_size / len(batch))
-        losses[step] = loss.detach() * len(mine)
-        seen += len(mine)
+        losses[step], samples = _step(model, split, group, optimizer, loss_fn, plan)
+        seen += samples
         if plan.on_step is not None:
             plan.on_step()
         if (step + 1) % check_every == 0:
@@ -136,22 +138,47 @@ def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, l
     return {"loss": float(total[0]) / max(float(total[1]), 1.0)}
 
 
-def _step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-          optimizer: torch.optim.Optimizer, loss_fn: LossFn, plan: EpochPlan,
-          scale: float) -> torch.Tensor:
-    """One optimizer step on this process's share of a batch; returns its loss."""
+def _groups(batches: Iterator[torch.Tensor], size: int) -> Iterator[List[torch.Tensor]]:
+    """The batches of each optimizer step: ``size`` at a time (the last group may be fewer)."""
+    group: List[torch.Tensor] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _step(model: nn.Module, split, group: List[torch.Tensor], optimizer: torch.optim.Optimizer,
+          loss_fn: LossFn, plan: EpochPlan) -> Tuple[torch.Tensor, int]:
+    """One optimizer step on this process's share of a group of batches: their gradients
+    summed, each batch's loss weighted by its share of the group's samples, so the step is
+    the one a single batch of them all would take. Returns this process's summed loss (of
+    its samples) and how many samples it saw."""
+    ranks = plan.ranks
     optimizer.zero_grad(set_to_none=True)
-    if plan.augment is not None:
-        inputs = plan.augment(inputs)
-    with _autocast(inputs.device, plan.autocast):
-        loss = loss_fn(model(inputs), targets)
-    (loss * scale if scale != 1 else loss).backward()
+    samples = sum(len(batch) for batch in group)
+    summed, mine_total = torch.zeros((), device=split.x.device), 0
+    for index, batch in enumerate(group):
+        mine = batch[ranks.rank::ranks.world_size]
+        inputs = split.x[mine] if plan.augment is None else plan.augment(split.x[mine])
+        # DDP averages gradients at each backward; the group's last one is enough.
+        last = index == len(group) - 1
+        scale = len(mine) * ranks.world_size / samples
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") \
+                else model.no_sync():
+            with _autocast(inputs.device, plan.autocast):
+                loss = loss_fn(model(inputs), split.y[mine])
+            (loss * scale if scale != 1 else loss).backward()
+        summed = summed + loss.detach() * len(mine)
+        mine_total += len(mine)
     if plan.grad_clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
     optimizer.step()
     if plan.scheduler is not None:
         plan.scheduler.step()
-    return loss
+    return summed, mine_total
 
 
 def smallest_batch(model: nn.Module, ranks: Ranks = SINGLE_PROCESS) -> int:

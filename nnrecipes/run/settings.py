@@ -19,6 +19,7 @@ class RunSettings:
     seed: int
     epochs: int
     batch_size: int
+    accumulate: int  # batches per optimizer step
     eval_batch_size: int
     grad_clip: Optional[float]
     monitor: str  # trainer.monitor as set ("auto" until the task is known: run.monitor)
@@ -36,6 +37,7 @@ class RunSettings:
         trainer, dataset = cfg.trainer, cfg.dataset
         return cls(dataset=dataset.name, model=cfg.model.name, seed=cfg.seed,
                    epochs=trainer.epochs, batch_size=dataset.batch_size,
+                   accumulate=trainer.accumulate,
                    eval_batch_size=dataset.eval_batch_size, grad_clip=trainer.grad_clip,
                    monitor=trainer.monitor, patience=trainer.patience,
                    min_delta=trainer.min_delta, progress=trainer.progress, plots=trainer.plots,
