@@ -1,4 +1,7 @@
-"""Training options of every peer: gradient accumulation (trainer.accumulate)."""
+"""Training options of every peer: gradient accumulation (trainer.accumulate), a moving
+average of the weights (trainer.ema)."""
+
+import json
 
 import pytest
 import torch
@@ -27,3 +30,57 @@ def test_accumulated_batches_take_the_step_of_one_larger_batch(nnrun, schedule):
     # and accumulation changes something: batches of 8 stepped alone end elsewhere
     alone = _weights(nnrun(*QUICK, schedule, "dataset.batch_size=8"))
     assert max((alone[key] - one[key]).abs().max().item() for key in one) > 1e-3
+
+
+def test_the_average_moves_as_timm_model_ema_v2():
+    from nnrecipes.run.averaging import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    start = {key: value.clone() for key, value in model.state_dict().items()}
+    average = WeightAverage(model, decay=0.9)
+    expected = {key: value.clone().float() for key, value in start.items()}
+    for step in range(3):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(1.0)
+        model.train()(torch.randn(4, 3))  # batch norm's statistics and counter move
+        average.update(model)
+        for key, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                expected[key] = 0.9 * expected[key] + 0.1 * value
+            else:
+                expected[key] = value.clone()
+    for key, value in average.module.state_dict().items():
+        assert torch.allclose(value.float(), expected[key].float(), atol=1e-6), key
+    assert not any(parameter.requires_grad for parameter in average.module.parameters())
+
+
+def test_validation_test_and_checkpoints_use_the_average(nnrun):
+    """A decay of 0.99999 keeps the average at the initial weights: its validation loss stays
+    put while the trained weights' falls; the checkpoint's "model" is the average, which
+    mode=eval then scores as the run's test did."""
+    plain = nnrun(*QUICK)
+    averaged = nnrun(*QUICK, "trainer.ema=0.99999")
+    plain_loss = [float(row["val_loss"]) for row in plain.metrics_rows()]
+    average_loss = [float(row["val_loss"]) for row in averaged.metrics_rows()]
+    assert plain_loss[-1] < 0.8 * plain_loss[0]
+    assert average_loss[-1] == pytest.approx(average_loss[0], rel=1e-3)
+    saved = torch.load(averaged.dir / "checkpoints" / "last.pt", weights_only=True)
+    assert any((saved["model"][key] - saved["trained_model"][key]).abs().max() > 1e-3
+               for key in saved["model"])
+    evaluated = json.loads((nnrun("mode=eval", f"checkpoint={averaged.dir}").dir /
+                            "eval.json").read_text())
+    assert evaluated["test"]["loss"] == pytest.approx(averaged.summary["test"]["loss"], rel=1e-6)
+
+
+def test_a_resumed_run_continues_the_average_exactly(nnrun, tmp_path):
+    # A constant rate: 2 epochs then 2 more take the steps of 4 (no schedule to stretch).
+    whole = nnrun(*QUICK, "trainer.ema=0.9", "scheduler=none")
+    stopped = nnrun(*QUICK, "trainer.ema=0.9", "scheduler=none", "trainer.epochs=2",
+                    run_dir=tmp_path / "stopped")
+    resumed = nnrun(f"resume={stopped.dir}", "trainer.epochs=4", run_dir=stopped.dir)
+    one = torch.load(whole.dir / "checkpoints" / "last.pt", weights_only=True)
+    two = torch.load(resumed.dir / "checkpoints" / "last.pt", weights_only=True)
+    for part in ("model", "trained_model"):
+        assert all(torch.equal(one[part][key], two[part][key]) for key in one[part]), part
+    assert whole.summary["test"] == resumed.summary["test"]

@@ -104,6 +104,10 @@ class TrainerConfig:
     # dataset.batch_size (a batch this many times larger, in the memory of one); schedules
     # count optimizer steps.
     accumulate: int = setting(1, ge=1)
+    # An exponential moving average of the weights with this decay (e.g. 0.999), updated after
+    # every optimizer step; it validates, tests, and is the checkpoint predict and export use.
+    # null: the trained weights themselves.
+    ema: Optional[float] = setting(None, gt=0, lt=1, kind="a fraction")
     # Validation metric that picks the best epoch: "auto" is accuracy for classification and
     # loss for regression. Loss-like metrics are minimised, the others maximised.
     monitor: str = "auto"

@@ -27,6 +27,7 @@ from nnrecipes.data import DataBundle, build_data, declared_image_data, image_da
 from nnrecipes.records.checkpoint import check_fits
 from nnrecipes.run import distributed
 from nnrecipes.run.augment import Augment, augment_for
+from nnrecipes.run.averaging import WeightAverage
 from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
 from nnrecipes.run.settings import RunSettings
@@ -60,10 +61,14 @@ class Run:
     # The resolved config as plain data: every checkpoint holds it (converted once per run).
     config_record: Dict[str, Any]
     autocast: Optional[torch.dtype] = None
-    # `model` holds the weights (and is what checkpoints save); `eval_model` validates, tests
-    # and predicts (the model, or its torch.compile wrapper); `train_model` takes the training
-    # steps (eval_model, wrapped in DDP when several processes share each batch).
+    # `model` holds the trained weights; `stepped_model` is it or its torch.compile wrapper;
+    # `train_model` takes the training steps (stepped_model, wrapped in DDP when several
+    # processes share each batch). `average` (trainer.ema) keeps a moving average of the
+    # weights. `evaluated` is the module whose weights validate, test, predict and are saved as
+    # a checkpoint's "model" (the average, or the model); `eval_model` runs it (compiled).
     eval_model: Optional[torch.nn.Module] = None
+    stepped_model: Optional[torch.nn.Module] = None
+    average: Optional[WeightAverage] = None
     ranks: Ranks = SINGLE_PROCESS
     train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
@@ -82,6 +87,10 @@ class Run:
         return self.run_dir / "checkpoints"
 
     @property
+    def evaluated(self) -> torch.nn.Module:
+        return self.average.module if self.average is not None else self.model
+
+    @property
     def steps_per_epoch(self) -> int:
         return optimizer_steps(len(self.data.train), self.settings)
 
@@ -90,7 +99,9 @@ class Run:
         return EpochPlan(self.settings.batch_size, self.scheduler, self.settings.grad_clip,
                          self.autocast, self.ranks, self.min_batch, self.augment,
                          should_stop=self.stop_signal, on_step=on_step,
-                         accumulate=self.settings.accumulate)
+                         accumulate=self.settings.accumulate,
+                         after_step=(lambda: self.average.update(self.model))
+                         if self.average is not None else None)
 
 
 def optimizer_steps(rows: int, settings: RunSettings) -> int:
@@ -152,7 +163,10 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
                                 optimizer_steps(len(data.train), settings))
     _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
-    eval_model = torch.compile(model) if cfg.trainer.compile else model
+    stepped_model = torch.compile(model) if cfg.trainer.compile else model
+    average = WeightAverage(model, settings.ema) if settings.ema is not None else None
+    eval_model = stepped_model if average is None else \
+        torch.compile(average.module) if cfg.trainer.compile else average.module
     return Run(settings, run_dir, data, model, optimizer, scheduler,
                loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing, label,
                                  weights=_class_weights(settings, data)),
@@ -160,8 +174,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                monitor=monitored(settings.monitor, data.task),
                config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                autocast=autocast_dtype(cfg.trainer.precision, device),
-               eval_model=eval_model, ranks=ranks,
-               train_model=distributed.wrap(eval_model, device),
+               eval_model=eval_model, stepped_model=stepped_model, average=average,
+               ranks=ranks, train_model=distributed.wrap(stepped_model, device),
                min_batch=smallest_batch(model, ranks),
                augment=augment_for(cfg.dataset, image_data(data.input_shape)),
                freezing=freezing, threshold=_threshold(settings.threshold, data.task))
@@ -204,8 +218,10 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
 
 def checkpoint_state(run: Run) -> Dict[str, Any]:
     data = run.data
+    trained = {"trained_model": run.model.state_dict()} if run.average is not None else {}
     return {
-        "model": run.model.state_dict(),
+        "model": run.evaluated.state_dict(),  # what predicts: the average, where kept
+        **trained,
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
         "progress": asdict(run.progress),
@@ -222,7 +238,9 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
 def restore(run: Run, saved: Dict[str, Any]) -> None:
     """Continue from a checkpoint that resumable_state found to fit this run's config."""
     check_fits(saved, run.data.input_shape, run.data.num_outputs)
-    run.model.load_state_dict(saved["model"])
+    run.model.load_state_dict(saved.get("trained_model", saved["model"]))
+    if run.average is not None:
+        run.average.module.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scheduler is not None and saved["scheduler"] is not None:
         _restore_schedule(run, saved)

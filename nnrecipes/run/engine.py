@@ -104,6 +104,7 @@ class EpochPlan:
     should_stop: Optional[Callable[[], object]] = None
     on_step: Optional[Callable[[], None]] = None
     accumulate: int = 1  # batches whose gradients make one optimizer step
+    after_step: Optional[Callable[[], None]] = None  # after each optimizer step (the EMA)
 
 
 def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
@@ -176,6 +177,8 @@ def _step(model: nn.Module, split, group: List[torch.Tensor], optimizer: torch.o
     if plan.grad_clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
     optimizer.step()
+    if plan.after_step is not None:
+        plan.after_step()
     if plan.scheduler is not None:
         plan.scheduler.step()
     return summed, mine_total

@@ -37,7 +37,7 @@ def finish(run: Run, started: float, overrides: Sequence[str],
     resume of the run tests and draws again without training.
     """
     best = load_checkpoint(run.checkpoints / "best.pt")
-    run.model.load_state_dict(best["model"])
+    run.evaluated.load_state_dict(best["model"])
     data, settings = run.data, run.settings
     if settings.threshold == "tuned":
         _tune_threshold(run, best)

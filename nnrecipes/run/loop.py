@@ -59,7 +59,7 @@ def _epoch(run: Run, epoch: int) -> Dict[str, float]:
     """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
     if run.freezing is not None and run.freezing.at_epoch(epoch) and run.ranks.world_size > 1:
         # DDP keeps the parameters that trained when it wrapped the model: wrap it anew.
-        run.train_model = distributed.wrap(run.eval_model, run.data.train.x.device)
+        run.train_model = distributed.wrap(run.stepped_model, run.data.train.x.device)
     try:
         return train_and_validate(run, epoch)
     except StopRequested:

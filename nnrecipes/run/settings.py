@@ -20,6 +20,7 @@ class RunSettings:
     epochs: int
     batch_size: int
     accumulate: int  # batches per optimizer step
+    ema: Optional[float]  # the decay of the weights' moving average (trainer.ema), or None
     eval_batch_size: int
     grad_clip: Optional[float]
     monitor: str  # trainer.monitor as set ("auto" until the task is known: run.monitor)
@@ -37,7 +38,7 @@ class RunSettings:
         trainer, dataset = cfg.trainer, cfg.dataset
         return cls(dataset=dataset.name, model=cfg.model.name, seed=cfg.seed,
                    epochs=trainer.epochs, batch_size=dataset.batch_size,
-                   accumulate=trainer.accumulate,
+                   accumulate=trainer.accumulate, ema=trainer.ema,
                    eval_batch_size=dataset.eval_batch_size, grad_clip=trainer.grad_clip,
                    monitor=trainer.monitor, patience=trainer.patience,
                    min_delta=trainer.min_delta, progress=trainer.progress, plots=trainer.plots,
