@@ -203,6 +203,7 @@ def _task(cfg: DictConfig) -> None:
 def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
               accept: Callable[[], None]) -> None:
     from nnrecipes.commands.evaluate import evaluate_checkpoint
+    from nnrecipes.commands.lr_find import find_learning_rate
     from nnrecipes.commands.predict import predict_checkpoint
     from nnrecipes.commands.search import run_search
     from nnrecipes.run.interrupt import Interrupted
@@ -213,6 +214,8 @@ def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
             evaluate_checkpoint(cfg, run_dir, overrides)
         elif cfg.mode == Mode.predict:
             predict_checkpoint(cfg, run_dir)
+        elif cfg.mode == Mode.lr_find:
+            find_learning_rate(cfg, run_dir, overrides)
         elif cfg.mode == Mode.search:
             if run_search(cfg, run_dir, overrides, compose=_compose_in_app):
                 raise SystemExit(1)  # as a sweep with failed jobs

@@ -1,6 +1,7 @@
 """Training options of every peer: gradient accumulation (trainer.accumulate), a moving
 average of the weights (trainer.ema)."""
 
+import csv
 import json
 
 import pytest
@@ -84,3 +85,32 @@ def test_a_resumed_run_continues_the_average_exactly(nnrun, tmp_path):
     for part in ("model", "trained_model"):
         assert all(torch.equal(one[part][key], two[part][key]) for key in one[part]), part
     assert whole.summary["test"] == resumed.summary["test"]
+
+
+def test_the_range_test_raises_the_rate_and_suggests_one_within_it(nnrun, capsys):
+    run = nnrun("mode=lr_find", "lr_find.steps=60", "device.threads=1")
+    printed = capsys.readouterr().out
+    with open(run.dir / "lr_find.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    rates = [float(row["lr"]) for row in rows]
+    assert rates[0] == pytest.approx(1e-7) and all(b > a for a, b in zip(rates, rates[1:]))
+    assert run.summary["kind"] == "learning-rate range test"
+    suggested = run.summary["suggested_lr"]
+    assert rates[0] < suggested < rates[-1]
+    assert f"suggested: optimizer.lr={suggested:.3g}" in printed
+    assert (run.dir / "lr_find.png").stat().st_size > 0
+    assert not (run.dir / "checkpoints").exists()  # a range test keeps no weights
+    # the suggestion trains: the loss falls with it
+    trained = nnrun(f"optimizer.lr={suggested}", "trainer.epochs=5", "trainer.plots=false",
+                    "trainer.baseline=off")
+    losses = [float(row["train_loss"]) for row in trained.metrics_rows()]
+    assert losses[-1] < losses[0]
+
+
+def test_no_suggestion_where_the_loss_never_falls():
+    from nnrecipes.commands.lr_find import suggestion
+
+    rates = [10.0 ** (exponent / 4) for exponent in range(-28, 4)]
+    assert suggestion(rates, [1.0 + index * 0.01 for index in range(len(rates))]) is None
+    falling = [2.0 - (index if 10 <= index < 20 else 0) * 0.05 for index in range(len(rates))]
+    assert rates[10] <= suggestion(rates, falling) <= rates[20]

@@ -37,6 +37,7 @@ class Mode(str, Enum):
     eval = "eval"
     search = "search"
     predict = "predict"
+    lr_find = "lr_find"
 
 
 @dataclass
@@ -184,6 +185,17 @@ class SearchConfig:
 
 
 @dataclass
+class LrFindConfig:
+    """``mode=lr_find``: the learning-rate range test (fastai's lr_find, Lightning's tuner)."""
+
+    # The rate rises exponentially from start to end over at most this many training steps
+    # (it stops early once the loss has blown up).
+    start: float = setting(1e-7, gt=0)
+    end: float = setting(10.0, gt=0)
+    steps: int = setting(100, ge=10)
+
+
+@dataclass
 class Config:
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
@@ -193,6 +205,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     search: SearchConfig = MISSING
+    lr_find: LrFindConfig = field(default_factory=LrFindConfig)
     # The chosen loggers' settings, one section each (logger.tensorboard, logger.mlflow);
     # each section is checked against its logger's schema when the config is composed.
     logger: Dict[str, Any] = field(default_factory=dict)
@@ -221,7 +234,8 @@ MODEL_RUN_KEYS = ("name", "init", "freeze")
 def folder_name(mode: str, dataset: str, model: str) -> str:
     """The tail of a run folder's name: what was trained, or which other mode ran."""
     mode = str(mode).replace("Mode.", "")
-    names = {"train": f"{dataset}_{model}", "search": f"search_{dataset}"}
+    names = {"train": f"{dataset}_{model}", "search": f"search_{dataset}",
+             "lr_find": f"lr_find_{dataset}_{model}"}
     return names.get(mode, mode)  # eval: the data set is the checkpoint's, not the config's
 
 

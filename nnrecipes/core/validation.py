@@ -51,6 +51,9 @@ def validate(cfg: DictConfig) -> None:
            "mode=predict needs checkpoint=<run dir or .pt file>")
     _check(cfg.mode != Mode.predict or bool(cfg.input), "input", cfg.input,
            "mode=predict needs input=<a CSV file, an image, or a folder of images>")
+    _check(cfg.lr_find.start < cfg.lr_find.end, "lr_find.start", cfg.lr_find.start,
+           f"must be below lr_find.end={cfg.lr_find.end} (the rate rises from one to the "
+           "other)")
 
 
 def _check_trainer(trainer: DictConfig) -> None:

@@ -151,3 +151,18 @@ def compare_curves(histories: Dict[str, List[Dict[str, float]]], metric: Optiona
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     return _save(figure, path)
+
+
+def lr_range(rates: Sequence[float], losses: Sequence[float], suggested: Optional[float],
+             path: Path) -> Path:
+    """The learning-rate range test: smoothed training loss against the rate (log scale)."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(rates, losses)
+    if suggested is not None:
+        axis.axvline(suggested, color="tab:red", linestyle="--",
+                     label=f"suggested {suggested:.3g}")
+        axis.legend()
+    axis.set(xscale="log", title="Learning-rate range test", xlabel="learning rate",
+             ylabel="training loss (smoothed)")
+    axis.grid(alpha=0.3)
+    return _save(figure, path)

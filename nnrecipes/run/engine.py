@@ -139,6 +139,15 @@ def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, l
     return {"loss": float(total[0]) / max(float(total[1]), 1.0)}
 
 
+def train_step(model: nn.Module, split, batch: torch.Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: LossFn, plan: EpochPlan) -> float:
+    """One optimizer step on one batch of ``split`` (a learning-rate range test's); its mean
+    loss (a host sync)."""
+    model.train()
+    summed, seen = _step(model, split, [batch], optimizer, loss_fn, plan)
+    return float(summed) / max(seen, 1)
+
+
 def _groups(batches: Iterator[torch.Tensor], size: int) -> Iterator[List[torch.Tensor]]:
     """The batches of each optimizer step: ``size`` at a time (the last group may be fewer)."""
     group: List[torch.Tensor] = []

@@ -1,0 +1,114 @@
+"""``mode=lr_find``: the learning-rate range test of fastai's ``lr_find`` and Lightning's tuner.
+
+A short run of the configured model, data and optimizer whose rate rises exponentially from
+``lr_find.start`` to ``lr_find.end``, one training step each, until the smoothed loss blows up
+(4x its lowest) or the steps run out. The suggested rate is where the smoothed loss falls
+fastest against log(rate) (Lightning's suggestion). The run folder holds ``lr_find.csv``,
+``lr_find.png`` and a summary.json whose ``kind`` says it was a range test; no weights are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from nnrecipes.records.checkpoint import write_atomically
+from nnrecipes.records.provenance import environment_facts
+from nnrecipes.records.status import write_summary
+from nnrecipes.run.build import Run, build_run, prepare
+from nnrecipes.run.engine import batch_indices, train_step
+
+log = logging.getLogger("nnrecipes")
+SMOOTHING = 0.98  # the loss's exponential moving average, as fastai and Lightning smooth it
+BLOWN_UP = 4.0  # stop once the smoothed loss is this many times its lowest
+KIND = "learning-rate range test"
+
+
+def find_learning_rate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str]) -> Dict:
+    """Run the range test into ``run_dir``; its summary."""
+    settings = cfg.lr_find
+    device = prepare(cfg)  # checks lr_find.start < lr_find.end too
+    run = build_run(cfg, Path(run_dir), device)
+    rates, losses = _range_test(run, settings.start, settings.end, settings.steps)
+    suggested = suggestion(rates, losses)
+    _write_records(Path(run_dir), rates, losses, suggested)
+    summary = {"status": "completed", "kind": KIND, "dataset": run.settings.dataset,
+               "model": run.settings.model, "start": settings.start, "end": settings.end,
+               "steps": len(rates), "stopped_early": len(rates) < settings.steps,
+               "suggested_lr": suggested, **environment_facts(device, overrides)}
+    write_summary(Path(run_dir), summary)
+    if suggested is None:
+        log.warning("lr_find: the loss did not fall over the tested rates; widen lr_find.start "
+                    "and lr_find.end, or check the data")
+    else:
+        log.info(f"lr_find: the loss fell fastest at {suggested:.3g} ({len(rates)} steps, "
+                 f"{rates[0]:.3g} to {rates[-1]:.3g}); {Path(run_dir) / 'lr_find.png'}")
+        print(f"suggested: optimizer.lr={suggested:.3g}")
+    return summary
+
+
+def _batches(run: Run) -> Iterator[torch.Tensor]:
+    """Training batches, epoch after epoch, for as many steps as the test takes."""
+    while True:
+        yield from batch_indices(len(run.data.train), run.settings.batch_size,
+                                 run.data.train.x.device, True, run.min_batch)
+
+
+def _range_test(run: Run, start: float, end: float,
+                steps: int) -> Tuple[List[float], List[float]]:
+    """The rates tried and the smoothed loss at each, one training step per rate."""
+    groups = run.optimizer.param_groups
+    shares = [group["lr"] / groups[0]["lr"] for group in groups]  # e.g. a backbone's lower rate
+    plan = replace(run.epoch_plan(), scheduler=None, after_step=None)
+    growth = (end / start) ** (1 / (steps - 1))
+    rates, losses, average, lowest = [], [], 0.0, math.inf
+    for step, batch in zip(range(steps), _batches(run)):
+        rate = start * growth ** step
+        for group, share in zip(groups, shares):
+            group["lr"] = rate * share
+        loss = train_step(run.train_model, run.data.train, batch, run.optimizer, run.loss_fn,
+                          plan)
+        if not math.isfinite(loss):
+            break
+        average = SMOOTHING * average + (1 - SMOOTHING) * loss
+        smoothed = average / (1 - SMOOTHING ** (step + 1))
+        rates.append(rate)
+        losses.append(smoothed)
+        if smoothed > BLOWN_UP * lowest:
+            break
+        lowest = min(lowest, smoothed)
+    return rates, losses
+
+
+def suggestion(rates: Sequence[float], losses: Sequence[float]) -> Optional[float]:
+    """The rate where the smoothed loss falls fastest against log(rate), leaving out the first
+    tenth (the average still settling) and the blown-up end; None if it never falls."""
+    skip = max(1, len(rates) // 10)
+    if len(rates) < skip + 3:
+        return None
+    kept = slice(skip, len(rates) - 1)
+    slopes = np.gradient(np.asarray(losses[kept]), np.log(np.asarray(rates[kept])))
+    steepest = int(np.argmin(slopes))
+    return float(rates[kept][steepest]) if slopes[steepest] < 0 else None
+
+
+def _write_records(run_dir: Path, rates: List[float], losses: List[float],
+                   suggested: Optional[float]) -> None:
+    from nnrecipes.records.plots import lr_range
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["step", "lr", "smoothed_loss"])
+    writer.writerows((step + 1, rate, loss) for step, (rate, loss) in
+                     enumerate(zip(rates, losses)))
+    write_atomically(run_dir / "lr_find.csv", buffer.getvalue().encode())
+    lr_range(rates, losses, suggested, run_dir / "lr_find.png")
