@@ -338,6 +338,8 @@ CASES: List[BadInput] = [
           "lr_find.start=10.0 is not allowed: must be below lr_find.end=1.0"),
     _case("a range test of too few steps", "mode=lr_find lr_find.steps=5",
           "lr_find.steps=5 is not allowed: must be at least 10"),
+    _case("a precision there is none of", "dataset=iris trainer.precision=fp8",
+          "trainer.precision='fp8' is not allowed: choose one of auto, fp32, bf16, fp16"),
     _case("one fold", "dataset=iris trainer.folds=1",
           "trainer.folds=1 is not allowed: must be at least 2"),
     _case("more folds than any class has rows", "dataset=iris trainer.folds=50",

@@ -114,3 +114,17 @@ def test_no_suggestion_where_the_loss_never_falls():
     assert suggestion(rates, [1.0 + index * 0.01 for index in range(len(rates))]) is None
     falling = [2.0 - (index if 10 <= index < 20 else 0) * 0.05 for index in range(len(rates))]
     assert rates[10] <= suggestion(rates, falling) <= rates[20]
+
+
+def test_fp16_trains_with_a_gradient_scaler_kept_for_resume(nnrun, tmp_path):
+    whole = nnrun(*QUICK, "trainer.precision=fp16", "scheduler=none")
+    losses = [float(row["train_loss"]) for row in whole.metrics_rows()]
+    assert losses[-1] < losses[0]
+    saved = torch.load(whole.dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["scaler"]["scale"] >= 1.0
+    stopped = nnrun(*QUICK, "trainer.precision=fp16", "scheduler=none", "trainer.epochs=2",
+                    run_dir=tmp_path / "stopped")
+    resumed = nnrun(f"resume={stopped.dir}", "trainer.epochs=4", run_dir=stopped.dir)
+    again = torch.load(resumed.dir / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.equal(saved["model"][key], again["model"][key]) for key in saved["model"])
+    assert saved["scaler"] == again["scaler"]

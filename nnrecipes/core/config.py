@@ -119,8 +119,9 @@ class TrainerConfig:
     progress: bool = True
     # Cross-entropy label smoothing for multiclass training (evaluation loss stays plain).
     label_smoothing: float = setting(0.0, ge=0, lt=1, kind="a fraction")
-    # auto: bf16 autocast on CUDA (where supported), float32 elsewhere; or fp32, bf16.
-    precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
+    # auto: bf16 autocast on CUDA (where supported), float32 elsewhere; or fp32, bf16, or fp16
+    # (float16 autocast with a gradient scaler, for GPUs without bf16).
+    precision: str = setting("auto", choices=("auto", "fp32", "bf16", "fp16"))
     # torch.compile the model: pays off on long GPU runs, slows short ones (compile time).
     compile: bool = False
     # PNG figures in the run directory at the end of training. Unset: a single run draws them, a

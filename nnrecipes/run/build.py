@@ -69,6 +69,8 @@ class Run:
     eval_model: Optional[torch.nn.Module] = None
     stepped_model: Optional[torch.nn.Module] = None
     average: Optional[WeightAverage] = None
+    # fp16: scales the loss so small gradients survive float16, kept in checkpoints.
+    scaler: Optional[torch.amp.GradScaler] = None
     ranks: Ranks = SINGLE_PROCESS
     train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
@@ -101,7 +103,7 @@ class Run:
                          should_stop=self.stop_signal, on_step=on_step,
                          accumulate=self.settings.accumulate,
                          after_step=(lambda: self.average.update(self.model))
-                         if self.average is not None else None)
+                         if self.average is not None else None, scaler=self.scaler)
 
 
 def optimizer_steps(rows: int, settings: RunSettings) -> int:
@@ -174,6 +176,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                monitor=monitored(settings.monitor, data.task),
                config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                autocast=autocast_dtype(cfg.trainer.precision, device),
+               scaler=torch.amp.GradScaler(device.type)
+               if cfg.trainer.precision == "fp16" else None,
                eval_model=eval_model, stepped_model=stepped_model, average=average,
                ranks=ranks, train_model=distributed.wrap(stepped_model, device),
                min_batch=smallest_batch(model, ranks),
@@ -213,7 +217,7 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     if precision == "auto":
         bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if bf16_gpu else None
-    return torch.bfloat16 if precision == "bf16" else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
 def checkpoint_state(run: Run) -> Dict[str, Any]:
@@ -224,6 +228,7 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
         **trained,
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
         "progress": asdict(run.progress),
         "config": run.config_record,
         "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
@@ -242,6 +247,8 @@ def restore(run: Run, saved: Dict[str, Any]) -> None:
     if run.average is not None:
         run.average.module.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
+    if run.scaler is not None and saved.get("scaler"):
+        run.scaler.load_state_dict(saved["scaler"])
     if run.scheduler is not None and saved["scheduler"] is not None:
         _restore_schedule(run, saved)
     run.progress = Progress(**saved["progress"])

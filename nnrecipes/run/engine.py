@@ -105,6 +105,7 @@ class EpochPlan:
     on_step: Optional[Callable[[], None]] = None
     accumulate: int = 1  # batches whose gradients make one optimizer step
     after_step: Optional[Callable[[], None]] = None  # after each optimizer step (the EMA)
+    scaler: Any = None  # fp16's gradient scaler (torch.amp.GradScaler), or None
 
 
 def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
@@ -180,17 +181,30 @@ def _step(model: nn.Module, split, group: List[torch.Tensor], optimizer: torch.o
                 else model.no_sync():
             with _autocast(inputs.device, plan.autocast):
                 loss = loss_fn(model(inputs), split.y[mine])
-            (loss * scale if scale != 1 else loss).backward()
+            scaled = loss * scale if scale != 1 else loss
+            (plan.scaler.scale(scaled) if plan.scaler is not None else scaled).backward()
         summed = summed + loss.detach() * len(mine)
         mine_total += len(mine)
-    if plan.grad_clip is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
-    optimizer.step()
+    _optimizer_step(model, optimizer, plan)
     if plan.after_step is not None:
         plan.after_step()
     if plan.scheduler is not None:
         plan.scheduler.step()
     return summed, mine_total
+
+
+def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> None:
+    """The step, its gradients clipped first; with fp16's scaler, unscaled before clipping, and
+    skipped (the scale lowered) where they overflowed."""
+    if plan.scaler is not None and plan.grad_clip is not None:
+        plan.scaler.unscale_(optimizer)
+    if plan.grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
+    if plan.scaler is None:
+        optimizer.step()
+        return
+    plan.scaler.step(optimizer)
+    plan.scaler.update()
 
 
 def smallest_batch(model: nn.Module, ranks: Ranks = SINGLE_PROCESS) -> int:
