@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +91,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Stand-ins are written even with --data-dir: a user's own table or image folder has
         # no real counterpart there.
         pointers = write_smoke_data(Path(scratch) / "data")
+        # Decoded stand-in images are of no use later: their cache goes with the scratch.
+        os.environ.setdefault("NNRECIPES_CACHE_DIR", str(Path(scratch) / "image-cache"))
         data_dir = args.data_dir or Path(scratch) / "data"
         out = args.keep or Path(scratch) / "runs"
         chosen = [r for r in recipes() if not args.only or r[0] in args.only]

@@ -33,6 +33,8 @@ def nnrun(*args: str, cwd: Path, user_code: Optional[Path] = None) -> Tuple[int,
     """``nnrun ARGS`` in ``cwd``; ``user_code`` is a folder of users' own modules to find."""
     command = shutil.which("nnrun") or str(Path(sys.executable).parent / "nnrun")
     environment = dict(os.environ, COLUMNS="400")  # a message is one line, however long
+    # the cases' decoded images go with their scratch folder, not into the user's cache
+    environment.setdefault("NNRECIPES_CACHE_DIR", str(cwd / "image-cache"))
     if user_code is not None:
         environment["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(user_code), environment.get("PYTHONPATH")]))

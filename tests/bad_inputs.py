@@ -246,6 +246,8 @@ CASES: List[BadInput] = [
           "broken.png: unreadable"),
     _case("non-image file in a class folder", "dataset=image_folder "
           "dataset.path={root}/own/with_notes", "notes.txt: not an image file (.txt)"),
+    _case("image cache that is not true or false", "dataset=image_folder "
+          "dataset.path={root}/own/one_class dataset.cache=sometimes", "dataset.cache"),
     _case("mixed image sizes and no image_size", "dataset=image_folder "
           "dataset.path={root}/own/mixed_sizes", "set dataset.image_size"),
     _case("image channels neither 1 nor 3", "dataset=image_folder dataset.path={root}/own/images "

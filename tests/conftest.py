@@ -21,6 +21,14 @@ from nnrecipes.smoke import write_idx_dataset
 SHARED_DATA_VARIABLE = "NNRECIPES_TEST_DATA"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _image_cache_of_the_tests(tmp_path_factory):
+    """Image folders decoded by the tests (and the nnrun processes they start) are cached in a
+    folder of the tests' own, never in the user's ~/.cache."""
+    if "NNRECIPES_CACHE_DIR" not in os.environ:
+        os.environ["NNRECIPES_CACHE_DIR"] = str(tmp_path_factory.mktemp("image-cache"))
+
+
 def service_script(name: str):
     """scripts/NAME.py as a module: local_postgres and local_slurm start a service in a
     folder (start, stop, missing)."""

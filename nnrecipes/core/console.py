@@ -36,16 +36,16 @@ def epoch_progress(enabled: bool, epoch: int, epochs: int,
 
 
 @contextlib.contextmanager
-def work_progress(title: str, total: int) -> Iterator[Callable[[], None]]:
+def work_progress(title: str, total: int) -> Iterator[Callable[..., None]]:
     """A transient bar over ``total`` items of slow work (decoding images); silent unless output
-    is a terminal. Yields the per-item callback."""
+    is a terminal. Yields the callback that counts items done (``advance(n=1)``)."""
     if not _interactive():
-        yield lambda: None
+        yield lambda done=1: None
         return
     columns = (TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, redirect_stdout=False) as progress:
         task = progress.add_task("work", total=total)
-        yield lambda: progress.advance(task)
+        yield lambda done=1: progress.advance(task, done)
 
 
 def metric_text(value: float) -> str:

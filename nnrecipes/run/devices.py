@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 
 from nnrecipes.core.config import ConfigError
+from nnrecipes.core.cpus import cores
 
 
 def _mps_available() -> bool:
@@ -73,18 +74,6 @@ def _device_named(name: str) -> torch.device:
                           f"that torch can use (available: {', '.join(found)}). "
                           "Use device=auto or device=cpu.")
     return torch.device(name)
-
-
-def cores() -> int:
-    """The cores this process may run on: its affinity (what taskset, or SLURM's task binding,
-    gave it), and no more than a SLURM job's CPUs per task, which a node without task binding
-    (task/none) allots but does not enforce: two 1-CPU jobs would each run a thread per core."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
-        usable = os.cpu_count() or 1
-    allotted = os.environ.get("SLURM_CPUS_PER_TASK", "") if "SLURM_JOB_ID" in os.environ else ""
-    return min(usable, int(allotted)) if allotted.isdigit() and int(allotted) > 0 else usable
 
 
 def share_cores(jobs_side_by_side: int) -> int:

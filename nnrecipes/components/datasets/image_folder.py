@@ -7,6 +7,7 @@ shaped (N, C, H, W), like Fashion-MNIST, so the CNN and every speed path work un
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -36,6 +37,9 @@ class ImageFolderConfig(DatasetConfig):
     channels: int = setting(1, choices=("1", "3"))
     # Leave out files that are not usable images (counted in the log) instead of stopping.
     skip_bad: bool = False
+    # Keep the decoded images on disk for later runs and sweep jobs of the same files and
+    # settings (docs/own-data.md says where); false: decode every time.
+    cache: bool = True
 
 
 def class_files(root: Path, key: str) -> Tuple[List[str], List[Tuple[Path, int]]]:
@@ -51,13 +55,22 @@ def class_files(root: Path, key: str) -> Tuple[List[str], List[Tuple[Path, int]]
         raise DataError(f"{key}={root} must hold one sub-folder per class, at least two; it "
                         f"has {found}")
     files = [(path, label) for label, name in enumerate(classes)
-             for path in sorted((root / name).rglob("*"))
-             if path.is_file() and not path.name.startswith(".")]
+             for path in _files_under(root / name)]
     empty = sorted(set(classes) - {classes[label] for _, label in files})
     if empty:
         raise DataError(f"{key}={root}: class folder{'s' * (len(empty) > 1)} "
                         f"{', '.join(empty)} hold{'s' * (len(empty) == 1)} no files")
     return classes, files
+
+
+def _files_under(folder: Path) -> List[Path]:
+    """Every file below ``folder`` but hidden ones, sorted. os.walk reads each folder once and
+    knows files from folders without a stat per file (20,000 files: 0.24 s with rglob)."""
+    found = []
+    for top, _, names in os.walk(os.path.abspath(folder)):  # absolute: the cache's key
+        found += [os.path.join(top, name) for name in names if not name.startswith(".")]
+    # Path's order (folder by folder), from plain strings: comparing Paths is slow
+    return [Path(path) for path in sorted(found, key=lambda path: path.split(os.sep))]
 
 
 def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
@@ -68,7 +81,7 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
     labels = [(classes or names).index(names[label]) for _, label in files]
     size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
     images, kept = decode_images([path for path, _ in files], int(cfg.channels), size,
-                                 cfg.skip_bad, f"{key}={root}")
+                                 cfg.skip_bad, f"{key}={root}", cache=cfg.cache)
     return names, images, np.array(labels, dtype=np.int64)[kept]
 
 

@@ -1,0 +1,114 @@
+"""Image folders decoded once: the cache is reused by later runs, never trusted when the files
+or the settings changed or the cache file is damaged, and can be turned off; decoding runs in
+several processes with the same result; a folder too large for memory is refused first."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnrecipes.data import image_files
+from nnrecipes.data.errors import DataError
+from nnrecipes.data.stand_ins import write_image_folder
+
+QUICK = ("dataset=image_folder", "model=cnn", "trainer.epochs=1", "trainer.plots=false",
+         "trainer.progress=false", "dataset.image_size=16")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("NNRECIPES_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path):
+    write_image_folder(tmp_path, per_class=6)
+    return tmp_path / "image_folder"
+
+
+def _files(folder):
+    return sorted(path for path in folder.rglob("*.png"))
+
+
+def _load(paths, caplog, cache=True, size=(16, 16)):
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="nnrecipes"):
+        images, kept = image_files.decode_images(paths, 1, size, False, "test", cache=cache)
+    said = "read" if "from the image cache" in caplog.text else "decoded"
+    return images, kept, said
+
+
+def test_later_runs_read_the_cache_sweep_jobs_too(nnrun, photos, cache_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="nnrecipes"):
+        first = nnrun(*QUICK, f"dataset.path={photos}")
+    assert "decoded 60 images" in (first.dir / "nnrun.log").read_text()
+    assert len(list(cache_dir.glob("*.npz"))) == 1
+    second = nnrun(*QUICK, f"dataset.path={photos}", "optimizer.lr=0.01")
+    log = (second.dir / "nnrun.log").read_text()
+    assert "read 60 images" in log and "from the image cache" in log
+    assert first.summary["samples"] == second.summary["samples"]
+
+
+def test_a_changed_added_or_removed_file_or_size_is_decoded_again(photos, cache_dir, caplog):
+    paths = _files(photos)
+    original, _, said = _load(paths, caplog)
+    assert said == "decoded"
+    assert _load(paths, caplog)[2] == "read"
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(paths[0])  # changed
+    os.utime(paths[0], ns=(1, 1))  # even with an older time: size and time both differ
+    images, _, said = _load(paths, caplog)
+    assert said == "decoded" and images[0].max() == 255 and not np.array_equal(images[0],
+                                                                              original[0])
+    extra = paths[0].parent / "zz_extra.png"  # added
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(extra)
+    assert _load(_files(photos), caplog)[2] == "decoded"
+    extra.unlink()  # removed
+    assert _load(_files(photos), caplog)[2] == "read"  # back to a folder cached before
+    assert _load(_files(photos), caplog, size=(20, 20))[2] == "decoded"  # another size
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong arrays"])
+def test_a_damaged_cache_file_is_decoded_again_and_replaced(photos, cache_dir, caplog, damage):
+    paths = _files(photos)
+    decoded, _, _ = _load(paths, caplog)
+    cached = next(cache_dir.glob("*.npz"))
+    if damage == "truncated":  # a write killed half way (were it not renamed into place)
+        cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])
+    elif damage == "garbage":
+        cached.write_bytes(b"not a cache")
+    else:
+        np.savez(cached.open("wb"), images=np.zeros((2, 3), np.uint8), kept=np.arange(5),
+                 meta=np.frombuffer(b"{}", np.uint8))
+    images, _, said = _load(paths, caplog)
+    assert said == "decoded" and "is unreadable" in caplog.text
+    assert np.array_equal(images, decoded)
+    assert _load(paths, caplog)[2] == "read"  # the replacement is whole
+
+
+def test_no_cache_when_turned_off(nnrun, photos, cache_dir):
+    nnrun(*QUICK, f"dataset.path={photos}", "dataset.cache=false")
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+def test_parallel_decoding_equals_one_process(photos, cache_dir, caplog, monkeypatch):
+    paths = _files(photos) * 10  # 600 files: three chunks of 256
+    monkeypatch.setattr(image_files, "cores", lambda: 1)
+    alone, kept_alone, _ = _load(paths, caplog, cache=False)
+    monkeypatch.setattr(image_files, "cores", lambda: 2)
+    together, kept_together, _ = _load(paths, caplog, cache=False)
+    assert np.array_equal(alone, together) and kept_alone == kept_together
+
+
+def test_a_folder_too_large_for_memory_is_refused_before_decoding(photos, cache_dir,
+                                                                   monkeypatch):
+    monkeypatch.setattr(image_files, "_available_memory", lambda: 100_000)
+    monkeypatch.setattr(image_files, "decode_one", lambda *args: pytest.fail("decoded"))
+    with pytest.raises(DataError) as refused:
+        image_files.decode_images(_files(photos), 3, (224, 224), False, "dataset.path=photos")
+    message = str(refused.value)
+    assert "60 images of 224x224x3 would take about" in message
+    assert "set dataset.image_size=16 or smaller" in message
