@@ -2,8 +2,11 @@
 or the settings changed or the cache file is damaged, and can be turned off; decoding runs in
 several processes with the same result; a folder too large for memory is refused first."""
 
+import json
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,15 +45,18 @@ def _load(paths, caplog, cache=True, size=(16, 16)):
     return images, kept, said
 
 
-def test_later_runs_read_the_cache_sweep_jobs_too(nnrun, photos, cache_dir, caplog):
-    with caplog.at_level(logging.INFO, logger="nnrecipes"):
-        first = nnrun(*QUICK, f"dataset.path={photos}")
+def test_a_later_run_reads_the_cache(nnrun, photos, cache_dir, tmp_path):
+    first = nnrun(*QUICK, f"dataset.path={photos}")
     assert "decoded 60 images" in (first.dir / "nnrun.log").read_text()
     assert len(list(cache_dir.glob("*.npz"))) == 1
-    second = nnrun(*QUICK, f"dataset.path={photos}", "optimizer.lr=0.01")
-    log = (second.dir / "nnrun.log").read_text()
+    later = tmp_path / "later"  # another process, as a later run or a SLURM job is
+    subprocess.run([sys.executable, "-m", "nnrecipes.cli", *QUICK, f"dataset.path={photos}",
+                    "optimizer.lr=0.01", f"hydra.run.dir={later}"], check=True,
+                   capture_output=True)
+    log = (later / "nnrun.log").read_text()
     assert "read 60 images" in log and "from the image cache" in log
-    assert first.summary["samples"] == second.summary["samples"]
+    assert first.summary["samples"] == json.loads((later / "summary.json").read_text())[
+        "samples"]
 
 
 def test_a_changed_added_or_removed_file_or_size_is_decoded_again(photos, cache_dir, caplog):

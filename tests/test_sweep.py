@@ -219,3 +219,39 @@ def test_ranking_a_sweep_does_not_import_scikit_learn():
     code = "import sys, nnrecipes.records.sweep; print('sklearn' in sys.modules)"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_jobs_of_a_sequential_sweep_load_their_data_once(tmp_path, monkeypatch):
+    """Jobs that differ in other keys (and seeds, which only split) load the data set once per
+    process; a job that changes what is loaded loads it again."""
+    import nnrecipes.data as data
+
+    calls = []
+
+    class Counting:  # the declaration, its loader counted
+        def __init__(self, declared):
+            self.declared = declared
+
+        def __getattr__(self, name):
+            return getattr(self.declared, name)
+
+        def build(self, cfg):
+            calls.append(cfg.name)
+            return self.declared.build(cfg)
+
+    def counting(group, name):
+        return Counting(data_component(group, name))
+
+    data_component = data.component
+    monkeypatch.setattr(data, "component", counting)
+    monkeypatch.setattr(data, "_last_loaded", {})
+    cli.main(["-m", "dataset=wine", "trainer.epochs=1", "trainer.progress=false",
+              "trainer.baseline=off", "optimizer.lr=0.1,0.01", "seed=0,1",
+              f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert calls == ["wine"]
+    rows = list(csv.DictReader((tmp_path / "sweep" / "sweep_summary.csv").open()))
+    assert len(rows) == 4 and {row["status"] for row in rows} == {"completed"}
+    cli.main(["-m", "dataset=wine", "trainer.epochs=1", "trainer.progress=false",
+              "trainer.baseline=off", f"dataset.data_dir={tmp_path},{tmp_path / 'sweep'}",
+              f"hydra.sweep.dir={tmp_path / 'other'}"])
+    assert calls == ["wine", "wine", "wine"]  # a key the loader may read: loaded again

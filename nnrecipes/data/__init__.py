@@ -77,7 +77,7 @@ def build_data(dataset_cfg, seed: int, device,
     from nnrecipes.data.checks import check_finite_arrays, check_labels
     from nnrecipes.data.splits import split_fold, split_test, split_validation
 
-    raw = component("dataset", dataset_cfg.name).build(dataset_cfg)
+    raw = loaded(dataset_cfg)
     task = raw.task or declared_task(dataset_cfg)
     if task.classification:
         check_labels(dataset_cfg.name, raw)
@@ -107,6 +107,51 @@ def build_data(dataset_cfg, seed: int, device,
         task=task, input_shape=tuple(x_train.shape[1:]),
         num_outputs=task.outputs(len(raw.class_names or [])), class_names=raw.class_names,
         stats=_training_stats(x_train, y_train, task), encoding=_encoding(encoding, raw.columns))
+
+
+# Keys used only after loading (splits, batches, epochs): they do not change what is loaded.
+AFTER_LOADING = ("batch_size", "eval_batch_size", "epochs", "val_size", "test_size", "limit",
+                 "augment")
+# The last data set this process loaded, by its settings (one, to bound the memory held).
+_last_loaded: Dict[str, RawData] = {}
+
+
+def loaded(dataset_cfg) -> RawData:
+    """What the data set's loader returns, once per process for the same settings and files:
+    the jobs of a sequential sweep, a search's trials and a cross-validation's folds that
+    differ only in other keys (or in AFTER_LOADING's) read and decode it once. Its arrays are
+    made read-only, so no run can change what the next one gets."""
+    import json
+    import os
+
+    from omegaconf import OmegaConf
+
+    settings = OmegaConf.to_container(dataset_cfg, resolve=True)
+    for key in AFTER_LOADING:
+        settings.pop(key, None)
+    files = {key: _file_facts(settings.get(key)) for key in ("path", "test_path", "data_dir")}
+    key = json.dumps([settings, files, os.environ.get("NNRECIPES_CACHE_DIR")], sort_keys=True,
+                     default=str)
+    if key not in _last_loaded:
+        _last_loaded.clear()
+        raw = component("dataset", dataset_cfg.name).build(dataset_cfg)
+        for array in (raw.x, raw.y, *(raw.test or ())):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+        _last_loaded[key] = raw
+    return _last_loaded[key]
+
+
+def _file_facts(path: Any) -> Any:
+    """A file's size and modification time, so a file changed between two runs of one process
+    is loaded again."""
+    import os
+
+    try:
+        facts = os.stat(os.path.expanduser(str(path)))
+    except (OSError, TypeError, ValueError):
+        return None
+    return [facts.st_size, facts.st_mtime_ns]
 
 
 def _encoded(encoding, raw: RawData, name: str, splits):

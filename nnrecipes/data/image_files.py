@@ -140,8 +140,10 @@ def _check_fits_in_memory(paths: Sequence[Path], channels: int,
         from PIL import Image
 
         try:
-            with Image.open(paths[0]) as first:
-                size = first.size
+            with warnings.catch_warnings():  # the decode says Pillow's warnings, by file
+                warnings.simplefilter("ignore")
+                with Image.open(paths[0]) as first:
+                    size = first.size
         except Exception:  # noqa: BLE001 - the decode says what is wrong with it
             return
     needed = 2 * len(paths) * channels * size[0] * size[1]
