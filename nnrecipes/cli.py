@@ -19,7 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from nnrecipes.commands.argv import (for_this_process, with_config_folders_checked,
                                      with_paths_as_typed)
 from nnrecipes.commands.collector import tune_collector
-from nnrecipes.commands.show import HELP_FLAGS, asks_for_config, show_config, show_help
+from nnrecipes.commands.show import (HELP_FLAGS, asks_for_config, show_config, show_help,
+                                     show_results)
 from nnrecipes.core.command_line import multirun
 from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.core.explain import describe, explain
@@ -130,20 +131,6 @@ def _share_cores(cfg: DictConfig) -> None:
         log.info(f"{jobs} jobs side by side on {available} cores: {share_cores(jobs)} threads each")
 
 
-def _show_results(summary: dict, run_dir: Path) -> None:
-    from nnrecipes.core.console import metric_text, results_table
-    from nnrecipes.run.folds import cross_validated
-
-    facts = {f"baseline {name} {metric}": metric_text(value)
-             for name, scores in summary.get("baseline", {}).items()
-             for metric, value in scores.items()}
-    if "cv" in summary:
-        facts = cross_validated(summary)
-    results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
-                  {**facts, "best epoch": summary["best_epoch"],
-                   "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
-
-
 TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
                            "launching torchrun jobs, as README's 'Scaling out' shows")
 
@@ -222,7 +209,7 @@ def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
         else:
             summary = train(cfg, run_dir, overrides, on_accepted=accept)
             if summary:  # under torchrun, rank 0's
-                _show_results(summary, run_dir)
+                show_results(summary, run_dir)
     except user_errors as error:
         _stop(error, f"error: {describe(error)}", 2)
     except Interrupted as stop:
