@@ -41,6 +41,12 @@ def _path() -> str:
     return os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 
+def environment(conf: Path) -> dict:
+    """This process's environment with the cluster's SLURM_CONF, and the daemons' folders on
+    PATH: what SLURM's commands (sbatch, squeue, scontrol) and nnrun's jobs need."""
+    return {**os.environ, "SLURM_CONF": str(conf), "PATH": _path()}
+
+
 def _config(folder: Path, cpus: int, memory_mb: int) -> str:
     return f"""\
 ClusterName=nnrecipes
@@ -97,7 +103,7 @@ def start(folder: Path) -> Path:
     conf = folder / "slurm.conf"
     conf.write_text(_config(folder.resolve(), os.cpu_count() or 1, memory_mb))
     _start_munge()
-    env = {**os.environ, "SLURM_CONF": str(conf), "PATH": _path()}
+    env = environment(conf)
     subprocess.run(["slurmctld", "-c", "-f", str(conf)], check=True, env=env)  # -c: fresh state
     subprocess.run(["slurmd", "-f", str(conf)], check=True, env=env)
     _wait_for_idle_node(env)

@@ -160,7 +160,7 @@ def slurm(args) -> None:
     if local_slurm.missing():
         sys.exit(f"scaling: {local_slurm.missing()}")
     folder = Path(tempfile.mkdtemp(prefix="nnrecipes-slurm-"))
-    env = {**os.environ, "SLURM_CONF": str(local_slurm.start(folder)), "PATH": local_slurm._path()}
+    env = local_slurm.environment(local_slurm.start(folder))
     try:
         started = time.perf_counter()
         subprocess.run(["sbatch", f"--array=0-{args.tasks - 1}", "--wrap=true", "--output=/dev/null",

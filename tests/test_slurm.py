@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ def slurm() -> Iterator[Dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="nnrecipes-slurm-"))
     conf = local_slurm.start(folder)
     try:
-        yield {**os.environ, "SLURM_CONF": str(conf), "PATH": local_slurm._path()}
+        yield local_slurm.environment(conf)
     finally:
         local_slurm.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)

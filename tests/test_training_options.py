@@ -45,7 +45,7 @@ def test_the_average_moves_as_timm_model_ema_v2():
             for parameter in model.parameters():
                 parameter.add_(1.0)
         model.train()(torch.randn(4, 3))  # batch norm's statistics and counter move
-        average.update(model)
+        average.update()
         for key, value in model.state_dict().items():
             if value.dtype.is_floating_point:
                 expected[key] = 0.9 * expected[key] + 0.1 * value

@@ -81,6 +81,7 @@ def store(key: str, folder: DecodedFolder) -> None:
     """Write the cache file atomically; a cache that cannot be written is said, not fatal."""
     target = cache_folder() / f"{key}.npz"
     meta = json.dumps({"notes": folder.notes, "warned": folder.warned, "bad": folder.bad})
+    temporary = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
@@ -93,4 +94,5 @@ def store(key: str, folder: DecodedFolder) -> None:
     except OSError as error:
         log.warning(f"the decoded images could not be cached in {target.parent} ({error}); "
                     f"the next run decodes them again")
-        Path(locals().get("temporary", target.with_suffix(".part"))).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

@@ -16,18 +16,23 @@ from torch import nn
 
 
 class WeightAverage:
+    """The average of ``model``'s state; ``update()`` after each of its optimizer steps."""
+
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.module = copy.deepcopy(model).eval()
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
+        # Paired once: the model's tensors are updated in place (optimizer steps, resumes), so
+        # each step need not build two state dicts again.
+        pairs = list(zip(self.module.state_dict().values(), model.state_dict().values()))
+        self._averaged = [pair for pair in pairs if pair[0].dtype.is_floating_point]
+        self._copied = [pair for pair in pairs if not pair[0].dtype.is_floating_point]
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One step of the average towards ``model``'s current state."""
-        for average, current in zip(self.module.state_dict().values(),
-                                    model.state_dict().values()):
-            if average.dtype.is_floating_point:
-                average.lerp_(current.to(average.dtype), 1.0 - self.decay)
-            else:
-                average.copy_(current)
+    def update(self) -> None:
+        """One step of the average towards the model's current state."""
+        for average, current in self._averaged:
+            average.lerp_(current, 1.0 - self.decay)
+        for average, current in self._copied:
+            average.copy_(current)

@@ -102,8 +102,8 @@ class Run:
                          self.autocast, self.ranks, self.min_batch, self.augment,
                          should_stop=self.stop_signal, on_step=on_step,
                          accumulate=self.settings.accumulate,
-                         after_step=(lambda: self.average.update(self.model))
-                         if self.average is not None else None, scaler=self.scaler)
+                         after_step=self.average.update if self.average is not None else None,
+                         scaler=self.scaler)
 
 
 def optimizer_steps(rows: int, settings: RunSettings) -> int:
