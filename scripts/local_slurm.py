@@ -7,7 +7,7 @@ accounting (``accounting_storage/none``: submitit's ``sacct`` calls fail, which 
 process tracking without cgroups (``proctrack/linuxproc``, ``task/none``), so it runs in a
 container as root. The cluster's state, logs and spool stay in DIR; nothing is written to
 /etc. Needs root (slurmd runs jobs as their users) and munge's key (/etc/munge/munge.key,
-made by the munge package).
+made by the munge package); munged is started if it is not running, and stopped with the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 NEEDS = ("slurmctld", "slurmd", "sbatch", "munged")
+MUNGE_PID = Path("/run/munge/munged.pid")
 
 
 def missing() -> str:
@@ -83,12 +84,19 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def _start_munge() -> None:
+def _start_munge(folder: Path) -> None:
+    """munged, unless it runs already; one started here has its pid in ``folder``, so stop()
+    stops it too (a system's own munged is left alone)."""
     if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode == 0:
         return
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
     shutil.chown("/run/munge", "munge", "munge")
     subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True)
+    for _ in range(50):  # the daemon writes its pid file as it detaches
+        if MUNGE_PID.is_file() and MUNGE_PID.read_text().strip():
+            (folder / "munged.pid").write_text(MUNGE_PID.read_text())
+            return
+        time.sleep(0.1)
 
 
 def start(folder: Path) -> Path:
@@ -102,7 +110,7 @@ def start(folder: Path) -> Path:
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20 - 1024
     conf = folder / "slurm.conf"
     conf.write_text(_config(folder.resolve(), os.cpu_count() or 1, memory_mb))
-    _start_munge()
+    _start_munge(folder)
     env = environment(conf)
     subprocess.run(["slurmctld", "-c", "-f", str(conf)], check=True, env=env)  # -c: fresh state
     subprocess.run(["slurmd", "-f", str(conf)], check=True, env=env)
@@ -125,8 +133,8 @@ def _wait_for_idle_node(env: dict, seconds: float = 30) -> None:
 
 
 def stop(folder: Path) -> None:
-    """Stop the daemons started in ``folder`` (their jobs end with slurmd)."""
-    for name in ("slurmd", "slurmctld"):
+    """Stop the daemons started in ``folder`` (their jobs end with slurmd), munged last."""
+    for name in ("slurmd", "slurmctld", "munged"):
         pid_file = folder / f"{name}.pid"
         try:
             pid = int(pid_file.read_text().split()[0])
