@@ -163,8 +163,9 @@ def slurm(args) -> None:
     env = local_slurm.environment(local_slurm.start(folder))
     try:
         started = time.perf_counter()
-        subprocess.run(["sbatch", f"--array=0-{args.tasks - 1}", "--wrap=true", "--output=/dev/null",
-                        "--cpus-per-task=1"], env=env, check=True, capture_output=True)
+        subprocess.run(["sbatch", f"--array=0-{args.tasks - 1}", "--wrap=true",
+                        "--output=/dev/null", "--cpus-per-task=1"],
+                       env=env, check=True, capture_output=True)
         _drained(env)
         empty = time.perf_counter() - started
         print(f"\n{args.tasks}-task array of empty jobs: {empty:.1f} s, "
