@@ -49,9 +49,11 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from nnrecipes.commands.slurm_jobs import prepare_launcher
+        from nnrecipes.commands.sweep_composition import compose_each_job_once
         from nnrecipes.components.loggers import open_group
 
         prepare_launcher(str(config.hydra.launcher.get("_target_", "")))
+        compose_each_job_once()
         if config.mode != Mode.train:
             return
         try:

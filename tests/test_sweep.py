@@ -255,3 +255,29 @@ def test_jobs_of_a_sequential_sweep_load_their_data_once(tmp_path, monkeypatch):
               "trainer.baseline=off", f"dataset.data_dir={tmp_path},{tmp_path / 'sweep'}",
               f"hydra.sweep.dir={tmp_path / 'other'}"])
     assert calls == ["wine", "wine", "wine"]  # a key the loader may read: loaded again
+
+
+def test_each_job_of_a_sequential_sweep_is_composed_once(tmp_path, monkeypatch):
+    """Hydra's check of the sweep composes every job; the launcher runs those configs instead
+    of composing each again. A job that cannot be composed still stops the sweep at once."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    composed = []
+    compose = ConfigLoaderImpl.load_sweep_config
+
+    def counting(self, master_config, sweep_overrides):
+        composed.append(tuple(sweep_overrides))
+        return compose(self, master_config, sweep_overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counting)
+    code, sweep_dir = sweep(tmp_path, "dataset=wine", "trainer.baseline=off",
+                            "optimizer.lr=0.1,0.01", "seed=0,1")
+    assert code == 0
+    assert len(composed) == 4 and len(set(composed)) == 4
+    for job in range(4):
+        config = yaml.safe_load((sweep_dir / str(job) / ".hydra" / "config.yaml").read_text())
+        overrides = dict(o.split("=") for o in composed[job])
+        assert (config["optimizer"]["lr"], config["seed"]) == \
+            (float(overrides["optimizer.lr"]), int(overrides["seed"]))
+    code, sweep_dir = sweep(tmp_path, "dataset=wine,nosuch", name="bad")
+    assert code == 2 and not (sweep_dir / "0").exists()
