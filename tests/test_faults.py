@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import nnrecipes.commands.evaluate as evaluate_module
 import nnrecipes.commands.search as search_module
 import nnrecipes.run.build as run_module
+import nnrecipes.run.loop as loop
 import nnrecipes.run.train as train_module
 from nnrecipes import cli
 from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint
@@ -162,6 +163,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(nnrun, tmp_path, monkeypatch,
         real_fsync(descriptor)
 
     monkeypatch.setattr(os, "fsync", fsync_until_full)
+    monkeypatch.setattr(loop, "WRITE_EVERY_SECONDS", 0)  # each epoch's files, as long epochs
     with pytest.raises(SystemExit) as stopped:
         nnrun("dataset=wine", "trainer.epochs=3", "trainer.plots=false", run_dir=run_dir)
     monkeypatch.setattr(os, "fsync", real_fsync)

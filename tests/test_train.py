@@ -1,5 +1,6 @@
 """Train every offline dataset x model through nnrun's own path and check the run directory."""
 
+import itertools
 import json
 
 import pytest
@@ -133,9 +134,11 @@ def test_limit_uses_only_the_first_samples(nnrun):
 
 
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(nnrun, monkeypatch, tmp_path):
-    """A kill in epoch 3 leaves last.pt of epoch 2; resuming runs epochs 3-4 in the same folder."""
+    """A kill in epoch 3 leaves last.pt of epoch 2 (files written after every epoch here);
+    resuming runs epochs 3-4 in the same folder."""
     overrides = ("dataset=wine", "trainer.epochs=4", "model.dropout=0.2")
     whole = nnrun(*overrides)
+    monkeypatch.setattr(loop_module, "WRITE_EVERY_SECONDS", 0)
 
     real_run_epoch = loop_module.train_and_validate
 
@@ -177,3 +180,54 @@ def test_train_called_directly_makes_its_new_folder(composed, tmp_path):
     summary = train_module.train(composed("trainer.epochs=1", "trainer.progress=false"), run_dir)
     assert summary["status"] == "completed"
     assert {"model.txt", "summary.json", "metrics.csv"} <= {p.name for p in run_dir.iterdir()}
+
+
+def test_short_epochs_write_their_files_every_few_seconds_and_resume_from_what_was_written(
+        nnrun, monkeypatch, tmp_path):
+    """metrics.csv and the checkpoints are written when WRITE_EVERY_SECONDS have passed and
+    after the last epoch, the best epoch's checkpoint kept until then: the run ends as one that
+    writes after every epoch. A stop resumes from the epoch last.pt holds."""
+    overrides = ("dataset=wine", "trainer.epochs=30", "trainer.baseline=off")
+    writes = []
+    write = loop_module.write_atomically
+
+    def counting(path, payload):
+        writes.append(path.name)
+        return write(path, payload)
+
+    monkeypatch.setattr(loop_module, "write_atomically", counting)
+    monkeypatch.setattr(loop_module, "WRITE_EVERY_SECONDS", 0)
+    every_epoch = nnrun(*overrides, run_dir=tmp_path / "every")
+    assert writes.count("last.pt") == writes.count("metrics.csv") == 30
+    writes.clear()
+    # A clock read once per epoch (and once before the first): a second an epoch.
+    monkeypatch.setattr(loop_module, "WRITE_EVERY_SECONDS", 5)
+    monkeypatch.setattr(loop_module, "clock", itertools.count().__next__)
+    fifth = nnrun(*overrides, run_dir=tmp_path / "fifth")
+    assert writes.count("last.pt") == writes.count("metrics.csv") == 6  # epochs 5, 10, ... 30
+    assert 1 <= writes.count("best.pt") <= 6
+    assert fifth.summary["test"] == every_epoch.summary["test"]
+    assert fifth.summary["best_epoch"] == every_epoch.summary["best_epoch"]
+    assert without_seconds(fifth.metrics_rows()) == without_seconds(every_epoch.metrics_rows())
+    best = [torch.load(run.dir / "checkpoints" / "best.pt", weights_only=True)["model"]
+            for run in (every_epoch, fifth)]
+    assert all(torch.equal(best[0][key], best[1][key]) for key in best[0])
+
+    real_run_epoch = loop_module.train_and_validate
+
+    def stopped_in_epoch_eighteen(run, epoch):
+        if epoch == 18:
+            raise KeyboardInterrupt
+        return real_run_epoch(run, epoch)
+
+    monkeypatch.setattr(loop_module, "clock", itertools.count().__next__)
+    monkeypatch.setattr(loop_module, "train_and_validate", stopped_in_epoch_eighteen)
+    with pytest.raises(SystemExit):
+        nnrun(*overrides, run_dir=tmp_path / "stopped")
+    saved = torch.load(tmp_path / "stopped" / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["progress"]["epoch"] == 15 == len(RunResult(tmp_path / "stopped").metrics_rows())
+    monkeypatch.setattr(loop_module, "train_and_validate", real_run_epoch)
+    cli.main([f"resume={tmp_path / 'stopped'}", "trainer.progress=false"])
+    resumed = RunResult(tmp_path / "stopped")
+    assert resumed.summary["test"] == every_epoch.summary["test"]
+    assert without_seconds(resumed.metrics_rows()) == without_seconds(every_epoch.metrics_rows())

@@ -48,14 +48,20 @@ def write_json(path: PathLike, data: Dict[str, Any]) -> None:
     write_atomically(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
-def save_checkpoint(paths: Sequence[PathLike], state: Dict[str, Any]) -> None:
-    """``state`` into each of ``paths`` (best.pt and last.pt share it), serialised once."""
+def serialised(state: Dict[str, Any]) -> bytes:
+    """A checkpoint's bytes, as torch.save writes them."""
     import torch  # here: the command line reads this module before torch is needed
 
     buffer = io.BytesIO()
     torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(paths: Sequence[PathLike], state: Dict[str, Any]) -> None:
+    """``state`` into each of ``paths``, serialised once."""
+    payload = serialised(state)
     for path in paths:
-        write_atomically(path, buffer.getvalue())
+        write_atomically(path, payload)
 
 
 def checkpoint_path(location: PathLike, name: str = "last.pt") -> Path:

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from nnrecipes.core import console
-from nnrecipes.records.checkpoint import save_checkpoint, write_atomically
+from nnrecipes.records.checkpoint import serialised, write_atomically
 from nnrecipes.run import distributed
 from nnrecipes.run.build import Run, checkpoint_state
 from nnrecipes.run.engine import LossNotFinite, StopRequested, evaluate, train_one_epoch
@@ -26,6 +26,13 @@ from nnrecipes.run.ranks import launched
 
 log = logging.getLogger("nnrecipes")
 EpochHook = Callable[[int, Dict[str, float], str], None]
+# An epoch's files are written when this many seconds have passed since they last were, and
+# after the last epoch: an iris run's 100 epochs of a few milliseconds each spent nearly as long
+# writing them, each with its fsync, as training (docs/benchmarks.md). A run that is stopped or
+# killed resumes from the epoch its last.pt holds, at most this long before, and replays the
+# epochs after it exactly.
+WRITE_EVERY_SECONDS = 1.0
+clock = time.perf_counter
 
 
 class TrainingDiverged(RuntimeError):
@@ -33,12 +40,13 @@ class TrainingDiverged(RuntimeError):
 
 
 def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
-    """Train epoch by epoch, writing metrics and checkpoints after each one."""
+    """Train epoch by epoch, writing metrics and checkpoints as EpochFiles has them."""
     epochs, patience, progress = run.settings.epochs, run.settings.patience, run.progress
     if patience is not None and progress.bad_epochs >= patience:
         return  # a resumed run that had already stopped early: only its finish is missing
+    files = EpochFiles(progress.epoch)
     for epoch in range(progress.epoch + 1, epochs + 1):
-        row = _epoch(run, epoch)
+        row = _epoch(run, epoch, files.saved_epoch)
         improved = _improved(run, row)
         progress.epoch, progress.history = epoch, [*progress.history, row]
         shown = {key: value for key, value in row.items() if key != "epoch"}
@@ -48,14 +56,16 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
             progress.bad_epochs = 0
         else:
             progress.bad_epochs += 1
+        stopping = patience is not None and progress.bad_epochs >= patience
         if run.ranks.rank == 0:  # the other processes hold the same state and write nothing
-            _write_epoch_files(run, improved, on_epoch_end, row)
-        if patience is not None and progress.bad_epochs >= patience:
+            files.after_epoch(run, improved, last=stopping or epoch == epochs)
+            _report_epoch(run, files, on_epoch_end, row)
+        if stopping:
             log.info(f"early stop: {run.monitor.column} has not improved for {patience} epochs")
             break
 
 
-def _epoch(run: Run, epoch: int) -> Dict[str, float]:
+def _epoch(run: Run, epoch: int, saved_epoch: int) -> Dict[str, float]:
     """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
     if run.freezing is not None and run.freezing.at_epoch(epoch) and run.ranks.world_size > 1:
         # DDP keeps the parameters that trained when it wrapped the model: wrap it anew.
@@ -63,12 +73,12 @@ def _epoch(run: Run, epoch: int) -> Dict[str, float]:
     try:
         return train_and_validate(run, epoch)
     except StopRequested:
-        # last.pt still holds the last complete epoch; a resume replays this one exactly.
+        # last.pt holds the last epoch written; a resume replays the epochs after it exactly.
         number = run.stop_signal() or signal.SIGTERM  # or another process's signal
         again = "torchrun ... -m nnrecipes.cli" if launched() else "nnrun"
         raise Interrupted(number, f"interrupted by {signal.Signals(number).name} in epoch "
                                   f"{epoch}; {run.checkpoints / 'last.pt'} holds epoch "
-                                  f"{epoch - 1}. Continue with: {again} resume={run.run_dir}"
+                                  f"{saved_epoch}. Continue with: {again} resume={run.run_dir}"
                           ) from None
     except LossNotFinite as bad:
         raise TrainingDiverged(
@@ -107,15 +117,52 @@ def _improved(run: Run, row: Dict[str, float]) -> bool:
     return value > best + delta
 
 
-def _write_epoch_files(run: Run, improved: bool, on_epoch_end: Optional[EpochHook],
-                       row: Dict[str, float]) -> None:
-    _write_metrics_csv(run.run_dir / "metrics.csv", run.progress.history)
-    state = checkpoint_state(run)
-    best = [run.checkpoints / "best.pt"] if improved else []
-    save_checkpoint([*best, run.checkpoints / "last.pt"], state)
+class EpochFiles:
+    """When rank 0 writes an epoch's files (metrics.csv, last.pt and, for a best epoch,
+    best.pt): after an epoch when WRITE_EVERY_SECONDS have passed since they last were, and
+    after the last epoch. Until then a best epoch's checkpoint waits in memory, serialised."""
+
+    def __init__(self, saved_epoch: int):
+        self.saved_epoch = saved_epoch  # the epoch last.pt holds
+        self.written_at = clock()
+        self.waiting_best: Optional[bytes] = None
+
+    def after_epoch(self, run: Run, improved: bool, last: bool) -> None:
+        now = clock()
+        due = last or now - self.written_at >= WRITE_EVERY_SECONDS
+        if not (due or improved):
+            return
+        state = serialised(checkpoint_state(run))
+        if improved:
+            self.waiting_best = state
+        if due:
+            self._write(run, state, now)
+
+    def write_now(self, run: Run) -> None:
+        """The run stops after this epoch: its files hold it."""
+        if self.saved_epoch != run.progress.epoch:
+            self._write(run, serialised(checkpoint_state(run)), self.written_at)
+
+    def _write(self, run: Run, state: bytes, now: float) -> None:
+        _write_metrics_csv(run.run_dir / "metrics.csv", run.progress.history)
+        if self.waiting_best is not None:
+            write_atomically(run.checkpoints / "best.pt", self.waiting_best)
+        write_atomically(run.checkpoints / "last.pt", state)
+        self.saved_epoch, self.waiting_best, self.written_at = run.progress.epoch, None, now
+
+
+def _report_epoch(run: Run, files: EpochFiles, on_epoch_end: Optional[EpochHook],
+                  row: Dict[str, float]) -> None:
+    """The trackers' row, then the caller's hook; a hook that stops the run (a pruned search
+    trial) leaves the files of the epoch it stopped after."""
     run.loggers.epoch(row)
-    if on_epoch_end is not None:
+    if on_epoch_end is None:
+        return
+    try:
         on_epoch_end(run.progress.epoch, row, run.monitor.column)
+    except BaseException:
+        files.write_now(run)
+        raise
 
 
 def _write_metrics_csv(path: Path, history: List[Dict[str, float]]) -> None:
