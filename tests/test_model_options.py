@@ -207,3 +207,41 @@ def test_a_checkpoint_from_before_these_options_still_resumes(nnrun, capsys):
     assert "model.ensemble is 1 in the checkpoint, 2 now" in capsys.readouterr().out
     resumed = nnrun(f"resume={run.dir}", "trainer.epochs=3", run_dir=run.dir)
     assert resumed.summary["status"] == "completed" and resumed.summary["epochs_run"] == 3
+
+
+def test_flip_average_evaluates_the_mean_of_the_image_and_its_mirror_and_exports_with_it(
+        nnrun, tmp_path):
+    torch.manual_seed(0)
+    plain = CNN((1, 28, 28), 10, channels=[8, 16])
+    averaged = CNN((1, 28, 28), 10, channels=[8, 16], flip_average=True)
+    averaged.load_state_dict(plain.state_dict())
+    images = torch.randn(5, 1, 28, 28)
+    plain.eval(), averaged.eval()
+    expected = (plain(images) + plain(images.flip(-1))) / 2
+    assert torch.allclose(averaged(images), expected, atol=1e-6)
+    assert not torch.allclose(averaged(images), plain(images), atol=1e-3)
+    plain.train(), averaged.train()  # training steps see the image as it is
+    torch.manual_seed(1)
+    trained = plain(images)
+    torch.manual_seed(1)
+    assert torch.equal(averaged(images), trained)
+
+    run = nnrun("dataset=digits", "model=cnn", "model.flip_average=true",
+                "dataset.augment=[flip]", "trainer.epochs=2")
+    evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
+    again = json.loads((evaluated.dir / "eval.json").read_text())["test"]["accuracy"]
+    assert again == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)
+    import onnxruntime
+
+    from nnrecipes.components.models import model_from_checkpoint
+    from nnrecipes.export import main as export
+    from nnrecipes.records.checkpoint import load_checkpoint
+
+    assert export([str(run.dir), "--format", "onnx", "--output", str(tmp_path / "out")]) == 0
+    saved = load_checkpoint(run.dir, "best.pt")
+    assert saved["config"]["model"]["flip_average"] is True
+    model = model_from_checkpoint(saved).eval()
+    digits = torch.randint(0, 17, (4, 1, 8, 8), dtype=torch.uint8)
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
+    exported = session.run(None, {session.get_inputs()[0].name: digits.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(exported), model(digits).detach(), atol=1e-4)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import List, Sequence
 
+import torch
 from torch import nn
 
 from nnrecipes.components.models.layers import dense_block
@@ -24,6 +25,9 @@ class CNNConfig(ModelConfig):
     dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
     batch_norm: bool = True
     convs_per_block: int = setting(1, ge=1)  # 2: VGG-style blocks, deeper at the same width
+    # Test-time augmentation: out of training (validation, test, predict, export) the output is
+    # the mean of the image's and its mirror image's; for a model trained with flips.
+    flip_average: bool = False
 
 
 class CNN(nn.Sequential):
@@ -31,12 +35,16 @@ class CNN(nn.Sequential):
     dense layers with dropout.
 
     Each block's last ReLU comes after its max-pool: ReLU is monotone, so the two commute
-    exactly (outputs and gradients), and ReLU then runs on a quarter of the values.
+    exactly (outputs and gradients), and ReLU then runs on a quarter of the values. With
+    ``flip_average`` an evaluating model averages its outputs for the image and its mirror
+    image, so a checkpoint predicts and exports with the test-time augmentation it was tested
+    with.
     """
 
     def __init__(self, input_shape: Sequence[int], num_outputs: int, channels: Sequence[int],
                  kernel_size: int = 3, fc_sizes: Sequence[int] = (512, 512),
-                 dropout: float = 0.4, batch_norm: bool = True, convs_per_block: int = 1):
+                 dropout: float = 0.4, batch_norm: bool = True, convs_per_block: int = 1,
+                 flip_average: bool = False):
         if not image_data(input_shape):
             raise ConfigError(f"model=cnn needs image inputs (C, H, W), got shape {input_shape}")
         c_in, height, width = input_shape
@@ -66,6 +74,13 @@ class CNN(nn.Sequential):
             layers += dense_block(features, size, "relu", dropout, batch_norm)
             features = size
         super().__init__(*layers, nn.Linear(features, num_outputs))
+        self.flip_average = flip_average
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        outputs = super().forward(images)
+        if self.flip_average and not self.training:
+            outputs = (outputs + super().forward(images.flip(-1))) / 2
+        return outputs
 
 
 
