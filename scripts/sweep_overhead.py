@@ -3,7 +3,8 @@ sequential launcher, timed as a user runs it (one ``nnrun -m`` process), in vari
 parts off so the difference shows where the time goes.
 
     python scripts/sweep_overhead.py [--epochs 20] [--keep DIR]
-    python scripts/sweep_overhead.py --marginal     # one more job's cost: 18 jobs against 9
+    python scripts/sweep_overhead.py --marginal [--repeats 3]  # one job more: 18 jobs against 9
+    python scripts/sweep_overhead.py --single [--repeats 5]    # the README's first command
 
 Per variant: the command's wall time, the sum of the jobs' training seconds (summary.json's
 train_seconds: the epochs alone), the overhead per job, and its split into the time inside each
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,16 +57,41 @@ def sweep(folder: Path, epochs: Optional[int], extra: tuple,
             "inside": inside / jobs, "outside": (wall - training - inside) / jobs}
 
 
-def marginal(root: Path) -> None:
+def marginal(root: Path, repeats: int) -> None:
     """What one more job costs beyond its training: (wall of 18 jobs - wall of 9 - their
-    difference in training seconds) / 9, iris at its default epochs, as users run it."""
-    nine = sweep(root / "nine", None, ())
-    eighteen = sweep(root / "eighteen", None, (), (*GRID, "seed=0,1"))
-    cost = (eighteen["wall"] - nine["wall"] - (eighteen["training"] - nine["training"])) / 9
-    print(f"9 jobs: {nine['wall']:.1f} s wall, {nine['training']:.1f} s training; "
-          f"18 jobs: {eighteen['wall']:.1f} s wall, {eighteen['training']:.1f} s training")
-    print(f"marginal cost of a job beyond its training: {cost:.2f} s "
-          f"(in the run to its summary {eighteen['inside']:.2f} s a job)")
+    difference in training seconds) / 9, iris at its default epochs, as users run it. A
+    difference of two walls is noisy: it is measured ``repeats`` times and the median given."""
+    costs = []
+    for repeat in range(repeats):
+        nine = sweep(root / f"nine{repeat}", None, ())
+        eighteen = sweep(root / f"eighteen{repeat}", None, (), (*GRID, "seed=0,1"))
+        costs.append((eighteen["wall"] - nine["wall"]
+                      - (eighteen["training"] - nine["training"])) / 9)
+        print(f"9 jobs: {nine['wall']:.1f} s wall, {nine['training']:.1f} s training; "
+              f"18 jobs: {eighteen['wall']:.1f} s wall, {eighteen['training']:.1f} s training; "
+              f"marginal cost of a job beyond its training: {costs[-1]:.2f} s (in the run to "
+              f"its summary {eighteen['inside']:.2f} s a job)", flush=True)
+    print(f"median of {repeats}: {statistics.median(costs):.2f} s a job")
+
+
+def single(root: Path, repeats: int) -> None:
+    """The README's first command, `nnrun` (iris, default epochs) in a fresh folder, timed as
+    a user waits for it, and split into the run itself (summary.json's wall_seconds, of which
+    train_seconds is training) and what comes before and after it (the interpreter, imports,
+    composition, the figures and the exit)."""
+    walls = []
+    for repeat in range(repeats):
+        folder = root / f"single{repeat}"
+        folder.mkdir(parents=True)
+        started = time.perf_counter()
+        subprocess.run([NNRUN], cwd=folder, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - started)
+        summary = json.loads(next(folder.glob("outputs/*/*/summary.json")).read_text())
+        print(f"nnrun: {walls[-1]:.2f} s wall; the run {summary['wall_seconds']:.2f} s, of it "
+              f"training {summary['train_seconds']:.2f} s; before and after the run "
+              f"{walls[-1] - summary['wall_seconds']:.2f} s", flush=True)
+    print(f"median of {repeats}: {statistics.median(walls):.2f} s wall")
 
 
 FLOOR = """
@@ -90,11 +117,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the sweeps in this folder")
     parser.add_argument("--marginal", action="store_true",
                         help="the marginal cost of a job: 18 jobs against 9, default epochs")
+    parser.add_argument("--single", action="store_true",
+                        help="the wall time of the README's first command, nnrun")
+    parser.add_argument("--repeats", type=int, help="measurements of --marginal (1) or "
+                        "--single (5)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="nnrun-overhead-"))
-    if args.marginal:
+    if args.marginal or args.single:
         try:
-            return marginal(root)
+            if args.single:
+                return single(root, args.repeats or 5)
+            return marginal(root, args.repeats or 1)
         finally:
             shutil.rmtree(root, ignore_errors=True) if args.keep is None else None
     rows: List[str] = []
