@@ -6,8 +6,9 @@ Contenders, each trained from scratch on the same machine in one run:
                 ToTensor + Normalize through a DataLoader (batch 64, shuffled), the tutorials'
                 3-block CNN, SGD lr 0.01 momentum 0.9, 5 epochs;
   nnrun-same    nnrun's own training of the same model and hyper-parameters;
-  nnrun-fast    nnrun's fastest recipe, +experiment=fashion_fast, once per seed in --seeds
-                (the spread over seeds is printed under the table).
+  PRESET        each preset of --presets (default fashion_fast, the fastest to 91.5%), once
+                per seed in --seeds; each seed's final test accuracy and training seconds,
+                and their spread, are printed under the table.
 Test accuracy is measured after every epoch, outside the timed part. Each epoch's time starts
 at the epoch (the reference's at its first batch, nnrun's when its epoch begins). Printed per
 contender: seconds per epoch, time to the target test accuracy, final accuracy, ratios to the
@@ -16,7 +17,7 @@ epoch 1 (data onto the device, the model) and its per-epoch bookkeeping (metrics
 checkpoints). With --out the table is appended to that Markdown file.
 
     python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--seeds 0,1,2]
-        [--skip-same] [--out docs/benchmarks.md]
+        [--presets fashion_fast,fashion_93] [--skip-same] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -226,22 +227,29 @@ def report(results: Dict[str, Dict], target: float, device: torch.device,
 
 
 def _spread(results: Dict[str, Dict], target: float, ref_time: Optional[float]) -> List[str]:
-    """Mean ± std over the fast recipe's seeds, when there are several."""
-    fast = [result for name, result in results.items() if name.startswith("nnrun-fast")]
-    if len(fast) < 2:
-        return []
-    finals = [result["accuracies"][-1] for result in fast]
-    reached = [time_to(target, result) for result in fast]
-    line = (f"nnrun-fast over {len(fast)} seeds: final test accuracy "
-            f"{statistics.mean(finals):.4f} ± {statistics.stdev(finals):.4f} "
-            f"(min {min(finals):.4f}); {target:.1%} reached by {sum(r is not None for r in reached)}"
-            f" of {len(fast)}")
-    if all(reached):
-        line += (f", in {statistics.mean(reached):.1f} ± {statistics.stdev(reached):.1f} s "
-                 f"(slowest {max(reached):.1f} s)")
-        if ref_time:
-            line += f"; × faster to target: {ref_time / max(reached):.1f} for the slowest seed"
-    return [line + ".", ""]
+    """Per preset run on several seeds: each seed's final test accuracy and seconds of training
+    (its epochs' wall times), then the mean ± std and the time to the target."""
+    lines = []
+    for preset in dict.fromkeys(name.split(" seed ")[0] for name in results if " seed " in name):
+        runs = {name: result for name, result in results.items()
+                if name.startswith(f"{preset} seed ")}
+        finals = [result["accuracies"][-1] for result in runs.values()]
+        seconds = [sum(result["epoch_walls"]) for result in runs.values()]
+        each = "; ".join(f"seed {name.split(' seed ')[1]} {final:.4f} in {sec:.1f} s"
+                         for name, final, sec in zip(runs, finals, seconds))
+        line = (f"{preset} over {len(runs)} seeds: {each}. Final test accuracy "
+                f"{statistics.mean(finals):.4f} ± {statistics.stdev(finals):.4f} (min "
+                f"{min(finals):.4f}), training {statistics.mean(seconds):.1f} ± "
+                f"{statistics.stdev(seconds):.1f} s (slowest {max(seconds):.1f} s)")
+        reached = [time_to(target, result) for result in runs.values()]
+        line += f"; {target:.1%} reached by {sum(r is not None for r in reached)} of {len(runs)}"
+        if all(reached):
+            line += (f", in {statistics.mean(reached):.1f} ± {statistics.stdev(reached):.1f} s "
+                     f"(slowest {max(reached):.1f} s)")
+            if ref_time:
+                line += f"; × faster to target: {ref_time / max(reached):.1f} for the slowest seed"
+        lines += [line + ".", ""]
+    return lines
 
 
 def main() -> int:
@@ -253,7 +261,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="append the table to this Markdown file")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--skip-same", action="store_true", help="leave out nnrun-same")
-    parser.add_argument("--seeds", default="0", help="seeds of the fast recipe, e.g. 0,1,2")
+    parser.add_argument("--seeds", default="0", help="seeds of each preset, e.g. 0,1,2")
+    parser.add_argument("--presets", default="fashion_fast",
+                        help="experiment presets to run on each seed, e.g. fashion_fast,fashion_93")
     args = parser.parse_args()
     device = torch.device(args.device)
     work = Path(tempfile.mkdtemp(prefix="bench-runs-"))
@@ -268,11 +278,12 @@ def main() -> int:
         results["nnrun-same"] = nnrun_training(same, args.data_dir, args.device, work)
         print("nnrun-same", results["nnrun-same"], flush=True)
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    for seed in seeds:
-        name = "nnrun-fast" + (f" seed {seed}" if len(seeds) > 1 else "")
-        results[name] = nnrun_training(["+experiment=fashion_fast", f"seed={seed}"],
-                                       args.data_dir, args.device, work)
-        print(name, results[name], flush=True)
+    for preset in args.presets.split(","):
+        for seed in seeds:
+            name = preset + (f" seed {seed}" if len(seeds) > 1 else "")
+            results[name] = nnrun_training([f"+experiment={preset}", f"seed={seed}"],
+                                           args.data_dir, args.device, work)
+            print(name, results[name], flush=True)
     shutil.rmtree(work)
     if "reference" not in results:
         return 0

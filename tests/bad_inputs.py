@@ -169,6 +169,8 @@ CASES: List[BadInput] = [
     _case("infinite learning rate", "optimizer.lr=inf", "must be a finite number"),
     _case("cosine floor above the learning rate", "scheduler.min_lr=0.1 optimizer.lr=0.01",
           "must be at most optimizer.lr"),
+    _case("flip averaging that is not true or false", "dataset=digits model=cnn "
+          "model.flip_average=maybe", "model.flip_average"),
     _case("batch of 1 with batch norm", "dataset.batch_size=1 model.batch_norm=true",
           "batch norm needs at least 2 samples"),
     _case("batch size in exponent notation", "dataset.batch_size=1e9",
