@@ -20,7 +20,9 @@ import pytest
 from conftest import RunResult, service_script
 
 QUICK = ("trainer.plots=false", "trainer.progress=false", "trainer.baseline=off")
-LONG = ("dataset=wine", "trainer.epochs=100", "device.threads=1", *QUICK)
+# Epochs of about 10 ms: the epoch files are first written after a second (run/loop.py), and the
+# signals below must reach the jobs after that and before they end.
+LONG = ("dataset=wine", "trainer.epochs=400", "device.threads=1", *QUICK)
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
     reason="needs Hydra's submitit launcher: pip install 'nnrecipes[launchers]'")
@@ -118,7 +120,7 @@ def test_usr2_and_requeue_each_resume_to_an_unbroken_runs_metrics(slurm, tmp_pat
         assert f"interrupted by {signal_name}" in log and "resumed from" in log, log
         done = RunResult(sweep_dir / job)
         assert done.summary["status"] == "completed"
-        assert _epochs(done.dir) == 100
+        assert _epochs(done.dir) == 400
         unbroken = nnrun(f"seed={seed}", *LONG)
         assert done.summary["test"] == unbroken.summary["test"]
         assert done.summary["best_val"] == unbroken.summary["best_val"]
