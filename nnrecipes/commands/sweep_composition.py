@@ -49,12 +49,13 @@ def check_and_keep(sweeper: Any, batch: Sequence[Sequence[str]]) -> None:
 
     context = sweeper.hydra_context
     loader = getattr(context.config_loader, "loader", context.config_loader)
+    sequential = type(sweeper.launcher) is BasicLauncher
     kept: Dict[Tuple[str, ...], Any] = {}
     for overrides in batch:
         config = loader.load_sweep_config(master_config=sweeper.config,
                                           sweep_overrides=list(overrides))
-        if len(kept) < KEPT_AT_MOST:
+        if sequential and len(kept) < KEPT_AT_MOST:
             kept[tuple(overrides)] = config
-    if type(sweeper.launcher) is BasicLauncher:
+    if sequential:
         sweeper.launcher.hydra_context = HydraContext(
             config_loader=KeptCompositions(loader, kept), callbacks=context.callbacks)

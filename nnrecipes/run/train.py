@@ -39,9 +39,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     """Train the model that ``cfg`` describes, leaving everything in ``run_dir``.
 
     ``overrides`` are the command-line overrides that composed ``cfg``, kept for the record;
-    ``on_epoch_end(epoch, metrics_row, monitor)`` runs after each epoch's checkpoint. A run that
-    resumes in its own folder leaves it byte for byte as it was until its checkpoint, config and
-    data are accepted; then ``on_accepted()`` runs (cli rewrites the folder's record). Under
+    ``on_epoch_end(epoch, metrics_row, monitor)`` runs after each epoch (its files written as
+    run/loop.py's EpochFiles has them). A run that resumes in its own folder leaves it byte for
+    byte as it was until its checkpoint, config and data are accepted; then ``on_accepted()``
+    runs (cli rewrites the folder's record). Under
     torchrun every process trains its share of each batch; only rank 0 writes ``run_dir`` and
     returns the summary (the others return {}). ``parent_dir`` is the sweep or search folder
     the run is a job of, for the loggers that group jobs. With ``trainer.folds`` (and no
