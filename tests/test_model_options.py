@@ -228,6 +228,12 @@ def test_flip_average_evaluates_the_mean_of_the_image_and_its_mirror_and_exports
 
     run = nnrun("dataset=digits", "model=cnn", "model.flip_average=true",
                 "dataset.augment=[flip]", "trainer.epochs=2")
+    assert "flip_average=true for a model trained without" not in \
+        (run.dir / "nnrun.log").read_text()
+    unflipped = nnrun("dataset=digits", "model=cnn", "model.flip_average=true",
+                      "trainer.epochs=1", run_dir=tmp_path / "unflipped")
+    assert "model.flip_average=true for a model trained without mirror images" in \
+        (unflipped.dir / "nnrun.log").read_text()
     evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
     again = json.loads((evaluated.dir / "eval.json").read_text())["test"]["accuracy"]
     assert again == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)

@@ -116,6 +116,10 @@ def prepare(cfg: DictConfig) -> torch.device:
     validate(cfg)
     check_model_fits_data(cfg.model.name, cfg.dataset.name, declared_image_data(cfg.dataset))
     augment_for(cfg.dataset, declared_image_data(cfg.dataset))
+    if cfg.model.get("flip_average") and "flip" not in cfg.dataset.get("augment", []):
+        log.warning("model.flip_average=true for a model trained without mirror images "
+                    "(dataset.augment=[flip]): its outputs for the mirrored images may cost "
+                    "accuracy (docs/models-and-speed.md)")
     check_available(cfg)
     use_deterministic_algorithms(cfg.trainer.deterministic)
     # Checkpoints must find the data (and an earlier run) again from any working directory.
