@@ -15,7 +15,9 @@ import pytest
 from conftest import RunResult
 from test_cli import nnrun_command
 
-OVERRIDES = ("dataset=wine", "trainer.epochs=100", "trainer.plots=false", "trainer.progress=false",
+# Epochs of about 10 ms: the epoch files are first written after a second (run/loop.py), and the
+# signal below must reach the job after that and before it ends.
+OVERRIDES = ("dataset=wine", "trainer.epochs=400", "trainer.plots=false", "trainer.progress=false",
              "trainer.baseline=off")
 
 
@@ -55,9 +57,9 @@ def test_sigusr2_stops_requeues_and_resumes_a_submitit_job(nnrun, tmp_path):
     log = (sweep_dir / "0" / "nnrun.log").read_text()
     assert "interrupted by SIGUSR2" in log
     assert "resumed from" in log
-    assert stopped_at < 100
+    assert stopped_at < 400
     job = RunResult(sweep_dir / "0")
     assert job.summary["status"] == "completed"
-    assert rows(job.dir / "metrics.csv") == 100
+    assert rows(job.dir / "metrics.csv") == 400
     whole = nnrun(*OVERRIDES)
     assert job.summary["test"] == whole.summary["test"]

@@ -128,6 +128,7 @@ def _open_run(settings: DictConfig, folder: Path, name: str, parent: Optional[Pa
 
 
 class MlflowLogger(RunLogger):
+    logged: frozenset = frozenset()  # the steps this MLflow run had when it (re)started
     def start(self, params: Dict[str, Any], history: Sequence[Dict[str, float]]) -> None:
         from mlflow.entities import Param
 
@@ -140,10 +141,12 @@ class MlflowLogger(RunLogger):
                if key not in run.data.params]
         for first in range(0, len(new), PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=new[first:first + PARAMS_PER_BATCH])
-        logged = {item.step for item in self.client.get_metric_history(self.run_id, "train_loss")}
+        # A stopped attempt may have logged epochs after the one its last.pt holds (epoch files
+        # are written once a second at most); the resume replays them to the same values.
+        self.logged = {item.step
+                       for item in self.client.get_metric_history(self.run_id, "train_loss")}
         for row in history:  # epochs of a resumed run that this MLflow run lacks
-            if row["epoch"] not in logged:
-                self.epoch(row)
+            self.epoch(row)
 
     def _metrics(self, values: Dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -153,6 +156,8 @@ class MlflowLogger(RunLogger):
                                                     for key, value in values.items()])
 
     def epoch(self, row: Dict[str, float]) -> None:
+        if int(row["epoch"]) in self.logged:
+            return
         self._metrics({key: value for key, value in row.items() if key != "epoch"},
                       int(row["epoch"]))
 
