@@ -47,8 +47,8 @@ def check_and_keep(sweeper: Any, batch: Sequence[Sequence[str]]) -> None:
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from hydra.types import HydraContext
 
-    context = sweeper.hydra_context
-    loader = getattr(context.config_loader, "loader", context.config_loader)
+    context = sweeper.hydra_context  # the launcher's alone is replaced below
+    loader = context.config_loader
     sequential = type(sweeper.launcher) is BasicLauncher
     kept: Dict[Tuple[str, ...], Any] = {}
     for overrides in batch:
