@@ -129,6 +129,7 @@ def _open_run(settings: DictConfig, folder: Path, name: str, parent: Optional[Pa
 
 class MlflowLogger(RunLogger):
     logged: frozenset = frozenset()  # the steps this MLflow run had when it (re)started
+
     def start(self, params: Dict[str, Any], history: Sequence[Dict[str, float]]) -> None:
         from mlflow.entities import Param
 
@@ -143,8 +144,8 @@ class MlflowLogger(RunLogger):
             self.client.log_batch(self.run_id, params=new[first:first + PARAMS_PER_BATCH])
         # A stopped attempt may have logged epochs after the one its last.pt holds (epoch files
         # are written once a second at most); the resume replays them to the same values.
-        self.logged = {item.step
-                       for item in self.client.get_metric_history(self.run_id, "train_loss")}
+        self.logged = frozenset(
+            item.step for item in self.client.get_metric_history(self.run_id, "train_loss"))
         for row in history:  # epochs of a resumed run that this MLflow run lacks
             self.epoch(row)
 
