@@ -95,8 +95,20 @@ def test_device_threads_last_for_their_own_run_only(nnrun):
     threads = lambda run: run.summary["device_name"].rsplit(", ", 1)[-1]  # noqa: E731
     assert threads(nnrun("trainer.epochs=1", f"device.threads={default + 1}")) == \
         f"{default + 1} threads"
-    assert threads(nnrun("trainer.epochs=1")) == f"{default} threads"
+    # a network with work for every thread (0.9 GFLOP a batch)
+    assert threads(nnrun("trainer.epochs=1", "model.hidden_sizes=[2048,2048]",
+                         "dataset.batch_size=512")) == f"{default} threads"
     assert torch.get_num_threads() == default
+
+
+def test_a_small_network_trains_on_one_thread(nnrun):
+    # iris's MLP: 0.55 MFLOP a batch, which a second thread only slows (scripts/busy_machine.py)
+    default = torch.get_num_threads()
+    run = nnrun("trainer.epochs=1")
+    assert run.summary["device_name"].endswith(", 1 threads")
+    if default > 1:  # said in the log, with the way to choose
+        assert "device.threads=1: 0.553 MFLOP a batch keeps 1 thread busy (set device.threads" \
+            in (run.dir / "nnrun.log").read_text()
 
 
 def test_early_stopping_stops_when_the_metric_stalls(nnrun):

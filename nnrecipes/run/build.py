@@ -28,7 +28,8 @@ from nnrecipes.records.checkpoint import check_fits
 from nnrecipes.run import distributed
 from nnrecipes.run.augment import Augment, augment_for
 from nnrecipes.run.averaging import WeightAverage
-from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
+from nnrecipes.run.devices import (forward_flops, resolve_device, threads_for_work,
+                                   use_deterministic_algorithms)
 from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
 from nnrecipes.run.settings import RunSettings
 from nnrecipes.run.transfer import Freezing, initialise
@@ -158,6 +159,8 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     if cfg.model.init:
         initialise(model, cfg.model.init, label, data.train.x[:2], data.class_names)
     check_model(model, data.train.x[:2], data.task, data.num_outputs, label)
+    if cfg.device.threads is None:
+        _fit_threads(model, data, settings.batch_size, device)
     if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
@@ -187,6 +190,16 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                min_batch=smallest_batch(model, ranks),
                augment=augment_for(cfg.dataset, image_data(data.input_shape)),
                freezing=freezing, threshold=_threshold(settings.threshold, data.task))
+
+
+def _fit_threads(model: torch.nn.Module, data: DataBundle, batch_size: int,
+                 device: torch.device) -> None:
+    flops = forward_flops(model, data.train.x[:2])
+    per_batch = None if flops is None else flops / 2 * min(batch_size, len(data.train))
+    threads, default = threads_for_work(per_batch, device)
+    if threads < default:
+        log.info(f"device.threads={threads}: {per_batch / 1e6:.3g} MFLOP a batch keeps "
+                 f"{threads} thread{'s' * (threads > 1)} busy (set device.threads to choose)")
 
 
 def _class_weights(settings: RunSettings, data: DataBundle) -> Optional[List[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -74,6 +74,46 @@ def _device_named(name: str) -> torch.device:
                           f"that torch can use (available: {', '.join(found)}). "
                           "Use device=auto or device=cpu.")
     return torch.device(name)
+
+
+# Forward floating-point operations of one training batch that keep one more thread busy: below
+# it a thread's share of each operation is too small to pay for waking it. Measured on 2 cores
+# (docs/benchmarks.md, "A busy machine"): an MLP of 1.2 MFLOP a batch (iris's) gains nothing
+# from a second thread, one of 18 MFLOP 13%, 70 MFLOP 27%; and a second thread that must wait
+# for a busy core slowed iris's run 23x, against 1.6x for one thread.
+FLOPS_PER_THREAD = 25e6
+
+
+def forward_flops(model: torch.nn.Module, sample: torch.Tensor) -> Optional[float]:
+    """Floating-point operations of a forward pass on ``sample``; None where torch's counter
+    cannot follow the model (a user's own operations)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(sample)
+        return float(counter.get_total_flops())
+    except Exception:  # noqa: BLE001 - counting is advice; the checks that matter run after
+        return None
+    finally:
+        model.train(training)
+
+
+def threads_for_work(flops_per_batch: Optional[float], device: torch.device) -> Tuple[int, int]:
+    """The CPU threads a training batch of ``flops_per_batch`` forward operations can use (one
+    per FLOPS_PER_THREAD, at most this process's default), set for this run, and that default;
+    the default alone off the CPU or where the work is unknown. For runs that leave
+    device.threads unset: a small network on every core spins threads that wait for each other,
+    and for any other process on the machine."""
+    _use_threads(None)
+    if device.type != "cpu" or flops_per_batch is None:
+        return _default_threads, _default_threads
+    wanted = max(1, min(_default_threads, int(flops_per_batch // FLOPS_PER_THREAD)))
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+    return wanted, _default_threads
 
 
 def share_cores(jobs_side_by_side: int) -> int:
