@@ -22,7 +22,7 @@ def split_test(x, y, test_size: float, seed: int, stratify: bool, group: Optiona
             f"dataset.test_size={test_size} leaves no room for training: of {len(y)} samples the "
             f"test set would take {count}, and training and validation need at least 3. "
             f"Use a fraction such as dataset.test_size=0.2.")
-    return _split(x, y, count, seed, stratify, group)
+    return _split(x, y, count, seed, stratify, group, "test")
 
 
 def split_validation(x, y, val_size: float, seed: int, stratify: bool,
@@ -38,16 +38,18 @@ def split_validation(x, y, val_size: float, seed: int, stratify: bool,
             f"dataset.val_size={val_size} leaves no room for training: the training pool has "
             f"{len(y)} samples, the validation set would take {count}. "
             f"Use a fraction such as dataset.val_size=0.1.")
-    return _split(x, y, count, seed, stratify, group)
+    return _split(x, y, count, seed, stratify, group, "validation")
 
 
-def _split(x, y, count: int, seed: int, stratify: bool, group: Optional[str] = None):
+def _split(x, y, count: int, seed: int, stratify: bool, group: Optional[str] = None,
+           which: str = "validation"):
     from sklearn.model_selection import train_test_split  # here: composing needs no sklearn
 
     if group is not None:
         from sklearn.model_selection import GroupShuffleSplit
 
         groups = _groups(x, group)
+        _check_groups_split(groups, count / len(y), group, which)
         splitter = GroupShuffleSplit(n_splits=1, test_size=count / len(y), random_state=seed)
         train, held_out = next(splitter.split(x, y, groups))
         return _take(x, train), _take(x, held_out), y[train], y[held_out]
@@ -86,6 +88,23 @@ def split_fold(x, y, fold: int, folds: int, seed: int, stratify: bool,
         splits = kind(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups)
     train, val = list(splits)[fold - 1]
     return _take(x, train), _take(x, val), y[train], y[val]
+
+
+def _check_groups_split(groups, fraction: float, group: str, which: str) -> None:
+    """GroupShuffleSplit's own rule (held-out groups = ceil(fraction x groups), the rest
+    train), checked first so that a table with too few groups is told which split cannot be
+    made instead of scikit-learn's internal error."""
+    distinct = sorted(set(groups))
+    held = math.ceil(fraction * len(distinct))
+    if len(distinct) - held >= 1:
+        return
+    pool = "table" if which == "test" else "training pool"
+    shown = ", ".join(distinct[:3]) + (", ..." if len(distinct) > 3 else "")
+    raise DataError(f"dataset.group={group}: the {which} split takes whole groups, and the "
+                    f"{pool} has {len(distinct)} group{'s' * (len(distinct) != 1)} ({shown}), "
+                    f"which leaves none for training; a split by groups needs a column with "
+                    f"at least 3 groups (test, validation and training each take one), or "
+                    f"leave dataset.group unset")
 
 
 def _take(rows, index):
