@@ -19,6 +19,7 @@ import numpy as np
 
 from nnrecipes.core.console import work_progress
 from nnrecipes.core.cpus import cores
+from nnrecipes.core.memory import available_memory as _available_memory
 from nnrecipes.data import image_cache
 from nnrecipes.data.decode import NOTES, Decoded, decode_one
 from nnrecipes.data.errors import DataError
@@ -133,7 +134,7 @@ def _check_fits_in_memory(paths: Sequence[Path], channels: int,
                           size: Optional[Tuple[int, int]], where: str) -> None:
     """Refuse, before decoding, a folder whose pixels would take more than half the memory
     available now (the run holds them twice: decoded, and as the training tensor)."""
-    available = _available_memory()
+    available = _available_memory()  # the cgroup's limit too: a container's, a SLURM job's
     if available is None or not paths:
         return
     if size is None:
@@ -154,17 +155,6 @@ def _check_fits_in_memory(paths: Sequence[Path], channels: int,
                     f"take about {needed / 2**30:.1f} GiB, more than the "
                     f"{available / 2**30:.1f} GiB of memory available; set "
                     f"dataset.image_size={max(2, fits)} or smaller")
-
-
-def _available_memory() -> Optional[int]:
-    """MemAvailable of /proc/meminfo in bytes (Linux), or None where it cannot be read."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _report_changes(notes: Counter, warned: List[str], where: str,

@@ -11,6 +11,7 @@ import torch
 
 from nnrecipes.core.config import ConfigError
 from nnrecipes.core.cpus import cores
+from nnrecipes.core.memory import available_memory
 
 
 def _mps_available() -> bool:
@@ -114,6 +115,14 @@ def threads_for_work(flops_per_batch: Optional[float], device: torch.device) -> 
     if wanted != torch.get_num_threads():
         torch.set_num_threads(wanted)
     return wanted, _default_threads
+
+
+def memory_for(device: torch.device) -> Optional[int]:
+    """Bytes a run on ``device`` may still allocate: the GPU's free memory, or the CPU's (its
+    cgroup's limit included); None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return available_memory() if device.type == "cpu" else None
 
 
 def share_cores(jobs_side_by_side: int) -> int:

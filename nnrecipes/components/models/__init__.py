@@ -5,8 +5,9 @@ it. A new model is a file here and a YAML in configs/model/.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from omegaconf import OmegaConf
@@ -125,6 +126,16 @@ def replace_module(network: nn.Module, name: str, new: nn.Module) -> None:
 _from_checkpoint: ContextVar[bool] = ContextVar("from_checkpoint", default=False)
 
 
+@contextmanager
+def weights_left_unread() -> Iterator[None]:
+    """Build models without reading pretrained weights: a checkpoint's (or nothing) fill them."""
+    token = _from_checkpoint.set(True)
+    try:
+        yield
+    finally:
+        _from_checkpoint.reset(token)
+
+
 def weights_come_from_checkpoint() -> bool:
     """Whether the model being built gets its weights from a checkpoint afterwards."""
     return _from_checkpoint.get()
@@ -133,12 +144,9 @@ def weights_come_from_checkpoint() -> bool:
 def model_from_checkpoint(saved: Dict[str, Any]) -> nn.Module:
     """Rebuild a trained model from a loaded checkpoint alone."""
     spec = saved["model_spec"]
-    token = _from_checkpoint.set(True)
-    try:
+    with weights_left_unread():
         model = build_model(OmegaConf.create(saved["config"]["model"]),
                             tuple(spec["input_shape"]), spec["num_outputs"], saved["stats"])
-    finally:
-        _from_checkpoint.reset(token)
     model.load_state_dict(saved["model"])
     return model
 
