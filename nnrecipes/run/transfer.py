@@ -15,6 +15,7 @@ from torch import nn
 
 from nnrecipes.components.models import Model, head_of
 from nnrecipes.components.models.layers import Rescale, Standardize
+from nnrecipes.components.models.pretrained import check_values
 from nnrecipes.core.config import ConfigError
 from nnrecipes.records.checkpoint import load_checkpoint
 
@@ -78,6 +79,7 @@ def initialise(model: Model, location: str, label: str, sample,
                               f"model={saved['config']['model']['name']}; the layers but the "
                               f"head must be alike)")
         if fits:
+            check_values(found, tensor, prefix + key, f"model.init={location}")
             taken[key] = found
     head_kept &= saved.get("class_names") == class_names
     if not head_kept:

@@ -11,6 +11,7 @@ not fit the network names the first one that does not.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import pickle
 import re
@@ -23,6 +24,7 @@ from nnrecipes.core.config import ConfigError, first_line
 # torch.hub's rule: the hex digits after the last '-' of a weights file's name start its sha256.
 HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")
 MIRROR_VARIABLE = "NNRECIPES_WEIGHTS_URL"
+log = logging.getLogger("nnrecipes")
 FILE_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
@@ -120,12 +122,56 @@ def load_state_file(location: str, key: str) -> Dict[str, Any]:
         reason = first_line(error, 200)
         raise ConfigError(f"{key}={location} is not a readable state dict "
                           f"({type(error).__name__}: {reason})") from None
+    if isinstance(state, dict) and {"model_spec", "config", "model"} <= set(state):
+        raise ConfigError(f"{key}={location} is a checkpoint of an nnrun run, not a network's "
+                          f"weights; start from it with model.init={location} (and "
+                          f"{key}=null)")
     for inner in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(inner), dict):
             state = state[inner]
     if not isinstance(state, dict):
         raise ConfigError(f"{key}={location} holds a {type(state).__name__}, not a state dict")
+    return _without_ddp_prefix(_tensors_only(state, key, location), key, location)
+
+
+def _tensors_only(state: Dict[str, Any], key: str, location: str) -> Dict[str, Any]:
+    import torch
+
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise ConfigError(f"{key}={location}: its entry {name} is a {type(value).__name__}, "
+                              f"not a tensor; a state dict maps layer names to tensors "
+                              f"(save network.state_dict())")
     return state
+
+
+DDP_PREFIX = "module."
+
+
+def _without_ddp_prefix(state: Dict[str, Any], key: str, location: str) -> Dict[str, Any]:
+    """Weights saved from a DistributedDataParallel (or DataParallel) wrapper name every layer
+    under ``module.``: taken without it, and said so."""
+    if not state or not all(name.startswith(DDP_PREFIX) for name in state):
+        return state
+    log.info(f"{key}={location}: every layer is named under '{DDP_PREFIX}' (saved from a "
+             f"DistributedDataParallel wrapper); taken without that prefix")
+    return {name[len(DDP_PREFIX):]: value for name, value in state.items()}
+
+
+def check_values(saved, own, name: str, where: str) -> None:
+    """A saved tensor that the network's tensor ``own`` can take: floating point where the
+    network's is (integers would be truncated weights, or another kind of file), and finite."""
+    import torch
+
+    if own.is_floating_point() and not saved.is_floating_point():
+        raise ConfigError(f"{where}: its {name} holds {str(saved.dtype).replace('torch.', '')} "
+                          f"values where the network has floating-point weights; this file is "
+                          f"not a trained network's weights (quantised weights are not taken)")
+    if saved.is_floating_point() and not bool(torch.isfinite(saved).all()):
+        bad = int((~torch.isfinite(saved)).sum())
+        raise ConfigError(f"{where}: its {name} holds {bad} NaN or infinite value"
+                          f"{'s' * (bad > 1)} of {saved.numel()}; the run that saved it had "
+                          f"diverged, so start from weights saved before that")
 
 
 def load_fitting(network, state: Dict[str, Any], skip: str, where: str) -> None:
@@ -142,5 +188,6 @@ def load_fitting(network, state: Dict[str, Any], skip: str, where: str) -> None:
             raise ConfigError(f"{where} does not fit model.arch: its {key} is "
                               f"{tuple(state[key].shape)}, the network's "
                               f"{tuple(tensor.shape)} (the weights of another network?)")
+        check_values(state[key], tensor, key, where)
     network.load_state_dict({key: value for key, value in state.items()
                              if key in own and not key.startswith(skip + ".")}, strict=False)
