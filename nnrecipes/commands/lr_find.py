@@ -47,8 +47,9 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str])
                "suggested_lr": suggested, **environment_facts(device, overrides)}
     write_summary(Path(run_dir), summary)
     if suggested is None:
-        log.warning("lr_find: the loss did not fall over the tested rates; widen lr_find.start "
-                    "and lr_find.end, or check the data")
+        log.warning(f"lr_find: the loss did not fall by {FALL:.0%} over the tested rates "
+                    f"({settings.start:g} to {settings.end:g}), so there is no rate to suggest; "
+                    f"check the data and the model, or test more steps (lr_find.steps)")
     else:
         log.info(f"lr_find: the loss fell fastest at {suggested:.3g} ({len(rates)} steps, "
                  f"{rates[0]:.3g} to {rates[-1]:.3g}); {Path(run_dir) / 'lr_find.png'}")
@@ -89,16 +90,27 @@ def _range_test(run: Run, start: float, end: float,
     return rates, losses
 
 
+# The loss must fall by this share of where it started before a rate counts as one that
+# trains: below it, the fall is the smoothed average settling or noise.
+FALL = 0.05
+
+
 def suggestion(rates: Sequence[float], losses: Sequence[float]) -> Optional[float]:
-    """The rate where the smoothed loss falls fastest against log(rate), leaving out the first
-    tenth (the average still settling) and the blown-up end; None if it never falls."""
+    """The rate where the smoothed loss falls fastest against log(rate), among the rates where
+    it has begun to fall (FALL below its level after the first tenth, left out while the
+    average settles) and up to its lowest; None if it never falls that much."""
     skip = max(1, len(rates) // 10)
     if len(rates) < skip + 3:
         return None
-    kept = slice(skip, len(rates) - 1)
-    slopes = np.gradient(np.asarray(losses[kept]), np.log(np.asarray(rates[kept])))
+    rates, losses = np.asarray(rates[skip:]), np.asarray(losses[skip:])
+    lowest = int(np.argmin(losses))
+    if lowest < 2 or losses[lowest] > (1 - FALL) * losses[0]:
+        return None
+    slopes = np.gradient(losses[:lowest + 1], np.log(rates[:lowest + 1]))
+    falling = losses[:lowest + 1] <= losses[0] - FALL * (losses[0] - losses[lowest])
+    slopes = np.where(falling, slopes, np.inf)
     steepest = int(np.argmin(slopes))
-    return float(rates[kept][steepest]) if slopes[steepest] < 0 else None
+    return float(rates[steepest]) if slopes[steepest] < 0 else None
 
 
 def _write_records(run_dir: Path, rates: List[float], losses: List[float],

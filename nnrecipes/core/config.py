@@ -191,8 +191,10 @@ class LrFindConfig:
 
     # The rate rises exponentially from start to end over at most this many training steps
     # (it stops early once the loss has blown up).
-    start: float = setting(1e-7, gt=0)
-    end: float = setting(10.0, gt=0)
+    # A start below 1e-12 or an end above 1e3 tests rates no optimizer trains with (and a
+    # denormal start is below what float32 holds).
+    start: float = setting(1e-7, ge=1e-12, lt=1)
+    end: float = setting(10.0, gt=0, le=1e3)
     steps: int = setting(100, ge=10)
 
 

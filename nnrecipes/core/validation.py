@@ -63,8 +63,10 @@ def _check_trainer(trainer: DictConfig) -> None:
            if trainer.folds is None else f"at most trainer.folds={trainer.folds}")
     weights = trainer.class_weight
     if isinstance(weights, ListConfig):
-        _check(len(weights) > 0 and all(_positive(w) for w in weights), "trainer.class_weight",
-               list(weights), "a list of positive numbers, one per class")
+        _check(len(weights) > 0 and all(_class_weight(w) for w in weights),
+               "trainer.class_weight", list(weights),
+               f"a list of positive numbers up to {LARGEST_CLASS_WEIGHT:g}, one per class (they "
+               f"are relative: [1, 4] weighs the second class four times the first)")
     else:
         _check(weights in ("none", "balanced"), "trainer.class_weight", weights,
                "none, balanced, or a list of one positive weight per class")
@@ -75,6 +77,14 @@ def _check_trainer(trainer: DictConfig) -> None:
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# A larger weight overflows float32 in the loss, which would read as a learning rate too high.
+LARGEST_CLASS_WEIGHT = 1e6
+
+
+def _class_weight(value) -> bool:
+    return _positive(value) and value <= LARGEST_CLASS_WEIGHT
 
 
 def _positive(value) -> bool:
