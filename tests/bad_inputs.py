@@ -338,8 +338,8 @@ CASES: List[BadInput] = [
           "trainer.ema=1.0 is not allowed: must be a fraction in (0, 1), or null"),
     _case("a weight average's decay that is not a number", "dataset=iris trainer.ema=high",
           "trainer.ema=high is not allowed: must be a number"),
-    _case("a range test whose rate would fall", "mode=lr_find lr_find.start=10 lr_find.end=1",
-          "lr_find.start=10.0 is not allowed: must be below lr_find.end=1.0"),
+    _case("a range test whose rate would fall", "mode=lr_find lr_find.start=0.5 lr_find.end=0.1",
+          "lr_find.start=0.5 is not allowed: must be below lr_find.end=0.1"),
     _case("a range test of too few steps", "mode=lr_find lr_find.steps=5",
           "lr_find.steps=5 is not allowed: must be at least 10"),
     _case("a precision there is none of", "dataset=iris trainer.precision=fp8",
@@ -359,7 +359,7 @@ CASES: List[BadInput] = [
     _case("class weights of the wrong count", "dataset=iris trainer.class_weight=[1,2]",
           "trainer.class_weight has 2 weights for 3 classes"),
     _case("a negative class weight", "dataset=iris trainer.class_weight=[1,-1,1]",
-          "a list of positive numbers, one per class"),
+          "a list of positive numbers up to 1e+06, one per class"),
     _case("class weights for regression", "dataset=diabetes trainer.class_weight=balanced",
           "weighs classes; a regression task has none"),
     _case("threshold beyond a probability", "dataset=breast_cancer trainer.threshold=1.5",
@@ -455,6 +455,50 @@ CASES: List[BadInput] = [
     _case("residual network deeper than the images", _images("images", "model=resnet",
                                                              "model.widths=[8,8,8,8,8,8]"),
           "halving the 12x12 images; at most 4 fit"),
+    # 1. sizes and files a network cannot take
+    _case("images too small for the network", _images("images", "model=torchvision",
+                                                      "model.arch=alexnet", "model.image_size=8"),
+          "model=torchvision cannot take 8x8 images: its layers shrink them to nothing before "
+          "its head; it takes 64x64"),
+    _case("images too large for memory", _images("images", "model=torchvision",
+                                                 "model.image_size=100000"),
+          "GiB of memory this run may use; make it smaller (model.image_size, "
+          "dataset.batch_size, dataset.image_size)"),
+    _case("widths too large for memory", "model.hidden_sizes=[100000,100000]",
+          "model=mlp would need about 149.1 GiB to train (10,000,900,003 parameters"),
+    _case("weights file holding a non-tensor",
+          _images("images", "model=torchvision", "model.weights={root}/own/with_note.pth"),
+          "its entry note is a str, not a tensor"),
+    _case("weights file of integer tensors",
+          _images("images", "model=torchvision", "model.weights={root}/own/integers.pth"),
+          "its conv1.weight holds int64 values where the network has floating-point weights"),
+    _case("weights file holding NaN",
+          _images("images", "model=torchvision", "model.weights={root}/own/nan.pth"),
+          "its layer1.0.conv1.weight holds 1 NaN or infinite value of 36864"),
+    _case("an nnrun checkpoint as model.weights",
+          _images("images", "model=torchvision",
+                  "model.weights={root}/image_run/checkpoints/best.pt"),
+          "is a checkpoint of an nnrun run, not a network's weights; start from it with "
+          "model.init={root}/image_run/checkpoints/best.pt"),
+    # 3. splits that cannot be made
+    _case("a group column of one group", _table("one_owner.csv", "dataset.group=owner"),
+          "dataset.group=owner: the test split takes whole groups, and the table has 1 group "
+          "(ann), which leaves none for training"),
+    _case("a group column of two groups", _table("two_owners.csv", "dataset.group=owner"),
+          "dataset.group=owner: the validation split takes whole groups, and the training pool "
+          "has 1 group"),
+    # 9. causes that are not the learning rate
+    _case("an infinite class weight", "dataset=iris trainer.class_weight=[inf,1,1]",
+          "trainer.class_weight=[inf, 1, 1] is not allowed: a list of positive numbers up to "
+          "1e+06"),
+    _case("a class weight beyond float32", "dataset=iris trainer.class_weight=[1e39,1,1]",
+          "trainer.class_weight=[1e+39, 1, 1] is not allowed"),
+    _case("class weights all zero", "dataset=iris trainer.class_weight=[0,0,0]",
+          "trainer.class_weight=[0, 0, 0] is not allowed: a list of positive numbers"),
+    _case("a denormal start of a range test", "mode=lr_find lr_find.start=1e-310",
+          "lr_find.start=1e-310 is not allowed: must be in [1e-12, 1)"),
+    _case("an absurd end of a range test", "mode=lr_find lr_find.end=1e308",
+          "lr_find.end=1e+308 is not allowed: must be in (0, 1000]"),
     # folders that hold results already
     _case("existing run as the run folder", "dataset=wine hydra.run.dir={root}/run",
           "already holds a run"),
@@ -509,6 +553,12 @@ def _pretrained(own: Path) -> None:
 
     torch.save(models.get_model("mobilenet_v3_small", weights=None).state_dict(),
                own / "mobilenet.pth")
+    resnet = models.get_model("resnet18", weights=None).state_dict()
+    torch.save({**resnet, "note": "trained on my laptop"}, own / "with_note.pth")
+    torch.save({key: value.long() for key, value in resnet.items()}, own / "integers.pth")
+    broken = {**resnet, "layer1.0.conv1.weight": resnet["layer1.0.conv1.weight"].clone()}
+    broken["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(broken, own / "nan.pth")
 
 
 def _inconsistent_idx(root: Path) -> None:
@@ -595,6 +645,9 @@ def _new_surfaces(own: Path) -> None:
     homes.assign(rooms=[index % 2 == 0 for index in range(len(homes))]).to_csv(
         own / "true_false_rooms.csv", index=False)
     homes.to_csv(own / "semicolons.csv", index=False, sep=";")
+    homes.assign(owner="ann").to_csv(own / "one_owner.csv", index=False)
+    homes.assign(owner=np.where(homes.index % 2, "ann", "bob")).to_csv(own / "two_owners.csv",
+                                                                       index=False)
     homes.to_csv(own / "tabs.csv", index=False, sep="\t")
     rng = np.random.default_rng(1)
     for folder, mode, values in (("dim_16bit", "I;16", (0, 100)),

@@ -285,6 +285,21 @@ def test_a_state_dict_file_and_model_init_across_classes(nnrun, colours, tmp_pat
                        trained["1.1.layer4.1.bn2.running_var"])
 
 
+def test_weights_saved_from_ddp_load_without_their_prefix(nnrun, colours, tmp_path):
+    from torchvision import models
+
+    torch.manual_seed(4)
+    weights = models.get_model("resnet18", weights=None).state_dict()
+    torch.save({f"module.{key}": value for key, value in weights.items()}, tmp_path / "ddp.pth")
+    run = nnrun("dataset=image_folder", f"dataset.path={colours}", "dataset.image_size=32",
+                "model=torchvision", f"model.weights={tmp_path / 'ddp.pth'}",
+                "model.freeze=backbone", *QUICK)
+    trained = load_checkpoint(run.dir, "last.pt")["model"]
+    assert torch.equal(trained["1.1.conv1.weight"], weights["conv1.weight"])
+    assert "every layer is named under 'module.' (saved from a DistributedDataParallel " \
+        "wrapper); taken without that prefix" in (run.dir / "nnrun.log").read_text()
+
+
 def test_the_residual_network_learns_small_images(nnrun, idx_data_dir):
     run = nnrun("dataset=mnist", f"dataset.data_dir={idx_data_dir}", "model=resnet",
                 "model.widths=[16,32]", "model.blocks=2", "trainer.epochs=6",
