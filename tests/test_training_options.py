@@ -114,6 +114,14 @@ def test_no_suggestion_where_the_loss_never_falls():
     assert suggestion(rates, [1.0 + index * 0.01 for index in range(len(rates))]) is None
     falling = [2.0 - (index if 10 <= index < 20 else 0) * 0.05 for index in range(len(rates))]
     assert rates[10] <= suggestion(rates, falling) <= rates[20]
+    # a loss that settles by a hair at the smallest rates and never falls after: no suggestion
+    # (a regression table's test had suggested 6e-7 from such a curve)
+    settling = [1.0 - 0.01 * min(index, 5) / 5 for index in range(len(rates))]
+    assert suggestion(rates, settling) is None
+    # a hair's settling, then the real fall: the rate is taken from the fall
+    both = [value - (0.04 * (index - 20) if index >= 20 else 0) for index, value in
+            enumerate(settling)]
+    assert suggestion(rates, both) >= rates[20]
 
 
 def test_fp16_trains_with_a_gradient_scaler_kept_for_resume(nnrun, tmp_path):
