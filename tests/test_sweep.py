@@ -50,6 +50,32 @@ def test_grid_sweep_writes_a_ranked_summary_of_every_job(tmp_path, capsys):
     assert not (sweep_dir / "rerun_failed.sh").exists()
 
 
+def test_jobs_that_tie_on_the_metric_are_ranked_by_validation_loss_and_told(tmp_path, capsys):
+    # iris's 15 validation rows: every job reaches val_accuracy 1 within 30 epochs
+    code, sweep_dir = sweep(tmp_path, "dataset=iris", "trainer.epochs=30",
+                            "optimizer.lr=0.1,0.03,0.01")
+    assert code == 0
+    rows = summary_rows(sweep_dir)
+    assert {row["val"] for row in rows} == {"1.0"}
+    losses = [float(row["val_loss"]) for row in rows]
+    assert losses == sorted(losses)
+    out = capsys.readouterr().out
+    assert "ranked by val_accuracy, then" in " ".join(out.split())
+    assert "3 jobs tie on val_accuracy 1.0000: among them the lowest validation loss ranks " \
+        "first" in out
+
+
+def test_a_sweep_of_range_tests_names_no_winner(tmp_path, capsys):
+    code, sweep_dir = sweep(tmp_path, "mode=lr_find", "dataset=wine", "lr_find.steps=30",
+                            "dataset.batch_size=16,32")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "learning-rate range tests (mode=lr_find): nothing to rank" in out
+    assert "best: job" not in out and "★" not in out
+    rows = summary_rows(sweep_dir)
+    assert [row["kind"] for row in rows] == ["learning-rate range test"] * 2
+
+
 def test_failed_jobs_do_not_stop_the_sweep(tmp_path, capsys):
     code, sweep_dir = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.05,-1,1e12")
     assert code == 1

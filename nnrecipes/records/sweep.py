@@ -63,6 +63,9 @@ def job_row(job_dir: Path) -> Dict[str, Any]:
         "best_epoch": summary.get("best_epoch"),
         "seconds": summary.get("wall_seconds"),
         "error": summary.get("error", ""),
+        # runs that train no model to rank (a learning-rate range test) say what they were
+        "kind": summary.get("kind", ""),
+        "suggested_lr": summary.get("suggested_lr"),
         "run_dir": str(job_dir),
     }
 
@@ -226,6 +229,26 @@ def _varying(rows: List[Dict[str, Any]]) -> Dict[str, str]:
     return {**varying, "": " ".join(item for item in next(iter(lists.values())) if item in shared)}
 
 
+def tied(rows: List[Dict[str, Any]]) -> int:
+    """How many ranked jobs share the winner's value of the monitored metric (1: none tie);
+    rank() orders them by validation loss."""
+    ranked = [row for row in rows if row["status"] == RunStatus.completed and _number(row["val"])]
+    return sum(row["val"] == ranked[0]["val"] for row in ranked) if ranked else 0
+
+
+def _range_tests(rows: List[Dict[str, Any]], varying: Dict[str, str], console: Console) -> None:
+    """A sweep of learning-rate range tests: each job's suggestion; there is nothing to rank."""
+    table = Table(title="learning-rate range tests (mode=lr_find): nothing to rank; each job's "
+                        "suggestion", header_style="bold")
+    for column in ("job", "overrides", "status", "suggested optimizer.lr"):
+        table.add_column(column, justify="right" if column == "job" else "left")
+    for row in rows:
+        suggested = row["suggested_lr"]
+        table.add_row(row["job"], varying[row["job"]], row["status"],
+                      f"{suggested:.3g}" if _number(suggested) else "none")
+    console.print(table)
+
+
 def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict[str, Any]],
                   failed: List[Dict[str, Any]], console: Console,
                   asked: Optional[int] = None) -> None:
@@ -234,19 +257,27 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
     varying = _varying(rows)
     # Overrides and errors are the user's text: [a,b] in them is not Rich markup.
     varying = {job: escape(text) for job, text in varying.items()}
-    title = f"sweep {sweep_dir}, ranked by {monitor}" + (f"\nall jobs: {varying['']}"
-                                                           if varying[""] else "")
+    if all(row["val"] is None for row in rows) and any(row["kind"] for row in rows):
+        _range_tests(rows, varying, console)
+        _print_unfinished(sweep_dir, rows, failed, console, asked)
+        return
+    ties = tied(rows)
+    by_loss = ties > 1 and not minimised(monitor)
+    title = f"sweep {sweep_dir}, ranked by {monitor}" + \
+        (", then val_loss" if by_loss else "") + \
+        (f"\nall jobs: {varying['']}" if varying[""] else "")
     table = Table(title=title, header_style="bold")
-    for column in ("#", "job", "overrides", "status", monitor,
+    for column in ("#", "job", "overrides", "status", monitor, *(["val_loss"] * by_loss),
                    f"test {test_metric}" if test_metric else "test",
                    "best epoch", "seconds"):
         table.add_column(column, justify="left" if column in ("overrides", "status") else "right",
                          overflow="fold")
     for place, row in enumerate(rows, start=1):
-        winner = place == 1 and row["status"] == RunStatus.completed
+        winner = place == 1 and row["status"] == RunStatus.completed and _number(row["val"])
         table.add_row("★" if winner else str(place), row["job"], varying[row["job"]], row["status"],
-                      _fmt(row["val"]), _fmt(row["test"]), str(row["best_epoch"] or "-"),
-                      _fmt(row["seconds"]), style="bold green" if winner else None)
+                      _fmt(row["val"]), *([_fmt(row["val_loss"])] * by_loss), _fmt(row["test"]),
+                      str(row["best_epoch"] or "-"), _fmt(row["seconds"]),
+                      style="bold green" if winner else None)
     console.print(table)
     if groups:
         grouped = Table(title="over seeds (mean ± std)", header_style="bold")
@@ -259,9 +290,19 @@ def print_summary(sweep_dir: Path, rows: List[Dict[str, Any]], groups: List[Dict
             val = f"{metric_text(group['val_mean'])} ± {metric_text(group['val_std'])}"
             grouped.add_row(escape(group["setting"]), str(group["runs"]), val, test)
         console.print(grouped)
-    if rows[0]["status"] == RunStatus.completed:
+    if rows[0]["status"] == RunStatus.completed and _number(rows[0]["val"]):
         console.print(f"best: job {rows[0]['job']}  {escape(rows[0]['overrides'])}  "
-                      f"({monitor} {_fmt(rows[0]['val'])})")
+                      f"({monitor} {_fmt(rows[0]['val'])}"
+                      + (f", val_loss {_fmt(rows[0]['val_loss'])})" if by_loss else ")"))
+        if by_loss:
+            console.print(f"{ties} jobs tie on {monitor} {_fmt(rows[0]['val'])}: among them the "
+                          f"lowest validation loss ranks first (a larger validation split tells "
+                          f"them apart better)")
+    _print_unfinished(sweep_dir, rows, failed, console, asked)
+
+
+def _print_unfinished(sweep_dir: Path, rows: List[Dict[str, Any]], failed: List[Dict[str, Any]],
+                      console: Console, asked: Optional[int]) -> None:
     if asked is not None and asked > len(rows):
         console.print(f"[bold red]{asked - len(rows)} of the {asked} jobs asked for did not "
                       f"start[/]; the same command with sweep.resume=true runs them (and goes "
