@@ -33,7 +33,7 @@ def test_accumulated_batches_take_the_step_of_one_larger_batch(nnrun, schedule):
     assert max((alone[key] - one[key]).abs().max().item() for key in one) > 1e-3
 
 
-def test_the_average_moves_as_timm_model_ema_v2():
+def test_the_average_moves_as_timm_model_ema_v2_after_a_warm_up():
     from nnrecipes.run.averaging import WeightAverage
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
@@ -48,7 +48,8 @@ def test_the_average_moves_as_timm_model_ema_v2():
         average.update()
         for key, value in model.state_dict().items():
             if value.dtype.is_floating_point:
-                expected[key] = 0.9 * expected[key] + 0.1 * value
+                decay = min(0.9, (1 + step) / (10 + step))  # TensorFlow's num_updates
+                expected[key] = decay * expected[key] + (1 - decay) * value
             else:
                 expected[key] = value.clone()
     for key, value in average.module.state_dict().items():
@@ -57,21 +58,30 @@ def test_the_average_moves_as_timm_model_ema_v2():
 
 
 def test_validation_test_and_checkpoints_use_the_average(nnrun):
-    """A decay of 0.99999 keeps the average at the initial weights: its validation loss stays
-    put while the trained weights' falls; the checkpoint's "model" is the average, which
-    mode=eval then scores as the run's test did."""
+    """A decay of 0.99999 is still warming up after these few steps: the average lags behind
+    the trained weights (a window of the last tenth of the steps), so its validation loss falls,
+    more slowly than theirs; the checkpoint's "model" is the average, which mode=eval then scores
+    as the run's test did."""
     plain = nnrun(*QUICK)
     averaged = nnrun(*QUICK, "trainer.ema=0.99999")
     plain_loss = [float(row["val_loss"]) for row in plain.metrics_rows()]
     average_loss = [float(row["val_loss"]) for row in averaged.metrics_rows()]
     assert plain_loss[-1] < 0.8 * plain_loss[0]
-    assert average_loss[-1] == pytest.approx(average_loss[0], rel=1e-3)
+    assert plain_loss[-1] < average_loss[-1] < average_loss[0]
     saved = torch.load(averaged.dir / "checkpoints" / "last.pt", weights_only=True)
-    assert any((saved["model"][key] - saved["trained_model"][key]).abs().max() > 1e-3
-               for key in saved["model"])
+    assert not all(torch.equal(saved["model"][key], saved["trained_model"][key])
+                   for key in saved["model"])
     evaluated = json.loads((nnrun("mode=eval", f"checkpoint={averaged.dir}").dir /
                             "eval.json").read_text())
     assert evaluated["test"]["loss"] == pytest.approx(averaged.summary["test"]["loss"], rel=1e-6)
+
+
+def test_a_short_run_with_a_slow_average_still_learns(nnrun):
+    # The README's example: 200 optimizer steps against an average's horizon of 1,000. Without
+    # the warm-up its test loss was 0.78 (the network barely trained), the plain run's 0.047.
+    averaged = nnrun("trainer.ema=0.999", "trainer.accumulate=4")
+    assert averaged.summary["test"]["loss"] < 0.1
+    assert averaged.summary["test"]["accuracy"] >= 0.93
 
 
 def test_a_resumed_run_continues_the_average_exactly(nnrun, tmp_path):

@@ -106,7 +106,8 @@ class TrainerConfig:
     # count optimizer steps.
     accumulate: int = setting(1, ge=1)
     # An exponential moving average of the weights with this decay (e.g. 0.999), updated after
-    # every optimizer step; it validates, tests, and is the checkpoint predict and export use.
+    # every optimizer step (warming up over the first steps, run/averaging.py); it validates,
+    # tests, and is the checkpoint predict and export use.
     # null: the trained weights themselves.
     ema: Optional[float] = setting(None, gt=0, lt=1, kind="a fraction")
     # Validation metric that picks the best epoch: "auto" is accuracy for classification and

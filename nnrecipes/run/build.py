@@ -262,7 +262,8 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
 
 def checkpoint_state(run: Run) -> Dict[str, Any]:
     data = run.data
-    trained = {"trained_model": run.model.state_dict()} if run.average is not None else {}
+    trained = {"trained_model": run.model.state_dict(), "average_updates": run.average.updates} \
+        if run.average is not None else {}
     return {
         "model": run.evaluated.state_dict(),  # what predicts: the average, where kept
         **trained,
@@ -286,6 +287,9 @@ def restore(run: Run, saved: Dict[str, Any]) -> None:
     run.model.load_state_dict(saved.get("trained_model", saved["model"]))
     if run.average is not None:
         run.average.module.load_state_dict(saved["model"])
+        # checkpoints from before the warm-up: as many updates as steps taken
+        run.average.updates = saved.get("average_updates",
+                                        saved["progress"]["epoch"] * run.steps_per_epoch)
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scaler is not None and saved.get("scaler"):
         run.scaler.load_state_dict(saved["scaler"])
