@@ -480,6 +480,19 @@ CASES: List[BadInput] = [
                   "model.weights={root}/image_run/checkpoints/best.pt"),
           "is a checkpoint of an nnrun run, not a network's weights; start from it with "
           "model.init={root}/image_run/checkpoints/best.pt"),
+    # 2. names we generate that a table already has
+    _case("a date part's name taken by a column", _table("date_part_taken.csv"),
+          "the date column sold becomes its parts sold.year, sold.month, sold.day, "
+          "sold.weekday, but the table has a column sold.year too"),
+    _case("a missing-value marker's name taken by a column", _table("marker_taken.csv"),
+          "two encoded columns would both be named 'size (missing)': column size (missing) and "
+          "the missing-value marker of column size"),
+    _case("the rare bucket's name taken by a category",
+          _table("other_taken.csv", "dataset.max_categories=2"),
+          "two encoded columns would both be named 'city=(other)': column city's category "
+          "'(other)' and the bucket of column city's rare categories"),
+    _case("a category's name taken by a column", _table("category_taken.csv"),
+          "two encoded columns would both be named 'city=north'"),
     # 3. splits that cannot be made
     _case("a group column of one group", _table("one_owner.csv", "dataset.group=owner"),
           "dataset.group=owner: the test split takes whole groups, and the table has 1 group "
@@ -645,6 +658,13 @@ def _new_surfaces(own: Path) -> None:
     homes.assign(rooms=[index % 2 == 0 for index in range(len(homes))]).to_csv(
         own / "true_false_rooms.csv", index=False)
     homes.to_csv(own / "semicolons.csv", index=False, sep=";")
+    homes.assign(sold=pd.date_range("2020-01-01", periods=len(homes)).astype(str),
+                 **{"sold.year": 2019}).to_csv(own / "date_part_taken.csv", index=False)
+    homes.assign(size=homes["size"].where(homes.index % 7 != 0),
+                 **{"size (missing)": 1.0}).to_csv(own / "marker_taken.csv", index=False)
+    homes.assign(city=np.where(homes.index % 2, "(other)", homes["city"])).to_csv(
+        own / "other_taken.csv", index=False)
+    homes.assign(**{"city=north": 1.0}).to_csv(own / "category_taken.csv", index=False)
     homes.assign(owner="ann").to_csv(own / "one_owner.csv", index=False)
     homes.assign(owner=np.where(homes.index % 2, "ann", "bob")).to_csv(own / "two_owners.csv",
                                                                        index=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -68,14 +68,33 @@ class TableEncoding:
     def names(self) -> List[str]:
         """The encoded columns: ``age``, ``city=Paris``, ``city=(other)``, ``born.year``, ...,
         ``age (missing)``."""
-        names = []
+        return [name for name, _ in self.named()]
+
+    def named(self) -> List[Tuple[str, str]]:
+        """Each encoded column's name and what it stands for, in the words of a message."""
+        named = []
         for column in self.columns():
             if column in self.categories:
-                names += [f"{column}={value}" for value in self.categories[column]]
-                names += [f"{column}={OTHER}"] if column in self.others else []
+                named += [(f"{column}={value}", f"column {column}'s category {value!r}")
+                          for value in self.categories[column]]
+                named += [(f"{column}={OTHER}", f"the bucket of column {column}'s rare "
+                                                f"categories")] if column in self.others else []
             else:
-                names.append(column)
-        return names + [f"{column} (missing)" for column in self.indicators]
+                named.append((column, f"column {column}"))
+        return named + [(f"{column} (missing)", f"the missing-value marker of column {column}")
+                        for column in self.indicators]
+
+    def check_names(self, where: str) -> None:
+        """Generated names (categories, the rare bucket, missing-value markers) that another
+        column already has: refused naming both, since exports and reports name columns by
+        them."""
+        first: Dict[str, str] = {}
+        for name, meaning in self.named():
+            if name in first:
+                raise DataError(f"{where}: two encoded columns would both be named {name!r}: "
+                                f"{first[name]} and {meaning}; rename the column (or the "
+                                f"category) in the file")
+            first[name] = meaning
 
     def columns(self) -> List[str]:
         """The feature columns with each date column replaced by its parts."""
@@ -205,6 +224,7 @@ def fit_encoding(frame, impute: str, max_categories: int, where: str,
     if not planned.kept:
         raise DataError(f"{where}: no column is left to learn from: "
                         f"{'; '.join(d.line() for d in planned.decisions)}")
+    _check_date_parts(planned.dates, list(frame.columns), where)
     encoding = TableEncoding(planned.kept, {}, {}, delimiter=delimiter, dates=planned.dates)
     expanded = encoding._with_date_parts(frame[planned.kept])
     encoding.booleans = [column for column in expanded.columns
@@ -215,7 +235,19 @@ def fit_encoding(frame, impute: str, max_categories: int, where: str,
     if impute != "error":
         _fit_fills(encoding, plan, expanded)
     encoding.decisions = plan.records()
+    encoding.check_names(where)
     return encoding
+
+
+def _check_date_parts(dates: Dict[str, List[str]], columns: List[str], where: str) -> None:
+    """A date column's parts (``born.year``) must not take the name of a column of the table."""
+    for column, parts in dates.items():
+        taken = [f"{column}.{part}" for part in parts if f"{column}.{part}" in columns]
+        if taken:
+            raise DataError(f"{where}: the date column {column} becomes its parts "
+                            f"{', '.join(f'{column}.{part}' for part in parts)}, but the table "
+                            f"has a column {taken[0]} too; rename that column, or keep {column} "
+                            f"whole with dataset.parse_dates=false")
 
 
 def _fit_categories(encoding: TableEncoding, plan, values, max_categories: int) -> None:
