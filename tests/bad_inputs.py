@@ -493,6 +493,21 @@ CASES: List[BadInput] = [
           "'(other)' and the bucket of column city's rare categories"),
     _case("a category's name taken by a column", _table("category_taken.csv"),
           "two encoded columns would both be named 'city=north'"),
+    # 4. finished work resumed with other settings
+    _case("a cross-validation resumed with another learning rate",
+          "resume={root}/cv_run optimizer.lr=0.1",
+          "its fold_1 was trained with another setup (optimizer.lr is 0.001 in the checkpoint, "
+          "0.1 now); its folds would mix two experiments"),
+    _case("a cross-validation resumed with other folds", "resume={root}/cv_run trainer.folds=3",
+          "trainer.folds is 2 in the checkpoint, 3 now"),
+    _case("a cross-validation resumed with another training setting",
+          "resume={root}/cv_run trainer.label_smoothing=0.1",
+          "trainer.label_smoothing is 0.0 in the checkpoint, 0.1 now"),
+    _case("a cross-validation resumed without its folds",
+          "resume={root}/cv_run trainer.folds=null",
+          "cannot resume {root}/cv_run as a single run: it is a 2-fold cross-validation"),
+    _case("a single run resumed with folds", "resume={root}/run trainer.folds=2",
+          "cannot resume {root}/run as a cross-validation: it is a single run"),
     # 3. splits that cannot be made
     _case("a group column of one group", _table("one_owner.csv", "dataset.group=owner"),
           "dataset.group=owner: the test split takes whole groups, and the table has 1 group "

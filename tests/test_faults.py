@@ -52,7 +52,7 @@ def fixtures(tmp_path_factory) -> Path:
 def test_bad_input_gets_a_clear_error(case: BadInput, fixtures, tmp_path, capsys):
     if case.what == "unavailable device" and torch.backends.mps.is_available():
         pytest.skip("this machine has the device")
-    trained = [fixtures / name for name in ("run", "csv_run", "image_run")]
+    trained = [fixtures / name for name in ("run", "csv_run", "image_run", "cv_run")]
     before = [_untouched(run_dir) for run_dir in trained]
     command = case.command(fixtures)
     if not any(arg.startswith("hydra.run.dir=") for arg in command):

@@ -143,11 +143,25 @@ def _with_new_keys(saved: Dict[str, Any], now: Dict[str, Any]) -> Dict[str, Any]
     return filled
 
 
-def _identity(config: Dict[str, Any]) -> Dict[str, Any]:
-    """The parts of a config that must match for a checkpoint to be resumed."""
+# Trainer settings that change what a run learns (or which folds it has): a resume keeps them.
+# The others may change (trainer.epochs to train longer, patience, progress, plots, ...).
+TRAINING_KEYS = ("grad_clip", "accumulate", "ema", "monitor", "label_smoothing", "precision",
+                 "unfreeze_epoch", "folds", "class_weight", "threshold")
+
+
+def _identity(config: Dict[str, Any], now: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The parts of a config that must match for a checkpoint to be resumed; a trainer key a
+    saved config lacks (a checkpoint from before it) counts as ``now``'s."""
     dataset = {k: v for k, v in config["dataset"].items() if k not in MOVABLE_DATASET_KEYS}
+    trainer, current = config.get("trainer", {}), (now or config).get("trainer", {})
     return {"dataset": dataset, "model": config["model"], "optimizer": config["optimizer"],
-            "scheduler": config["scheduler"], "seed": config["seed"]}
+            "scheduler": config["scheduler"], "seed": config["seed"],
+            "trainer": {key: trainer.get(key, current.get(key)) for key in TRAINING_KEYS}}
+
+
+def _changes(before: Dict[str, Any], now: Dict[str, Any]) -> List[str]:
+    """What differs between a saved config and the one asked for now, key by key."""
+    return _differences(_identity(_with_new_keys(before, now), now), _identity(now))
 
 
 def _differences(before: Dict[str, Any], now: Dict[str, Any], prefix: str = "") -> List[str]:
@@ -177,12 +191,17 @@ def resumable_state(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     Raises CheckpointError when it is missing, unreadable, or of another model or data set.
     """
     location = Path(cfg.resume).expanduser()
+    folds = cross_validation_folds(location)
+    if folds:
+        raise CheckpointError(f"cannot resume {location} as a single run: it is a {folds}-fold "
+                              f"cross-validation; resume it with its folds (leave "
+                              f"trainer.folds={folds}), or start a single run in a new folder")
     if _no_epoch_yet(location):
         log.info(f"{location} stopped before its first epoch ended; training from the start")
         return None
     saved = load_checkpoint(location)
-    now = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    differences = _differences(_identity(_with_new_keys(saved["config"], now)), _identity(now))
+    differences = _changes(saved["config"], OmegaConf.to_container(cfg, resolve=True,
+                                                                   enum_to_str=True))
     if differences:
         raise CheckpointError(f"cannot resume from {saved['path']}: it was trained on another "
                               f"setup ({'; '.join(differences)})")
@@ -192,6 +211,44 @@ def resumable_state(cfg: DictConfig) -> Optional[Dict[str, Any]]:
                               f"{cfg.trainer.epochs}: it has trained {done} epochs already; give "
                               f"trainer.epochs={done} or more (or leave it out)")
     return saved
+
+
+def cross_validation_folds(location: Path) -> int:
+    """The folds of the cross-validation in the run folder ``location``; 0 if it is none."""
+    summary = read_summary(location) if location.is_dir() else {}
+    if summary.get("folds"):
+        return int(summary["folds"])
+    return len(list(location.glob("fold_*"))) if location.is_dir() else 0
+
+
+def check_resumes_cross_validation(location: Path) -> None:
+    """``resume=RUN trainer.folds=K``: RUN must be a cross-validation, not a single run that
+    the folds' summary would replace."""
+    if (location / "checkpoints" / "last.pt").is_file() and not cross_validation_folds(location):
+        raise CheckpointError(f"cannot resume {location} as a cross-validation: it is a single "
+                              f"run; cross-validate in a new folder (without resume=), or resume "
+                              f"it without trainer.folds")
+
+
+def completed_fold(cfg: DictConfig, folder: Path) -> Optional[Dict[str, Any]]:
+    """A fold of a resumed cross-validation: its summary where it completed as ``cfg`` asks
+    (kept as it is), None where it is still to train or to continue; refused where it was
+    trained with other settings, or as a fold of another split, naming what changed."""
+    record = folder / ".hydra" / "config.yaml"
+    if not record.is_file():
+        return None
+    before = OmegaConf.to_container(OmegaConf.load(record), resolve=True, enum_to_str=True)
+    differences = _changes(before, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    if differences:
+        raise CheckpointError(f"cannot resume the cross-validation in {folder.parent}: its "
+                              f"{folder.name} was trained with another setup "
+                              f"({'; '.join(differences)}); its folds would mix two "
+                              f"experiments. Resume with the same settings, or cross-validate "
+                              f"in a new folder")
+    done = read_summary(folder)
+    if done.get("status") == RunStatus.completed and done.get("epochs_run") == cfg.trainer.epochs:
+        return done
+    return None
 
 
 def resumes_in_place(cfg: DictConfig, run_dir: Path) -> bool:

@@ -30,7 +30,8 @@ from nnrecipes.core.run_status import RunStatus
 from nnrecipes.core.task import Task, compute_metrics, logit
 from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import command_line
-from nnrecipes.records.status import read_summary, write_summary
+from nnrecipes.records.resume import check_resumes_cross_validation, completed_fold
+from nnrecipes.records.status import write_summary
 from nnrecipes.run import distributed
 
 log = logging.getLogger("nnrecipes")
@@ -80,16 +81,23 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     return summary
 
 
+def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
+    """A resumed cross-validation continues the same folds with the same settings: refused
+    before anything is written (the finished work's record included) or any tracker told."""
+    if not cfg.resume:
+        return
+    check_resumes_cross_validation(Path(cfg.resume).expanduser())
+    for fold in range(1, cfg.trainer.folds + 1):
+        completed_fold(_fold_config(cfg, fold), fold_dir(run_dir, fold))
+
+
 def _fold(cfg: DictConfig, run_dir: Path, fold: int, overrides: Sequence[str],
           train_one: Callable[..., Dict[str, Any]], hooks: Dict[str, Any]) -> Dict[str, Any]:
     """Fold ``fold``'s summary: kept (a resume, the fold completed as asked), or trained."""
-    folder = fold_dir(run_dir, fold)
-    fold_cfg = copy.deepcopy(cfg)
-    fold_cfg.trainer.fold, fold_cfg.resume = fold, None
+    folder, fold_cfg = fold_dir(run_dir, fold), _fold_config(cfg, fold)
     if cfg.resume:
-        done = read_summary(folder)
-        if done.get("status") == RunStatus.completed and done.get("epochs_run") == \
-                cfg.trainer.epochs:
+        done = completed_fold(fold_cfg, folder)
+        if done is not None:
             log.info(f"fold {fold} completed before: kept as it is ({folder})")
             return done
         if (folder / "checkpoints" / "last.pt").is_file():
@@ -101,6 +109,12 @@ def _fold(cfg: DictConfig, run_dir: Path, fold: int, overrides: Sequence[str],
     hooks["on_accepted"] = None  # the run's folder is accepted once
     hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
     return summary
+
+
+def _fold_config(cfg: DictConfig, fold: int) -> DictConfig:
+    fold_cfg = copy.deepcopy(cfg)
+    fold_cfg.trainer.fold, fold_cfg.resume = fold, None
+    return fold_cfg
 
 
 def _summary(cfg: DictConfig, run_dir: Path, summaries: List[Dict[str, Any]], started: float,

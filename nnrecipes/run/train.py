@@ -49,9 +49,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
     ``trainer.fold``) it is a cross-validation: a run per fold (run/folds.py).
     """
     if cfg.trainer.folds and cfg.trainer.fold is None:
-        from nnrecipes.run.folds import cross_validate
+        from nnrecipes.run.folds import check_resumable, cross_validate
 
         validate(cfg)  # before any fold's folder is made
+        check_resumable(cfg, Path(run_dir))
         try:
             return cross_validate(cfg, Path(run_dir), overrides, train,
                                   on_epoch_end=on_epoch_end, on_accepted=on_accepted,
