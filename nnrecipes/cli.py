@@ -27,7 +27,8 @@ from nnrecipes.core.explain import describe, explain
 from nnrecipes.core.registry import register_configs
 from nnrecipes.core.targets import user_code_failure
 from nnrecipes.records.folders import claimed, named_folder
-from nnrecipes.records.resume import command_resumes, resume_command, sweep_resume_command
+from nnrecipes.records.resume import (command_resumes, eval_command, resume_command,
+                                      sweep_resume_command)
 from nnrecipes.run.ranks import tell_torchrun, torchrun_rank
 
 log = logging.getLogger("nnrecipes")
@@ -264,7 +265,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         _refuse_torchrun_sweeps(args)
         args = with_config_folders_checked(with_paths_as_typed(args))
-        args = sweep_resume_command(resume_command(args))
+        args = sweep_resume_command(resume_command(eval_command(args)))
         args, scratch = for_this_process(args)
         register_configs(group_schemas=not _completing_option_names(args))
         if HELP_FLAGS & set(args):

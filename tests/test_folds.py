@@ -198,3 +198,30 @@ def test_a_resumed_sweep_keeps_the_finished_folds_of_its_jobs(tmp_path):
     cli.main([*command, "sweep.resume=true"])
     assert (job / "fold_1" / "summary.json").read_bytes() == first
     assert json.loads((job / "summary.json").read_text())["status"] == "completed"
+
+
+def test_eval_of_a_fold_scores_what_its_summary_says(nnrun, tmp_path):
+    """A fold's checkpoint of a table whose rare categories are bucketed: mode=eval uses the
+    fold's own splits and the encoding it saved, and matches its summary to the last digit; it
+    also takes another file of the same columns by dataset.path alone."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = 300
+    cities = rng.choice([f"c{i}" for i in range(30)], rows,
+                        p=np.r_[np.full(5, 0.12), np.full(25, 0.4 / 25)])
+    table = pd.DataFrame({"size": rng.uniform(20, 200, rows), "city": cities})
+    table["price"] = table["size"] * 3 + table["city"].str[1:].astype(int) * 5
+    table.to_csv(tmp_path / "cities.csv", index=False)
+    table.to_csv(tmp_path / "same_columns.csv", index=False)
+    run = nnrun("dataset=csv", f"dataset.path={tmp_path / 'cities.csv'}", "dataset.target=price",
+                "dataset.max_categories=5", "trainer.folds=2", *QUICK)
+    fold = json.loads((run.dir / "fold_1" / "summary.json").read_text())
+    assert any(column["action"] == "bucketed" for column in fold["columns"])
+    evaluated = nnrun("mode=eval", f"checkpoint={run.dir / 'fold_1'}")
+    assert json.loads((evaluated.dir / "eval.json").read_text())["test"] == fold["test"]
+    assert f"the scores are in {evaluated.dir / 'eval.json'}" in \
+        (evaluated.dir / "nnrun.log").read_text()
+    elsewhere = nnrun("mode=eval", f"checkpoint={run.dir / 'fold_1'}",
+                      f"dataset.path={tmp_path / 'same_columns.csv'}")
+    assert json.loads((elsewhere.dir / "eval.json").read_text())["test"] == fold["test"]

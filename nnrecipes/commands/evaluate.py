@@ -31,6 +31,8 @@ def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[
         key = override_key(override)
         if key in MOVABLE_KEYS:
             OmegaConf.update(trained, key, OmegaConf.select(cfg, key))
+        elif key in ("dataset", "model") and cfg[key].name == trained[key].name:
+            continue  # the option it was trained with, named again
         elif key.split(".")[0] in ("dataset", "model") and \
                 OmegaConf.select(cfg, key) != OmegaConf.select(trained, key):
             raise ConfigError(
@@ -47,7 +49,11 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
     saved = load_checkpoint(cfg.checkpoint or cfg.resume, name="best.pt")
     trained = _trained_config(saved, cfg, overrides)
     device = resolve_device(cfg.device.name, cfg.device.threads)
-    data = build_data(trained.dataset, trained.seed, device)
+    # The splits and the table's encoding of the run that saved it: a fold's own, say.
+    fold = trained.trainer.get("fold")
+    data = build_data(trained.dataset, trained.seed, device,
+                      fold=(fold, trained.trainer.folds) if fold else None,
+                      encoding=saved.get("encoding"))
     check_fits(saved, data.input_shape, data.num_outputs)
     model = model_from_checkpoint(saved).to(device)
     test = evaluate(model, data.test.x, data.test.y, make_loss(data.task, saved["stats"]),
@@ -59,6 +65,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
               "test": test, **environment_facts(device, overrides)}
     write_json(Path(run_dir) / "eval.json", result)
     log.info(f"test  {console.format_metrics(test)}")
+    log.info(f"mode=eval: the scores are in {Path(run_dir) / 'eval.json'}")
     console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,
                           {"checkpoint": saved["path"]})
     return result

@@ -69,11 +69,12 @@ def declared_task(dataset_cfg) -> Optional[Task]:
     return None if task in (None, AUTO) else Task(task)
 
 
-def build_data(dataset_cfg, seed: int, device,
-               fold: Optional[Tuple[int, int]] = None) -> DataBundle:
+def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] = None,
+               encoding: Optional[Dict[str, Any]] = None) -> DataBundle:
     """Load, split and normalise the data set that ``dataset_cfg`` (the dataset section)
     configures; ``seed`` seeds the splits. ``fold`` (k, folds): the k-th of that many folds of
-    the training pool is the validation split (cross-validation)."""
+    the training pool is the validation split (cross-validation). ``encoding``: a table's
+    encoding as a checkpoint holds it, used as it is instead of one learnt again (mode=eval)."""
     from nnrecipes.data.checks import check_finite_arrays, check_labels
     from nnrecipes.data.splits import split_fold, split_test, split_validation
 
@@ -98,7 +99,7 @@ def build_data(dataset_cfg, seed: int, device,
         check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test))
         encoding = None
     else:  # a table: its encoding is learnt on the training split
-        encoding = raw.fit_encoding(x_train)
+        encoding = raw.fit_encoding(x_train) if encoding is None else _saved(encoding)
         x_train, x_val, x_test = _encoded(encoding, raw, dataset_cfg.name,
                                           (x_train, x_val, x_test))
     return DataBundle(
@@ -160,6 +161,12 @@ def _encoded(encoding, raw: RawData, name: str, splits):
     wheres = (f"{pool} (training split)", f"{pool} (validation split)",
               test_file or f"{pool} (test split)")
     return tuple(encoding.transform(x, where) for x, where in zip(splits, wheres))
+
+
+def _saved(encoding: Dict[str, Any]):
+    from nnrecipes.data.encoding import TableEncoding
+
+    return TableEncoding.from_dict(encoding)
 
 
 def _encoding(encoding, columns: Optional[List[str]]) -> Optional[Dict[str, Any]]:

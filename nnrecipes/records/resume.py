@@ -68,6 +68,22 @@ def resume_command(args: List[str]) -> List[str]:
             f"hydra.run.dir={location}", "hydra.output_subdir=null"]
 
 
+def eval_command(args: List[str]) -> List[str]:
+    """``nnrun mode=eval checkpoint=RUN dataset.path=other.csv``: the dataset keys given are
+    those of RUN's data set option, which Hydra must be told (its default is another)."""
+    target = override_value(args, "checkpoint") or override_value(args, "resume")
+    keys = [override_key(arg) for arg in args]
+    if mode_of(args) != Mode.eval or not target or "dataset" in keys or \
+            not any(key.startswith("dataset.") for key in keys):
+        return args
+    run_dir = _run_dir_of(target)
+    record = run_dir / ".hydra" / "config.yaml" if run_dir else None
+    if record is None or not record.is_file():
+        return args
+    name = OmegaConf.load(record).dataset.get("name")
+    return [f"dataset={name}", *args] if name else args
+
+
 def _config_dirs_of(run_dir: Path) -> List[str]:
     """The --config-dir a run was started with, so that its own YAML files are found again."""
     hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
