@@ -118,3 +118,42 @@ def test_a_folder_too_large_for_memory_is_refused_before_decoding(photos, cache_
     message = str(refused.value)
     assert "60 images of 224x224x3 would take about" in message
     assert "set dataset.image_size=16 or smaller" in message
+
+
+def test_things_that_are_not_files_are_never_opened_and_skip_bad_leaves_them_out(
+        nnrun, photos, cache_dir, tmp_path):
+    """A named pipe in a class folder would block the decoder for ever (a test with a timeout:
+    it runs in a process of its own); a link that leads nowhere cannot even be stat'ed for the
+    cache's key. Each is named; dataset.skip_bad=true leaves both out."""
+    classes = sorted(path for path in photos.iterdir() if path.is_dir())
+    os.mkfifo(classes[0] / "pipe.png")
+    (classes[1] / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    command = [sys.executable, "-m", "nnrecipes.cli", *QUICK, f"dataset.path={photos}",
+               f"hydra.run.dir={tmp_path / 'refused'}"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    said = refused.stdout + refused.stderr
+    assert "pipe.png: not a regular file (a named pipe)" in said
+    assert f"gone.png: unreadable (a link to {tmp_path / 'nowhere.png'} that leads nowhere)" \
+        in said
+    assert "Traceback" not in said
+    skipped = subprocess.run([*command[:-1], "dataset.skip_bad=true",
+                              f"hydra.run.dir={tmp_path / 'skipped'}"],
+                             capture_output=True, text=True, timeout=120)
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads((tmp_path / "skipped" / "summary.json").read_text())["status"] == \
+        "completed"
+
+
+def test_a_cache_file_of_other_files_is_not_trusted(photos, cache_dir, tmp_path, caplog):
+    """A cache file whole in itself but written for other files (copied under this folder's
+    name) is decoded again, not read."""
+    paths = _files(photos)
+    _load(paths[:10], caplog)
+    other = next(cache_dir.glob("*.npz"))
+    _load(paths, caplog)
+    mine = next(path for path in cache_dir.glob("*.npz") if path != other)
+    mine.write_bytes(other.read_bytes())
+    images, kept, said = _load(paths, caplog)
+    assert said == "decoded" and len(kept) == len(paths)
+    assert "holds the images of other files" in caplog.text

@@ -10,6 +10,8 @@ sized image, a truncated file) become notes naming the file too, never raw warni
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,22 @@ class Decoded:
     notes: Tuple[str, ...]  # keys of NOTES, and Pillow's warnings as "warning: ..." text
 
 
+def file_kind(path: Path) -> str:
+    """Why ``path`` is no file to read pictures from ("" if it is a regular file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        target = f" to {os.readlink(path)}" if os.path.islink(path) else ""
+        return f"unreadable (a link{target} that leads nowhere)" if target else \
+            f"unreadable ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a device", stat.S_ISBLK: "a device", stat.S_ISDIR: "a folder"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a file")
+    return f"not a regular file ({kind})"
+
+
 def decode_one(path: Path, channels: int,
                size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
     """The image at ``path`` as ``channels`` x H x W uint8 (resized to ``size``, (width,
@@ -49,6 +67,9 @@ def decode_one(path: Path, channels: int,
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return f"not an image file ({path.suffix or 'no suffix'})"
+    kind = file_kind(path)
+    if kind:  # opening a named pipe or a device would wait for a writer that never comes
+        return kind
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 log = logging.getLogger("nnrecipes")
-VERSION = 1  # of the decoding rules (decode.py): a change there makes old files unused
+VERSION = 2  # of the decoding rules (decode.py) and the file's record: old files go unused
 
 
 @dataclass
@@ -54,13 +54,17 @@ def cache_key(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, in
     for path in map(os.fspath, paths):
         if not os.path.isabs(path):  # not resolve(): a syscall per folder of the path
             path = os.path.abspath(path)
-        facts = os.stat(path)
-        digest.update(f"{path}\0{facts.st_size}\0{facts.st_mtime_ns}\n".encode())
+        try:
+            facts = os.stat(path)
+            digest.update(f"{path}\0{facts.st_size}\0{facts.st_mtime_ns}\n".encode())
+        except OSError:  # a link that leads nowhere: decoding says so (or skips it)
+            digest.update(f"{path}\0unreadable\n".encode())
     return digest.hexdigest()[:32]
 
 
-def load(key: str) -> Optional[DecodedFolder]:
-    """The cached folder, or None (absent, or unreadable: then it is decoded again)."""
+def load(key: str, files: int) -> Optional[DecodedFolder]:
+    """The cached folder of ``files`` files, or None (absent, unreadable, or written for other
+    files under this name: then it is decoded again)."""
     path = cache_folder() / f"{key}.npz"
     if not path.is_file():
         return None
@@ -70,17 +74,22 @@ def load(key: str) -> Optional[DecodedFolder]:
             images, kept = saved["images"], saved["kept"].tolist()
         if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(kept):
             raise ValueError(f"arrays of shape {images.shape} and {len(kept)} indices")
+        if meta.get("key") != key or meta.get("files") != files or \
+                any(not 0 <= index < files for index in kept):
+            raise ValueError("it holds the images of other files")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        log.warning(f"image cache {path} is unreadable ({type(error).__name__}); decoding "
-                    f"the images again")
+        log.warning(f"image cache {path} is unreadable ({type(error).__name__}: {error}); "
+                    f"decoding the images again")
         return None
     return DecodedFolder(images, kept, meta["notes"], meta["warned"], meta["bad"])
 
 
-def store(key: str, folder: DecodedFolder) -> None:
-    """Write the cache file atomically; a cache that cannot be written is said, not fatal."""
+def store(key: str, folder: DecodedFolder, files: int) -> None:
+    """Write the cache file of ``files`` files atomically, its key inside (load checks it); a
+    cache that cannot be written is said, not fatal."""
     target = cache_folder() / f"{key}.npz"
-    meta = json.dumps({"notes": folder.notes, "warned": folder.warned, "bad": folder.bad})
+    meta = json.dumps({"notes": folder.notes, "warned": folder.warned, "bad": folder.bad,
+                       "key": key, "files": files})
     temporary = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

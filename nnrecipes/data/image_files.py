@@ -21,7 +21,7 @@ from nnrecipes.core.console import work_progress
 from nnrecipes.core.cpus import cores
 from nnrecipes.core.memory import available_memory as _available_memory
 from nnrecipes.data import image_cache
-from nnrecipes.data.decode import NOTES, Decoded, decode_one
+from nnrecipes.data.decode import NOTES, Decoded, decode_one, file_kind
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.image_cache import DecodedFolder
 
@@ -40,7 +40,7 @@ def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
     before with the same files and settings is read back instead (data/image_cache.py)."""
     started = time.perf_counter()
     key = image_cache.cache_key(paths, channels, size) if cache else None
-    found = image_cache.load(key) if key else None
+    found = image_cache.load(key, len(paths)) if key else None
     cached = found is not None
     if found is None:
         _check_fits_in_memory(paths, channels, size, where)
@@ -48,7 +48,7 @@ def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
         if isinstance(found.images, list) and found.kept:
             _same_size(found.images, [paths[index] for index in found.kept], where)
         if key and found.kept:
-            image_cache.store(key, found)
+            image_cache.store(key, found, len(paths))
     _report_bad(found.bad, skip_bad, where, fix)
     if not found.kept:
         raise DataError(f"{where} holds no readable images")
@@ -140,10 +140,13 @@ def _check_fits_in_memory(paths: Sequence[Path], channels: int,
     if size is None:
         from PIL import Image
 
+        regular = next((path for path in paths[:20] if not file_kind(path)), None)
+        if regular is None:
+            return
         try:
             with warnings.catch_warnings():  # the decode says Pillow's warnings, by file
                 warnings.simplefilter("ignore")
-                with Image.open(paths[0]) as first:
+                with Image.open(regular) as first:
                     size = first.size
         except Exception:  # noqa: BLE001 - the decode says what is wrong with it
             return
