@@ -245,3 +245,25 @@ def test_a_built_in_table_model_predicts_from_a_csv_by_column_name(nnrun, tmp_pa
     table = pd.read_csv(predicted.dir / "predictions.csv")
     names = np.array(["setosa", "versicolor", "virginica"])
     assert float(np.mean(table["predicted"] == names[table["target"]])) > 0.9
+
+
+def test_predict_keeps_input_columns_named_like_its_outputs_and_says_empty_rows(nnrun,
+                                                                              tmp_path):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"size": rng.uniform(20, 200, 80), "colour": rng.choice(["a", "b"], 80)})
+    table["kind"] = np.where(table["size"] > 100, "big", "small")
+    table.to_csv(tmp_path / "things.csv", index=False)
+    run = nnrun("dataset=csv", f"dataset.path={tmp_path / 'things.csv'}", "dataset.target=kind",
+                "trainer.epochs=2", "trainer.plots=false")
+    new = table.drop(columns="kind").head(5).assign(predicted="mine", probability_big=-1.0)
+    new.loc[2, ["size", "colour"]] = np.nan
+    new.to_csv(tmp_path / "new.csv", index=False)
+    predicted = nnrun("mode=predict", f"checkpoint={run.dir}", f"input={tmp_path / 'new.csv'}")
+    out = pd.read_csv(predicted.dir / "predictions.csv")
+    assert list(out["predicted"]) == ["mine"] * 5 and list(out["probability_big"]) == [-1.0] * 5
+    assert set(out["predicted_2"]) <= {"big", "small"}
+    assert out["probability_big_2"].between(0, 1).all()
+    log = (predicted.dir / "nnrun.log").read_text()
+    assert "the input has a column predicted already: kept as it is, the prediction goes into " \
+           "predicted_2" in log
+    assert "1 row (data row 3) holds no value in any column the model reads" in log

@@ -69,7 +69,20 @@ def model_inputs(saved: Dict[str, Any], source: str) -> Tuple[np.ndarray, Any]:
     encoding = TableEncoding.from_dict(saved["encoding"])
     frame = read_table(source, "input", encoding.delimiter, text_columns=encoding.categories,
                        sniff=True)
+    _say_empty_rows(frame, encoding.features, source)
     return encoding.transform(frame, f"input={source}", training=False), frame
+
+
+def _say_empty_rows(frame, features, source: str) -> None:
+    """Rows with no value in any column the model reads are predicted from the training
+    split's fill values alone: said, with the rows."""
+    present = [column for column in features if column in frame.columns]
+    empty = np.flatnonzero(frame[present].isna().all(axis=1).to_numpy()) if present else []
+    if len(empty):
+        shown = ", ".join(str(row + 1) for row in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        log.warning(f"input={source}: {len(empty)} row{'s' * (len(empty) > 1)} (data row "
+                    f"{shown}) hold{'s' * (len(empty) == 1)} no value in any column the model "
+                    f"reads; their predictions come from the training split's fill values alone")
 
 
 def image_paths(source: Path):
@@ -96,11 +109,24 @@ def with_predictions(table, outputs: torch.Tensor, task: Task, class_names,
     checkpoint's) and each class's probability, or the value."""
     table = table.copy()
     if not task.classification:
-        table["predicted"] = outputs.squeeze(-1).numpy()
+        table[_free(table, "predicted")] = outputs.squeeze(-1).numpy()
         return table
     each = probabilities(task, outputs)
     labels = predicted_labels(task, outputs, threshold).tolist()
-    table["predicted"] = [class_names[index] for index in labels]
+    table[_free(table, "predicted")] = [class_names[index] for index in labels]
     for index, name in enumerate(class_names):
-        table[f"probability_{name}"] = each[:, index].numpy()
+        table[_free(table, f"probability_{name}")] = each[:, index].numpy()
     return table
+
+
+def _free(table, name: str) -> str:
+    """``name`` for a new column of ``table``, or ``name_2``, ``name_3``, ... where the input
+    already has a column of that name (kept as it is; said in the log)."""
+    if name not in table.columns:
+        return name
+    number = 2
+    while f"{name}_{number}" in table.columns:
+        number += 1
+    log.warning(f"the input has a column {name} already: kept as it is, the prediction goes "
+                f"into {name}_{number}")
+    return f"{name}_{number}"

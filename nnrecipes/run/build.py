@@ -168,7 +168,7 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
     freezing = Freezing(model, cfg.model.freeze, cfg.trainer.unfreeze_epoch, label,
-                        data.train.x[:2]) \
+                        data.train.x[:2], cfg.optimizer.backbone_lr_scale) \
         if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
                                 backbone=freezing.backbone if freezing else ())

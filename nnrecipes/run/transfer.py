@@ -108,7 +108,7 @@ class Freezing:
     parameters take no gradient and its batch-norm layers keep their statistics."""
 
     def __init__(self, model: Model, freeze: str, unfreeze_epoch: Optional[int], label: str,
-                 sample):
+                 sample, backbone_lr_scale: float = 1.0):
         self.model, self.active = model, freeze == "backbone"
         self.unfreeze_epoch = unfreeze_epoch
         self.backbone, self.norms = self._backbone(label, sample)
@@ -116,6 +116,10 @@ class Freezing:
         if self.active and not self.backbone:
             raise ConfigError(f"model.freeze=backbone: {label} has no backbone to freeze, only "
                               f"its head; freeze a model with layers before its head")
+        if backbone_lr_scale != 1 and not self.backbone:
+            raise ConfigError(f"optimizer.backbone_lr_scale={backbone_lr_scale:g}: {label} has "
+                              f"no backbone to train more slowly, only its head; leave "
+                              f"optimizer.backbone_lr_scale at 1")
 
     def _backbone(self, label: str, sample) -> Tuple[List[nn.Parameter], Tuple[nn.Module, ...]]:
         head = _network_prefix(self.model) + _head(self.model, label, sample)
