@@ -204,6 +204,11 @@ CASES: List[BadInput] = [
           "is not a readable Optuna study"),
     _case("search storage that is no URL", "mode=search dataset=breast_cancer search.trials=1 "
           "search.storage=study.db", "search.storage=study.db is not allowed: a database URL"),
+    _case("search storage of a database in memory", "mode=search dataset=breast_cancer "
+          "search.trials=1 search.storage=sqlite:///", "search.storage=sqlite:/// names no "
+          "file: a study in memory is this process's alone"),
+    _case("search heartbeat beyond a day", "mode=search dataset=breast_cancer search.trials=1 "
+          "search.heartbeat=100000000000", "search.heartbeat=100000000000 is not allowed"),
     _case("search storage that cannot be reached", "mode=search dataset=breast_cancer "
           "search.trials=1 search.storage='postgresql://me@/db?host={root}/no_server'",
           "cannot open the study"),

@@ -126,3 +126,35 @@ def test_a_later_worker_with_more_trials_goes_on_with_the_study(setting, tmp_pat
         assert worker.returncode == 0, out[-3000:]
     assert len(optuna.load_study(study_name="nnrun", storage=_storage(setting)).trials) == 3
     assert [path.name for path in (tmp_path / "later").glob("trial_*")] == ["trial_002"]
+
+
+def test_a_worker_of_another_search_is_refused_before_any_trial(tmp_path):
+    setting = f"sqlite:///{tmp_path / 'study.db'}"
+    first = _worker(tmp_path / "first", f"search.storage='{setting}'", "search.trials=1")
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out[-3000:]
+    for extra, says in ((("dataset=wine",), "dataset is {'name': 'iris'} in the study, "
+                                            "{'name': 'wine'} here"),
+                        (("trainer.monitor=loss",), "monitor is 'maximize val_accuracy' in the "
+                                                    "study, 'minimize val_loss' here")):
+        other = _worker(tmp_path / f"other_{len(extra[0])}", f"search.storage='{setting}'",
+                        "search.trials=2", *extra)
+        out, _ = other.communicate(timeout=600)
+        assert other.returncode == 2, out[-3000:]
+        assert f"search.study=nnrun in {setting} is another search ({says})" in out
+        assert "Traceback" not in out
+    assert len(optuna.load_study(study_name="nnrun", storage=setting).trials) == 1
+
+
+def test_a_journal_study_whose_worker_died_still_gets_a_best_config(tmp_path):
+    """A journal has no heartbeat: a trial whose worker died stays running for ever. The worker
+    that runs the rest writes the best config of the completed trials, and says why."""
+    setting = f"journal:{tmp_path / 'study.log'}"
+    study = optuna.create_study(study_name="nnrun", storage=_storage(setting),
+                                direction="maximize")
+    study.ask()  # a worker that took a trial and died
+    worker = _worker(tmp_path / "survivor", f"search.storage='{setting}'", "search.trials=3")
+    out, _ = worker.communicate(timeout=600)
+    assert worker.returncode == 0, out[-3000:]
+    assert "1 trials are still running in other workers, or their workers died" in out
+    assert (tmp_path / "survivor" / "experiment" / "best.yaml").is_file()

@@ -225,7 +225,11 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                           f"dataset.task to {', '.join(TASK_NAMES[:-1])} or {TASK_NAMES[-1]}")
     monitor = monitored(cfg.trainer.monitor, task)
     check_space(OmegaConf.to_container(cfg.search.space), _base_overrides(overrides), compose)
-    study, storage = _open_study(cfg, run_dir, "minimize" if monitor.minimised else "maximize")
+    direction = "minimize" if monitor.minimised else "maximize"
+    study, storage = _open_study(cfg, run_dir, direction)
+    if study_storage.shared(cfg.search.storage):
+        study_storage.check_same_search(study, _searches(cfg, monitor.column, direction),
+                                        cfg.search.storage, cfg.search.study)
     remaining = max(0, cfg.search.trials - study_storage.counted(study.trials))
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
              f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
@@ -240,6 +244,16 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     else:
         _write_best(ranked, run_dir, monitor.column)
     return len(unfinished(ranked))
+
+
+def _searches(cfg: DictConfig, monitor: str, direction: str) -> Dict[str, Any]:
+    """What makes two workers' searches the same: the data (its option, file and target), the
+    metric and its direction, and the space."""
+    data = {key: cfg.dataset.get(key) for key in ("name", "target") if key in cfg.dataset}
+    if cfg.dataset.get("path"):  # by its name: workers on other machines mount it elsewhere
+        data["file"] = Path(cfg.dataset.path).name
+    return {"dataset": data, "monitor": f"{direction} {monitor}",
+            "space": OmegaConf.to_container(cfg.search.space, resolve=True)}
 
 
 def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[float]) -> None:
@@ -293,12 +307,19 @@ def _write_shared_best(study: optuna.Study, storage, run_dir: Path, monitor: str
     with storage.claim():
         trials = study.get_trials(deepcopy=False)
         busy = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        if busy or study.user_attrs.get("best_written_by"):
-            if busy:
-                log.info(f"search: {len(busy)} trials still running in other workers; the last "
-                         f"to finish writes the best config")
+        if study.user_attrs.get("best_written_by"):
             return
-        study.set_user_attr("best_written_by", str(run_dir))
+        if busy and storage.beats:
+            log.info(f"search: {len(busy)} trials still running in other workers; the last "
+                     f"to finish writes the best config")
+            return
+        if busy:  # a journal keeps no heartbeat: a dead worker's trials run for ever there
+            log.warning(f"search: {len(busy)} trials are still running in other workers, or "
+                        f"their workers died (a journal study cannot tell); the best config of "
+                        f"the trials completed so far is written here, and again by the worker "
+                        f"that finishes last")
+        else:
+            study.set_user_attr("best_written_by", str(run_dir))
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     if not completed:
         log.error("search: no trial completed, so there is no best config")

@@ -19,7 +19,7 @@ import logging
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, List, Optional
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 
 from nnrecipes.core.config import ConfigError
 
@@ -112,6 +112,10 @@ def describe(setting: Optional[str], run_dir: Path) -> str:
     return str(run_dir / "study.db") if setting is None else setting
 
 
+# SQLite URLs of a database in memory: private to one process, so no worker could join it.
+IN_MEMORY = ("sqlite://", "sqlite:///", "sqlite:///:memory:")
+
+
 def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
                  heartbeat: int):
     """The storage ``search.storage`` names, bounded to ``trials`` trials."""
@@ -121,6 +125,11 @@ def open_storage(setting: Optional[str], run_dir: Path, study: str, trials: int,
     if setting is not None and not setting.startswith(JOURNAL) and "://" not in setting:
         raise ConfigError(f"search.storage={setting} is not allowed: a database URL "
                           f"(sqlite:///PATH, postgresql://USER@HOST/DB) or journal:PATH")
+    if setting is not None and setting.split("?")[0] in IN_MEMORY:
+        raise ConfigError(f"search.storage={setting} names no file: a study in memory is this "
+                          f"process's alone, so no other worker could share it; give a path "
+                          f"(sqlite:///shared/study.db), or leave search.storage unset for a "
+                          f"search of one process")
     if setting is not None and setting.startswith(JOURNAL):
         path = Path(setting[len(JOURNAL):]).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,3 +163,23 @@ def _database(url: str, shared_: bool, study: str, trials: int, heartbeat: int):
             f"search.storage={url}: a {storage.engine.dialect.name} database has no lock "
             f"nnrecipes takes; workers may run a trial or two more than search.trials")
     return storage
+
+
+IDENTITY = "nnrun_search"  # the study's user attribute recording what it searches
+
+
+def check_same_search(study, searches: Dict[str, Any], where: str, name: str) -> None:
+    """A shared study records what it searches (``searches``: data set, monitored metric and
+    direction, space) when its first worker opens it; a worker asking for another search is
+    refused, naming what differs, before it runs a trial."""
+    recorded = study.user_attrs.get(IDENTITY)
+    if recorded is None:
+        study.set_user_attr(IDENTITY, searches)
+        return
+    differing = [key for key in sorted(set(recorded) | set(searches))
+                 if recorded.get(key) != searches.get(key)]
+    if differing:
+        shown = "; ".join(f"{key} is {recorded.get(key)!r} in the study, {searches.get(key)!r} "
+                          f"here" for key in differing)
+        raise ConfigError(f"search.study={name} in {where} is another search ({shown}); join it "
+                          f"with the same settings, or name a new study with search.study=...")

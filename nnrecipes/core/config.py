@@ -183,7 +183,7 @@ class SearchConfig:
     study: str = "nnrun"
     # Seconds between a running trial's heartbeats in a database; a trial silent for twice as
     # long (its worker died) is failed and tried once more.
-    heartbeat: int = setting(60, ge=1)
+    heartbeat: int = setting(60, ge=1, le=86400)  # at most a day
 
 
 @dataclass
