@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ from nnrecipes.core.targets import user_code_failure
 from nnrecipes.records.folders import claimed, named_folder
 from nnrecipes.records.resume import (command_resumes, eval_command, resume_command,
                                       sweep_resume_command)
-from nnrecipes.run.ranks import tell_torchrun, torchrun_rank
+from nnrecipes.run.ranks import alone_in_rank_zero, tell_torchrun, torchrun_rank
 
 log = logging.getLogger("nnrecipes")
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
@@ -134,8 +135,11 @@ def _share_cores(cfg: DictConfig) -> None:
         log.info(f"{jobs} jobs side by side on {available} cores: {share_cores(jobs)} threads each")
 
 
-TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m); sweep by "
-                           "launching torchrun jobs, as README's 'Scaling out' shows")
+TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m; mode=lr_find, "
+                           "eval and predict run in rank 0 alone); sweep or search by launching "
+                           "torchrun jobs, as README's 'Scaling out' shows")
+# Modes with no training to share: under torchrun rank 0 runs them as one process would.
+RANK_ZERO_MODES = (Mode.lr_find, Mode.eval, Mode.predict)
 
 
 def _refuse_torchrun_sweeps(args: List[str]) -> None:
@@ -144,14 +148,22 @@ def _refuse_torchrun_sweeps(args: List[str]) -> None:
         raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
 
 
-def _check_torchrun(cfg: DictConfig, sweeping: bool) -> None:
+def _check_torchrun(cfg: DictConfig, sweeping: bool) -> bool:
+    """Whether this process has work: under torchrun, a training run's every rank; a mode of
+    RANK_ZERO_MODES rank 0's alone; a sweep or a search is refused."""
     rank = torchrun_rank()
     if rank is None:
-        return
-    if sweeping or cfg.mode != Mode.train:
+        return True
+    if sweeping or (cfg.mode != Mode.train and cfg.mode not in RANK_ZERO_MODES):
         raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
+    if cfg.mode in RANK_ZERO_MODES:
+        if rank == 0:
+            log.info(f"mode={Mode(cfg.mode).value} under torchrun: rank 0 runs it alone (nothing "
+                     f"to share between the ranks)")
+        return rank == 0
     if rank > 0:
         log.setLevel(logging.WARNING)  # rank 0 reports; the others speak only of errors
+    return True
 
 
 def _paths_from(launch_dir: str, cfg: DictConfig) -> None:
@@ -181,12 +193,14 @@ def _task(cfg: DictConfig) -> None:
     run_dir = Path(hydra_config.runtime.output_dir)
     # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
     overrides = list(OmegaConf.to_container(hydra_config.overrides.task))
-    _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN)
+    if not _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN):
+        return
     if hydra_config.job.chdir:
         _paths_from(hydra_config.runtime.cwd, cfg)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
-    with untouched_unless_accepted(cfg, run_dir, overrides) as accept:
+    alone = alone_in_rank_zero() if cfg.mode in RANK_ZERO_MODES else contextlib.nullcontext()
+    with untouched_unless_accepted(cfg, run_dir, overrides) as accept, alone:
         _run_mode(cfg, run_dir, overrides, user_errors, accept)
 
 

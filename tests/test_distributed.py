@@ -63,3 +63,28 @@ def test_processes_that_cannot_connect_say_so_in_one_line(tmp_path):
     assert "could not connect to the others (rank 0 at localhost:" in report, report
     assert "gloo on interface nosuch0): Unable to find address for: nosuch0" in report
     assert "internal error" not in report
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_a_cross_validation_under_two_processes_scores_as_one(nnrun, tmp_path):
+    """Each fold used to make a process group again after the last one's was destroyed: the
+    second fold met stale addresses in torchrun's store and hung. One group serves every fold
+    now; the folds score as in one process (a test with a timeout: torchrun's 300 s)."""
+    folds = ("trainer.folds=3", "trainer.epochs=30")  # folds long enough to have hung
+    single = nnrun(*OVERRIDES, *folds)
+    done = torchrun(tmp_path / "two_processes", *OVERRIDES, *folds)
+    assert done.returncode == 0, done.stdout + done.stderr
+    parallel = RunResult(tmp_path / "two_processes").summary
+    assert parallel["cv"]["network"]["accuracy"]["folds"] == pytest.approx(
+        single.summary["cv"]["network"]["accuracy"]["folds"], abs=1e-6)
+    assert parallel["test"] == pytest.approx(single.summary["test"], abs=1e-5)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_a_range_test_under_torchrun_runs_in_rank_zero_alone(tmp_path):
+    done = torchrun(tmp_path / "range", "mode=lr_find", "dataset=wine", "lr_find.steps=30")
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "mode=lr_find under torchrun: rank 0 runs it alone" in said
+    assert "suggested: optimizer.lr=" in said and "Traceback" not in said
+    assert RunResult(tmp_path / "range").summary["kind"] == "learning-rate range test"

@@ -51,9 +51,15 @@ def _sum_across_processes(tensor: torch.Tensor) -> None:
 
 @contextlib.contextmanager
 def process_group(device: torch.device) -> Iterator[Ranks]:
-    """The ranks of this run: joined to the others under torchrun, a single process otherwise."""
+    """The ranks of this run: joined to the others under torchrun, a single process otherwise.
+    Inside another process_group (one kept for several runs) it is that group: a group made
+    again at once after another was destroyed met stale addresses in torchrun's store, and the
+    second fold of a cross-validation hung."""
     if not launched():
         yield SINGLE_PROCESS
+        return
+    if dist.is_initialized():  # one group for several runs (the folds of a cross-validation)
+        yield Ranks(dist.get_rank(), dist.get_world_size(), _sum_across_processes)
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     rendezvous.prepare_to_reach_the_others()

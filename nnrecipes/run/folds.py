@@ -33,6 +33,7 @@ from nnrecipes.records.provenance import command_line
 from nnrecipes.records.resume import check_resumes_cross_validation, completed_fold
 from nnrecipes.records.status import write_summary
 from nnrecipes.run import distributed
+from nnrecipes.run.devices import resolve_device
 
 log = logging.getLogger("nnrecipes")
 TEST_OUTPUTS = "test_outputs.npz"  # a fold's test outputs and targets, for the average
@@ -63,10 +64,13 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     if writes:
         open_group(cfg, run_dir)  # the folds are its members in the chosen trackers
     summaries = []
+    device = distributed.device_for_this_process(resolve_device(cfg.device.name,
+                                                                cfg.device.threads))
     try:
-        for fold in range(1, folds + 1):
-            log.info(f"fold {fold} of {folds}")
-            summaries.append(_fold(cfg, run_dir, fold, overrides, train_one, hooks))
+        with distributed.process_group(device):  # one for every fold (distributed.py)
+            for fold in range(1, folds + 1):
+                log.info(f"fold {fold} of {folds}")
+                summaries.append(_fold(cfg, run_dir, fold, overrides, train_one, hooks))
     except BaseException:
         if writes:
             close_group(cfg, run_dir, ok=False)

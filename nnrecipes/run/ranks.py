@@ -3,9 +3,10 @@ so the command line can ask before torch is imported."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 
 def tell_torchrun(message: str) -> None:
@@ -30,6 +31,22 @@ def torchrun_rank() -> Optional[int]:
     return int(os.environ["RANK"]) if "RANK" in os.environ and "WORLD_SIZE" in os.environ else None
 
 
+_alone = False  # set while rank 0 runs a mode of its own (alone_in_rank_zero)
+
+
+@contextlib.contextmanager
+def alone_in_rank_zero() -> Iterator[None]:
+    """Within it, rank 0 of a torchrun job runs as a single process would: no process group,
+    no DDP (a mode with no training to share; the other ranks have ended)."""
+    global _alone
+    _alone = True
+    try:
+        yield
+    finally:
+        _alone = False
+
+
 def launched() -> bool:
-    """Whether this process was started by torchrun (or another launcher that sets the same)."""
-    return torchrun_rank() is not None
+    """Whether this process trains as one of torchrun's ranks (started by torchrun, or another
+    launcher that sets the same, and not alone_in_rank_zero)."""
+    return torchrun_rank() is not None and not _alone
