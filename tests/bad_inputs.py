@@ -516,6 +516,12 @@ CASES: List[BadInput] = [
           "cannot resume {root}/cv_run as a single run: it is a 2-fold cross-validation"),
     _case("a single run resumed with folds", "resume={root}/run trainer.folds=2",
           "cannot resume {root}/run as a cross-validation: it is a single run"),
+    # 10. files a library would warn of
+    _case("a TorchScript program as a checkpoint", "mode=eval checkpoint={root}/own/program.pt",
+          "{root}/own/program.pt is a TorchScript export, not a checkpoint"),
+    _case("a TorchScript program as model.weights",
+          _images("images", "model=torchvision", "model.weights={root}/own/program.pt"),
+          "model.weights={root}/own/program.pt is a TorchScript program, not a state dict"),
     # 3. splits that cannot be made
     _case("a group column of one group", _table("one_owner.csv", "dataset.group=owner"),
           "dataset.group=owner: the test split takes whole groups, and the table has 1 group "
@@ -589,6 +595,7 @@ def _pretrained(own: Path) -> None:
 
     torch.save(models.get_model("mobilenet_v3_small", weights=None).state_dict(),
                own / "mobilenet.pth")
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(own / "program.pt"))
     resnet = models.get_model("resnet18", weights=None).state_dict()
     torch.save({**resnet, "note": "trained on my laptop"}, own / "with_note.pth")
     torch.save({key: value.long() for key, value in resnet.items()}, own / "integers.pth")

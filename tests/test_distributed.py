@@ -74,6 +74,7 @@ def test_a_cross_validation_under_two_processes_scores_as_one(nnrun, tmp_path):
     single = nnrun(*OVERRIDES, *folds)
     done = torchrun(tmp_path / "two_processes", *OVERRIDES, *folds)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Warning" not in done.stdout + done.stderr  # DDP's FutureWarning among them
     parallel = RunResult(tmp_path / "two_processes").summary
     assert parallel["cv"]["network"]["accuracy"]["folds"] == pytest.approx(
         single.summary["cv"]["network"]["accuracy"]["folds"], abs=1e-6)

@@ -243,3 +243,11 @@ def test_short_epochs_write_their_files_every_few_seconds_and_resume_from_what_w
     resumed = RunResult(tmp_path / "stopped")
     assert resumed.summary["test"] == every_epoch.summary["test"]
     assert without_seconds(resumed.metrics_rows()) == without_seconds(every_epoch.metrics_rows())
+
+
+def test_a_tiny_validation_split_is_said_once_without_library_warnings(nnrun, recwarn):
+    # one validation row: scikit-learn warns of a single label at every epoch's scoring
+    run = nnrun("dataset.val_size=1", "trainer.epochs=3")
+    assert not [warning for warning in recwarn if "sklearn" in warning.filename]
+    log = (run.dir / "nnrun.log").read_text()
+    assert "holds too few of the classes: its balanced accuracy and F1 say little" in log

@@ -13,7 +13,9 @@ reads the task choices) and ranking a sweep stay light.
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -22,6 +24,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from nnrecipes.core.config import ConfigError
+
+log = logging.getLogger("nnrecipes")
 
 
 class Task(str, Enum):
@@ -274,8 +278,35 @@ def compute_metrics(task: Task, outputs, targets, threshold: float = 0.5) -> Dic
     else:
         pred = predicted_labels(task, outputs, threshold).numpy()
         scores = outputs.squeeze(-1).sigmoid().numpy() if task is Task.binary else None
-    return {metric.name: metric.compute(y, pred, scores)
-            for metric in METRICS if task in metric.tasks}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = {metric.name: metric.compute(y, pred, scores)
+                  for metric in METRICS if task in metric.tasks}
+    _say_once(caught, len(y))
+    return scores
+
+
+_said: set = set()  # what the metrics' warnings were said as, once per run
+
+
+def new_run() -> None:
+    """A run begins: its log says each of the metrics' warnings once again."""
+    _said.clear()
+
+
+def _say_once(caught, rows: int) -> None:
+    """scikit-learn's warnings on a small split, each said once as what it means here, instead
+    of printed with its source line at every epoch."""
+    for item in caught:
+        text = str(item.message).splitlines()[0]
+        if "single label" in text or "classes not in y_true" in text:
+            meaning = (f"a split of {rows} rows holds too few of the classes: its balanced "
+                       f"accuracy and F1 say little (a larger dataset.val_size scores better)")
+        else:
+            meaning = f"scoring {rows} rows: {text}"
+        if meaning not in _said:
+            _said.add(meaning)
+            log.warning(meaning)
 
 
 def task_of(value: Optional[str]) -> Optional[Task]:

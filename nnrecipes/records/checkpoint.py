@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Sequence, Union
 
+from nnrecipes.core.torch_files import is_torchscript
+
 PathLike = Union[str, Path]
 
 
@@ -82,6 +84,9 @@ def load_checkpoint(location: PathLike, name: str = "last.pt") -> Dict[str, Any]
     import torch
 
     path = checkpoint_path(location, name)
+    if is_torchscript(path):
+        raise CheckpointError(f"{path} is a TorchScript export, not a checkpoint: give the run "
+                              f"folder it was exported from (or its checkpoints/best.pt)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

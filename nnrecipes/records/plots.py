@@ -17,6 +17,12 @@ from nnrecipes.core.task import Task, headline_metric  # noqa: E402
 from nnrecipes.records.checkpoint import write_atomically  # noqa: E402
 
 
+def _legend(axis, **options) -> None:
+    """A legend where the axis has labelled lines (matplotlib warns of an empty one)."""
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(**options)
+
+
 def _save(figure, path: Path) -> Path:
     """Atomically, like every run file: a full disk leaves no half figure, and names the file."""
     figure.tight_layout()
@@ -37,7 +43,7 @@ def curves(history: List[Dict[str, float]], task: Task, path: Path) -> Path:
     left.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     left.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     left.set(title="Loss", xlabel="epoch", ylabel="loss")
-    left.legend()
+    _legend(left)
     right.plot(epochs, [row[f"val_{metric}"] for row in history], marker="o", color="tab:green")
     right.set(title=f"Validation {metric}", xlabel="epoch", ylabel=metric)
     for axis in (left, right):
@@ -93,7 +99,7 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray, path: Path) -> Path:
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     left.plot([low, high], [low, high], color="red", linewidth=1, label="perfect")
     left.set(title="Predicted vs true (test)", xlabel="true", ylabel="predicted")
-    left.legend()
+    _legend(left)
     right.scatter(y_pred, y_true - y_pred, s=6, alpha=0.5)
     right.axhline(0, color="red", linewidth=1)
     right.set(title="Residuals (test)", xlabel="predicted", ylabel="true - predicted")
@@ -117,7 +123,7 @@ def sweep_lr_batch(points: List[Dict[str, float]], metric: str, folder: Path) ->
         axis.plot(lrs, grid[row], marker="o", label=f"batch {batch}")
     axis.set(xscale="log", xlabel="learning rate", ylabel=metric, title=f"{metric} by learning rate")
     axis.grid(alpha=0.3)
-    axis.legend()
+    _legend(axis)
     line = _save(figure, folder / "sweep_lr.png")
     figure, axis = plt.subplots(figsize=(1.5 * len(lrs) + 2, 1.0 * len(batches) + 2))
     image = axis.imshow(grid, cmap="viridis", aspect="auto")
@@ -149,7 +155,7 @@ def compare_curves(histories: Dict[str, List[Dict[str, float]]], metric: Optiona
         axes[1].set(title=f"Validation {metric}", xlabel="epoch", ylabel=metric)
     for axis in axes:
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        _legend(axis, fontsize=7)
     return _save(figure, path)
 
 
@@ -161,7 +167,7 @@ def lr_range(rates: Sequence[float], losses: Sequence[float], suggested: Optiona
     if suggested is not None:
         axis.axvline(suggested, color="tab:red", linestyle="--",
                      label=f"suggested {suggested:.3g}")
-        axis.legend()
+        _legend(axis)
     axis.set(xscale="log", title="Learning-rate range test", xlabel="learning rate",
              ylabel="training loss (smoothed)")
     axis.grid(alpha=0.3)

@@ -23,7 +23,7 @@ from nnrecipes.components.schedules import build_scheduler
 from nnrecipes.core.config import PATH_KEYS, ConfigError
 from nnrecipes.core.imbalance import class_weights
 from nnrecipes.core.registry import component
-from nnrecipes.core.task import Monitor, Task, make_loss, monitored
+from nnrecipes.core.task import Monitor, Task, make_loss, monitored, new_run
 from nnrecipes.core.validation import validate
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
 from nnrecipes.records.checkpoint import check_fits
@@ -154,6 +154,7 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
               ranks: Ranks = SINGLE_PROCESS) -> Run:
     """The run ``cfg`` describes, its data on ``device``, its model checked on two samples."""
     settings = RunSettings.from_config(cfg)
+    new_run()
     torch.manual_seed(settings.seed)
     data = build_data(cfg.dataset, settings.seed, device, fold=settings.fold)
     label = model_label(cfg.model)

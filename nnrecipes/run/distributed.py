@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import inspect
 import os
 from typing import Iterator
 
@@ -80,6 +81,10 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    # Buffers (batch-norm statistics) stay per process; parameters are kept equal by DDP.
+    # Buffers (batch-norm statistics) stay per process; parameters are kept equal by DDP. The
+    # buffers are alike at the start (one seed), so syncing them there changes nothing; torch
+    # 2.14 renamed the switch and warns at the old name.
+    keep = "forward_sync_buffers" if "forward_sync_buffers" in \
+        inspect.signature(DistributedDataParallel.__init__).parameters else "broadcast_buffers"
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   broadcast_buffers=False)
+                                   **{keep: False})

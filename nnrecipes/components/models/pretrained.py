@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 from urllib.parse import urlparse
 
 from nnrecipes.core.config import ConfigError, first_line
+from nnrecipes.core.torch_files import is_torchscript
 
 # torch.hub's rule: the hex digits after the last '-' of a weights file's name start its sha256.
 HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")
@@ -110,6 +111,10 @@ def load_state_file(location: str, key: str) -> Dict[str, Any]:
             return load_file(str(path))
         import torch
 
+        if is_torchscript(path):
+            raise ConfigError(f"{key}={location} is a TorchScript program, not a state dict: "
+                              f"give the file its weights were saved to with "
+                              f"torch.save(network.state_dict(), PATH)")
         state = torch.load(path, map_location="cpu", weights_only=True)
     except ImportError:
         raise ConfigError(f"{key}={location} needs the safetensors extra: "
