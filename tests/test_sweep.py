@@ -217,6 +217,11 @@ def test_search_prunes_stores_the_study_and_writes_a_best_config_that_reproduces
     rows = summary_rows(search_dir)
     assert len(rows) == 8
     assert "pruned" in {row["status"] for row in rows}
+    pruned = next(row["job"] for row in rows if row["status"] == "pruned")
+    # said as it happens, on the console (the search's log)
+    assert f"trial {int(pruned.split('_')[1])} (" in (search_dir / "nnrun.log").read_text()
+    assert "below the median of the trials before it at that epoch" in \
+        (search_dir / "nnrun.log").read_text()
     assert (search_dir / "study.db").is_file()
     best_yaml = yaml.safe_load((search_dir / "experiment" / "best.yaml").read_text())
     assert {"override /dataset": "breast_cancer"} in best_yaml["defaults"]

@@ -163,7 +163,9 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
         try:
             return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
                          parent_dir=run_dir)["best_val"]
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as pruned:
+            log.info(f"trial {trial.number} ({' '.join(overrides[len(base):])}) {pruned}, "
+                     f"below the median of the trials before it at that epoch")
             raise
         except Exception as error:  # one line here; Optuna marks the trial failed
             log.error(f"trial {trial.number} failed ({' '.join(overrides[len(base):])}): "
