@@ -251,3 +251,14 @@ def test_a_tiny_validation_split_is_said_once_without_library_warnings(nnrun, re
     assert not [warning for warning in recwarn if "sklearn" in warning.filename]
     log = (run.dir / "nnrun.log").read_text()
     assert "holds too few of the classes: its balanced accuracy and F1 say little" in log
+
+
+def test_the_figure_says_why_training_loss_is_above_validation_loss():
+    from nnrecipes.run.finish import _harder_in_training
+
+    config = {"trainer": {"label_smoothing": 0.1, "ema": None},
+              "dataset": {"augment": ["flip"]}, "model": {"dropout": 0.2}}
+    assert _harder_in_training(config) == \
+        "label smoothing 0.1, augmented batches (flip), dropout 0.2"
+    plain = {"trainer": {"label_smoothing": 0.0}, "dataset": {}, "model": {}}
+    assert _harder_in_training(plain) == ""

@@ -25,13 +25,16 @@ def write_model_summary(model: torch.nn.Module, sample: torch.Tensor, run_dir: P
 
 
 def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
-                    outputs: torch.Tensor, threshold: float = 0.5) -> List[Path]:
-    """Loss and metric curves; confusion matrix and prediction grid (binary labels at
-    ``threshold``), or regression scatter."""
+                    outputs: torch.Tensor, threshold: float = 0.5,
+                    harder_in_training: str = "") -> List[Path]:
+    """Loss and metric curves (``harder_in_training``: why the training loss is above the
+    validation loss by design, said on the figure); confusion matrix and prediction grid
+    (binary labels at ``threshold``), or regression scatter."""
     from nnrecipes.records import plots
 
     run_dir = Path(run_dir)
-    written = [plots.curves(list(history), data.task, run_dir / "curves.png")]
+    written = [plots.curves(list(history), data.task, run_dir / "curves.png",
+                            harder_in_training)]
     y_true = data.test.y.cpu().numpy()
     if not data.task.classification:
         y_pred = outputs.squeeze(-1).float().cpu().numpy()

@@ -23,9 +23,10 @@ def _legend(axis, **options) -> None:
         axis.legend(**options)
 
 
-def _save(figure, path: Path) -> Path:
-    """Atomically, like every run file: a full disk leaves no half figure, and names the file."""
-    figure.tight_layout()
+def _save(figure, path: Path, bottom: float = 0.0) -> Path:
+    """Atomically, like every run file: a full disk leaves no half figure, and names the file.
+    ``bottom``: the share of the figure's height kept free for a note under the axes."""
+    figure.tight_layout(rect=(0, bottom, 1, 1))
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, dpi=110, format="png")
@@ -35,12 +36,17 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def curves(history: List[Dict[str, float]], task: Task, path: Path) -> Path:
-    """Training and validation loss, and the main validation metric, over the epochs."""
+def curves(history: List[Dict[str, float]], task: Task, path: Path,
+           harder_in_training: str = "") -> Path:
+    """Training and validation loss, and the main validation metric, over the epochs;
+    ``harder_in_training`` says why the training loss is higher by design."""
     epochs = [row["epoch"] for row in history]
     metric = headline_metric(task)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
+    if harder_in_training:
+        figure.text(0.01, 0.01, f"training loss with {harder_in_training}: above the "
+                                f"validation loss by design", fontsize=8, color="dimgray")
     left.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     left.set(title="Loss", xlabel="epoch", ylabel="loss")
     _legend(left)
@@ -48,7 +54,7 @@ def curves(history: List[Dict[str, float]], task: Task, path: Path) -> Path:
     right.set(title=f"Validation {metric}", xlabel="epoch", ylabel=metric)
     for axis in (left, right):
         axis.grid(alpha=0.3)
-    return _save(figure, path)
+    return _save(figure, path, bottom=0.04 if harder_in_training else 0.0)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],

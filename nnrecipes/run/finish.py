@@ -59,7 +59,7 @@ def finish(run: Run, started: float, overrides: Sequence[str],
     figures = []
     if wants_figures(settings.plots, job_of_a_sweep):
         figures = write_run_plots(run.run_dir, data, run.progress.history, outputs,
-                                  run.threshold)
+                                  run.threshold, _harder_in_training(run.config_record))
         _stop_if_asked(run, "drawing the figures")
     write_summary(run.run_dir, summary)
     records = [run.run_dir / name for name in RECORDS if (run.run_dir / name).is_file()]
@@ -116,3 +116,16 @@ def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]
             "overrides": list(overrides)})
     except OSError as unwritable:  # the folder itself may be what failed: report the first error
         log.warning(f"could not record the failure in {run_dir}: {unwritable.strerror}")
+
+
+def _harder_in_training(config: Dict[str, Any]) -> str:
+    """What makes the training loss higher than the validation loss by design (the loss is
+    smoothed, batches are augmented, units dropped, the average validates), for the figure."""
+    trainer, dataset, model = config["trainer"], config["dataset"], config["model"]
+    causes = [f"label smoothing {trainer['label_smoothing']:g}"
+              if trainer.get("label_smoothing") else "",
+              f"augmented batches ({', '.join(dataset['augment'])})"
+              if dataset.get("augment") else "",
+              f"dropout {model['dropout']:g}" if model.get("dropout") else "",
+              "a weight average (trainer.ema) validates" if trainer.get("ema") else ""]
+    return ", ".join(cause for cause in causes if cause)
