@@ -27,7 +27,7 @@ from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.core.explain import describe, explain
 from nnrecipes.core.registry import register_configs
 from nnrecipes.core.targets import user_code_failure
-from nnrecipes.records.folders import claimed, named_folder
+from nnrecipes.records.folders import claimed, drop_refused, named_folder
 from nnrecipes.records.resume import (command_resumes, eval_command, resume_command,
                                       sweep_resume_command)
 from nnrecipes.run.ranks import alone_in_rank_zero, tell_torchrun, torchrun_rank
@@ -228,6 +228,8 @@ def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
             if summary:  # under torchrun, rank 0's
                 show_results(summary, run_dir)
     except user_errors as error:
+        if not cfg.resume and not torchrun_rank():  # a new run's folder, refused: not kept
+            drop_refused(run_dir)
         _stop(error, f"error: {describe(error)}", 2)
     except Interrupted as stop:
         # Under torchrun every rank stops at the same step; rank 0 says where to continue.

@@ -91,6 +91,9 @@ def test_same_seed_gives_identical_metrics(nnrun):
 
 def test_device_threads_last_for_their_own_run_only(nnrun):
     # A resumed run inherits its device.threads; the next run in the process must not.
+    from nnrecipes.run.devices import resolve_device
+
+    resolve_device("cpu")  # this process's default for a run (an earlier run may have chosen 1)
     default = torch.get_num_threads()
     threads = lambda run: run.summary["device_name"].rsplit(", ", 1)[-1]  # noqa: E731
     assert threads(nnrun("trainer.epochs=1", f"device.threads={default + 1}")) == \
@@ -103,6 +106,9 @@ def test_device_threads_last_for_their_own_run_only(nnrun):
 
 def test_a_small_network_trains_on_one_thread(nnrun):
     # iris's MLP: 0.55 MFLOP a batch, which a second thread only slows (scripts/busy_machine.py)
+    from nnrecipes.run.devices import resolve_device
+
+    resolve_device("cpu")
     default = torch.get_num_threads()
     run = nnrun("trainer.epochs=1")
     assert run.summary["device_name"].endswith(", 1 threads")

@@ -122,3 +122,29 @@ def claimed(folder: Optional[Path], multirun: bool, resuming: bool,
         yield
     finally:
         os.close(handle)  # closing drops the lock
+
+
+# What a command refused before its work began leaves: its record, and no result.
+REFUSED_RECORD = (".hydra", "nnrun.log", "summary.json", "environment.txt", "model.txt")
+
+
+def drop_refused(run_dir: Path) -> bool:
+    """Remove the folder of a new run refused before any result (a bad value, data that cannot
+    be used): the error line said all, and an empty run folder is clutter in outputs/. Whether
+    it was removed (not where it holds anything else, or a finished record)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or read_summary(run_dir).get("status") not in (None,
+                                                                          RunStatus.failed):
+        return False
+    if any(entry.name not in REFUSED_RECORD for entry in run_dir.iterdir()):
+        return False
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # the run's log file is open until closed
+        if isinstance(handler, logging.FileHandler) and \
+                Path(handler.baseFilename).parent == run_dir.resolve():
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True

@@ -77,8 +77,10 @@ def cached_state(weights, download: bool) -> Dict[str, Any]:
         if not download:
             raise ConfigError(
                 f"model.weights={weights.name}: {path.name} is not in {path.parent} (torch's hub "
-                f"cache, $TORCH_HOME/hub/checkpoints). Put the file there (from {weights.url}), "
-                f"or pass model.download=true on a machine with network access")
+                f"cache, $TORCH_HOME/hub/checkpoints). Pass model.download=true where the "
+                f"network is reachable, or fetch {weights.url} on a machine that reaches it and "
+                f"copy the file to {path} (or name a mirror in {MIRROR_VARIABLE}; "
+                f"docs/fine-tuning.md)")
         _download(weights, path)
     return load_state_file(str(path), "model.weights")
 
@@ -94,8 +96,9 @@ def _download(weights, path: Path) -> None:
     except Exception as error:  # no network, a refused mirror, a hash that does not match
         reason = first_line(error, 200)
         raise ConfigError(f"model.weights={weights.name} could not be downloaded from {url} "
-                          f"into {path} ({type(error).__name__}: {reason}); put the file there "
-                          f"by hand") from None
+                          f"into {path} ({type(error).__name__}: {reason}); fetch it on a "
+                          f"machine that reaches it and copy it to {path}, or name a mirror in "
+                          f"{MIRROR_VARIABLE} (docs/fine-tuning.md)") from None
 
 
 def load_state_file(location: str, key: str) -> Dict[str, Any]:
