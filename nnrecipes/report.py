@@ -38,7 +38,9 @@ def find_runs(paths: Sequence[Path]) -> List[Path]:
     """Run folders named directly, or the jobs of named sweep and search folders."""
     runs: List[Path] = []
     for path in map(Path, paths):
-        if has_summary(path):
+        if has_summary(path) and read_summary(path).get("folds"):  # a cross-validation
+            runs.extend(sorted(path.glob("fold_*"), key=lambda fold: int(fold.name[5:])))
+        elif has_summary(path):
             runs.append(path)
         elif path.is_dir():
             runs.extend(job for job in job_dirs(path) if has_summary(job))
@@ -110,6 +112,16 @@ def _names(runs: List[Dict[str, Any]]) -> List[str]:
     return [f"{run['dir'].parent.name}/{run['dir'].name}" for run in runs]
 
 
+def _labels(runs: List[Dict[str, Any]]) -> List[str]:
+    """How the curves name each run: the settings it differs in (``lr=0.01 batch_size=64``),
+    or its folder where they differ in nothing else."""
+    keys = differences(runs)
+    labels = [" ".join(f"{key.rsplit('.', 1)[-1]}={run['config'].get(key)}" for key in keys)
+              for run in runs]
+    unique = len(set(labels)) == len(labels) and all(labels)
+    return labels if unique else _names(runs)
+
+
 def _headline(runs: List[Dict[str, Any]]) -> Optional[str]:
     """The test metric every run is judged by, if they share one (runs of one task)."""
     metrics = {main_test_metric(run["summary"]) for run in runs} - {None}
@@ -125,8 +137,12 @@ def rows_of(runs: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, str]]
         value = metric_text(test[metric]) if metric in test else "-"
         scores = ({f"test {shared}": value} if shared else
                   {"test metric": metric or "-", "test": value})
+        monitored = summary.get("best_val")
         rows.append({"run": name, **{key: str(run["config"].get(key, "-")) for key in keys},
-                     "status": summary.get("status", "-"), **scores,
+                     "status": summary.get("status", "-"),
+                     # what a sweep ranked the runs by: the monitored metric's best epoch
+                     "best val": f"{summary.get('monitor', '')} {metric_text(monitored)}"
+                     if isinstance(monitored, (int, float)) else "-", **scores,
                      "test loss": metric_text(test["loss"]) if "loss" in test else "-",
                      "best epoch": str(summary.get("best_epoch", "-")),
                      "train s": str(summary.get("train_seconds", "-"))})
@@ -212,7 +228,8 @@ def _figures(runs: List[Dict[str, Any]], out: Path) -> List[Path]:
 
     tasks = {Task(run["summary"]["task"]) for run in runs if "task" in run["summary"]}
     metric = headline_metric(tasks.pop()) if len(tasks) == 1 else None  # else the loss alone
-    histories = {name: run["history"] for name, run in zip(_names(runs), runs) if run["history"]}
+    histories = {label: run["history"] for label, run in zip(_labels(runs), runs)
+                 if run["history"]}
     figures = [plots.compare_curves(histories, metric, out / "compare_curves.png")]
     for name, run in zip(_names(runs), runs):
         for figure in RUN_FIGURES:

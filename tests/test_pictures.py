@@ -103,12 +103,31 @@ def test_report_compares_two_runs_and_writes_both_formats(nnrun, tmp_path, capsy
     assert "data:image/png;base64," in (out / "report.html").read_text()
 
 
-def test_report_expands_a_sweep(tmp_path, capsys):
+def test_report_expands_a_sweep(tmp_path, capsys, monkeypatch):
     from test_sweep import sweep
 
+    from nnrecipes.records import plots
+
     _, sweep_dir = sweep(tmp_path, "optimizer.lr=0.1,0.01,0.001")
+    drawn = {}
+    original = plots.compare_curves
+    monkeypatch.setattr(plots, "compare_curves", lambda histories, metric, path: (
+        drawn.update(histories), original(histories, metric, path))[1])
     assert report_main([str(sweep_dir), "--out", str(tmp_path / "r")]) == 0
-    assert "3 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 runs" in printed
+    assert "val_accuracy" in printed  # the metric the sweep ranked the jobs by
+    # curves named by what the jobs differ in, not by job number
+    assert sorted(drawn) == ["lr=0.001", "lr=0.01", "lr=0.1"]
+
+
+def test_report_of_a_cross_validation_draws_its_folds(nnrun, tmp_path, capsys):
+    run = nnrun("dataset=wine", "trainer.folds=3", "trainer.epochs=3")
+    assert_png(run.dir / "curves.png")  # every fold's validation curves
+    assert report_main([str(run.dir), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "3 runs" in printed and "fold_3" in printed
+    assert_png(tmp_path / "r" / "compare_curves.png")
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml")))

@@ -27,7 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.run_status import RunStatus
-from nnrecipes.core.task import Task, compute_metrics, logit
+from nnrecipes.core.task import Task, compute_metrics, headline_metric, logit
+from nnrecipes.records.artifacts import wants_figures
 from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import command_line
 from nnrecipes.records.resume import check_resumes_cross_validation, completed_fold
@@ -80,6 +81,8 @@ def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     if not writes:
         return {}
     summary = _summary(cfg, run_dir, summaries, started, overrides)
+    if wants_figures(cfg.trainer.plots, job_of_a_sweep=hooks.get("parent_dir") is not None):
+        _fold_curves(Path(run_dir), len(summaries), Task(summary["task"]))
     write_summary(Path(run_dir), summary)
     close_group(cfg, run_dir, ok=True)
     return summary
@@ -113,6 +116,21 @@ def _fold(cfg: DictConfig, run_dir: Path, fold: int, overrides: Sequence[str],
     hooks["on_accepted"] = None  # the run's folder is accepted once
     hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
     return summary
+
+
+def _fold_curves(run_dir: Path, folds: int, task: Task) -> None:
+    """curves.png of the cross-validation: every fold's validation curves on shared axes."""
+    import csv
+
+    from nnrecipes.records import plots
+
+    histories = {}
+    for fold in range(1, folds + 1):
+        with open(fold_dir(run_dir, fold) / "metrics.csv", newline="") as handle:
+            histories[f"fold {fold}"] = [{key: float(value) for key, value in row.items()
+                                         if value not in ("", None)}
+                                        for row in csv.DictReader(handle)]
+    plots.compare_curves(histories, headline_metric(task), run_dir / "curves.png")
 
 
 def _fold_config(cfg: DictConfig, fold: int) -> DictConfig:
