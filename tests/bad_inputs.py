@@ -472,6 +472,10 @@ CASES: List[BadInput] = [
                                                  "model.image_size=100000"),
           "GiB of memory this run may use; make it smaller (model.image_size, "
           "dataset.batch_size, dataset.image_size)"),
+    _case("a residual network without widths", "dataset=digits model=resnet model.widths=[]",
+          "model.widths=[] is not allowed: must hold 1 to 64 entries"),
+    _case("more hidden layers than an MLP trains", "model.hidden_sizes=[" + ",".join(["8"] * 65)
+          + "]", "is not allowed: must hold 0 to 64 entries"),
     _case("widths too large for memory", "model.hidden_sizes=[100000,100000]",
           "model=mlp would need about 149.1 GiB to train (10,000,900,003 parameters"),
     _case("weights file holding a non-tensor",

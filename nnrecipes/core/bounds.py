@@ -30,6 +30,7 @@ class Allowed:
     # true/false (and YAML on/off) as booleans, which a text setting receives as 'True'.
     aliases: Tuple[Tuple[str, str], ...] = ()
     length: Optional[int] = None  # lists: exactly this many entries
+    entries: Tuple[int, Optional[int]] = (0, None)  # lists: at least, and at most, this many
     kind: str = ""  # what the number is, for the message: "a probability"
 
     def canonical(self, value: Any) -> Any:
@@ -87,6 +88,10 @@ def _problem(allowed: Allowed, value: Any, nullable: bool) -> Optional[str]:
         entries = list(value)
         if allowed.length is not None and len(entries) != allowed.length:
             return f"must hold exactly {allowed.length} entries"
+        fewest, most = allowed.entries
+        if len(entries) < fewest or (most is not None and len(entries) > most):
+            return (f"must hold {fewest} to {most} entries" if most is not None else
+                    f"must hold at least {fewest} entr{'y' if fewest == 1 else 'ies'}")
         bad = [entry for entry in entries if not allowed.admits(entry)]
         return f"every entry {allowed.describe()}" if bad else None
     if isinstance(value, float) and not math.isfinite(value):

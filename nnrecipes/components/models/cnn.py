@@ -18,10 +18,10 @@ from nnrecipes.data import image_data
 
 @dataclass
 class CNNConfig(ModelConfig):
-    channels: List[int] = setting(factory=lambda: [32, 64, 128], ge=1)
+    channels: List[int] = setting(factory=lambda: [32, 64, 128], ge=1, entries=(1, 64))
     # At most the images' smaller side (checked when the model is built from the data).
     kernel_size: int = setting(3, ge=1)
-    fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1)
+    fc_sizes: List[int] = setting(factory=lambda: [512, 512], ge=1, entries=(0, 64))
     dropout: float = setting(0.4, ge=0, lt=1, kind="a probability")
     batch_norm: bool = True
     convs_per_block: int = setting(1, ge=1)  # 2: VGG-style blocks, deeper at the same width

@@ -18,7 +18,8 @@ from nnrecipes.core.registry import declare
 
 @dataclass
 class MLPConfig(ModelConfig):
-    hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1)
+    # [] is a linear model; more than 64 layers train no better without skip connections.
+    hidden_sizes: List[int] = setting(factory=lambda: [128, 128], ge=1, entries=(0, 64))
     activation: Activation = Activation.relu
     dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")
     batch_norm: bool = False

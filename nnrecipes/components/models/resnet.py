@@ -19,7 +19,7 @@ from nnrecipes.data import image_data
 @dataclass
 class ResNetConfig(ModelConfig):
     # One stage per width; each stage after the first halves the image.
-    widths: List[int] = setting(factory=lambda: [32, 64, 128], ge=1)
+    widths: List[int] = setting(factory=lambda: [32, 64, 128], ge=1, entries=(1, 64))
     blocks: int = setting(2, ge=1)  # residual blocks per stage
     dropout: float = setting(0.0, ge=0, lt=1, kind="a probability")  # before the last layer
 
