@@ -38,8 +38,9 @@ def find_runs(paths: Sequence[Path]) -> List[Path]:
     """Run folders named directly, or the jobs of named sweep and search folders."""
     runs: List[Path] = []
     for path in map(Path, paths):
-        if has_summary(path) and read_summary(path).get("folds"):  # a cross-validation
-            runs.extend(sorted(path.glob("fold_*"), key=lambda fold: int(fold.name[5:])))
+        folds = [fold.parent for fold in path.glob("fold_*/summary.json")]
+        if has_summary(path) and folds:  # a cross-validation: its folds
+            runs.extend(sorted(folds, key=lambda fold: int(fold.name[5:])))
         elif has_summary(path):
             runs.append(path)
         elif path.is_dir():
