@@ -22,6 +22,8 @@ from nnrecipes.commands.argv import (for_this_process, with_config_folders_check
 from nnrecipes.commands.collector import tune_collector
 from nnrecipes.commands.show import (HELP_FLAGS, asks_for_config, show_config, show_help,
                                      show_results)
+from nnrecipes.commands.torchrun_modes import (RANK_ZERO_MODES, has_work_under_torchrun,
+                                               refuse_torchrun_sweeps)
 from nnrecipes.core.command_line import multirun
 from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.core.explain import describe, explain
@@ -135,37 +137,6 @@ def _share_cores(cfg: DictConfig) -> None:
         log.info(f"{jobs} jobs side by side on {available} cores: {share_cores(jobs)} threads each")
 
 
-TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m; mode=lr_find, "
-                           "eval and predict run in rank 0 alone); sweep or search by launching "
-                           "torchrun jobs, as README's 'Scaling out' shows")
-# Modes with no training to share: under torchrun rank 0 runs them as one process would.
-RANK_ZERO_MODES = (Mode.lr_find, Mode.eval, Mode.predict)
-
-
-def _refuse_torchrun_sweeps(args: List[str]) -> None:
-    """Before Hydra makes a sweep folder: under torchrun there is no sweep."""
-    if torchrun_rank() is not None and multirun(args):
-        raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
-
-
-def _check_torchrun(cfg: DictConfig, sweeping: bool) -> bool:
-    """Whether this process has work: under torchrun, a training run's every rank; a mode of
-    RANK_ZERO_MODES rank 0's alone; a sweep or a search is refused."""
-    rank = torchrun_rank()
-    if rank is None:
-        return True
-    if sweeping or (cfg.mode != Mode.train and cfg.mode not in RANK_ZERO_MODES):
-        raise ConfigError(TORCHRUN_TRAINS_ONE_RUN)
-    if cfg.mode in RANK_ZERO_MODES:
-        if rank == 0:
-            log.info(f"mode={Mode(cfg.mode).value} under torchrun: rank 0 runs it alone (nothing "
-                     f"to share between the ranks)")
-        return rank == 0
-    if rank > 0:
-        log.setLevel(logging.WARNING)  # rank 0 reports; the others speak only of errors
-    return True
-
-
 def _paths_from(launch_dir: str, cfg: DictConfig) -> None:
     """With hydra.job.chdir=true the job runs inside its run folder; the relative paths the user
     typed still mean the folder nnrun was started in."""
@@ -193,7 +164,7 @@ def _task(cfg: DictConfig) -> None:
     run_dir = Path(hydra_config.runtime.output_dir)
     # Not resolved: an override may hold a ${...} that is the user's error, to be worded below.
     overrides = list(OmegaConf.to_container(hydra_config.overrides.task))
-    if not _check_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN):
+    if not has_work_under_torchrun(cfg, hydra_config.mode == RunMode.MULTIRUN):
         return
     if hydra_config.job.chdir:
         _paths_from(hydra_config.runtime.cwd, cfg)
@@ -279,7 +250,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     tune_collector()
     scratch = None
     try:
-        _refuse_torchrun_sweeps(args)
+        refuse_torchrun_sweeps(args)
         args = with_config_folders_checked(with_paths_as_typed(args))
         args = sweep_resume_command(resume_command(eval_command(args)))
         args, scratch = for_this_process(args)

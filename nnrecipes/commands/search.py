@@ -14,7 +14,6 @@ one worker that finds the study finished.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -23,7 +22,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from nnrecipes.commands import study_storage
+from nnrecipes.commands import shared_study, study_storage
 from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.command_line import override_key
 from nnrecipes.core.config import ConfigError, first_line
@@ -38,8 +37,6 @@ from nnrecipes.records.sweep import summarize_sweep, unfinished
 from nnrecipes.run.train import train
 
 log = logging.getLogger("nnrecipes")
-# How often a worker whose trials are all taken reads the study while others' trials run.
-POLL_SECONDS = 2
 # The groups whose option the best trial picked; its best.yaml picks the same.
 GROUPS = (*(group for group in COMPONENT_GROUPS if group not in MANY_GROUPS), "device")
 Compose = Callable[[List[str]], DictConfig]
@@ -230,7 +227,8 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     direction = "minimize" if monitor.minimised else "maximize"
     study, storage = _open_study(cfg, run_dir, direction)
     if study_storage.shared(cfg.search.storage):
-        study_storage.check_same_search(study, _searches(cfg, monitor.column, direction),
+        study_storage.check_same_search(study, shared_study.searches(cfg, monitor.column,
+                                                                       direction),
                                         cfg.search.storage, cfg.search.study)
     remaining = max(0, cfg.search.trials - study_storage.counted(study.trials))
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
@@ -242,20 +240,12 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     ranked = summarize_sweep(run_dir)
     close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
     if study_storage.shared(cfg.search.storage):
-        _write_shared_best(study, storage, run_dir, monitor.column)
+        best = shared_study.best_of(study, storage, run_dir, monitor.column)
+        if best is not None:
+            _write_experiment(*best, run_dir)
     else:
         _write_best(ranked, run_dir, monitor.column)
     return len(unfinished(ranked))
-
-
-def _searches(cfg: DictConfig, monitor: str, direction: str) -> Dict[str, Any]:
-    """What makes two workers' searches the same: the data (its option, file and target), the
-    metric and its direction, and the space."""
-    data = {key: cfg.dataset.get(key) for key in ("name", "target") if key in cfg.dataset}
-    if cfg.dataset.get("path"):  # by its name: workers on other machines mount it elsewhere
-        data["file"] = Path(cfg.dataset.path).name
-    return {"dataset": data, "monitor": f"{direction} {monitor}",
-            "space": OmegaConf.to_container(cfg.search.space, resolve=True)}
 
 
 def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[float]) -> None:
@@ -267,73 +257,8 @@ def _take_trials(study: optuna.Study, storage, objective, timeout: Optional[floa
             return  # search.timeout ran out
         except study_storage.StudyFull:
             pass  # every trial is taken, here or by another worker
-        if not storage.beats or not _retries_to_run(study, storage.beats):
+        if not storage.beats or not shared_study.retries_to_run(study, storage.beats):
             return
-
-
-def _retries_to_run(study: optuna.Study, interval: int) -> bool:
-    """Wait while other workers' trials run; True when a dead one's retry waits to run. The
-    study is read every few seconds (the others' trials may end any moment), stale trials
-    failed every heartbeat. A wait with no trial changing for 20 heartbeats ends: a worker that
-    died before its first heartbeat leaves a trial Optuna cannot tell from a slow one."""
-    import warnings
-
-    said, seen, quiet = False, None, 0
-    next_beat = time.monotonic() + interval
-    while True:
-        trials = study.get_trials(deepcopy=False)
-        if any(trial.state == TrialState.WAITING for trial in trials):
-            return True
-        running = [trial for trial in trials if trial.state == TrialState.RUNNING]
-        if not running:
-            return False
-        if not said:
-            log.info(f"search: every trial is taken; waiting for {len(running)} running in "
-                     f"other workers, to try again any whose worker dies")
-            said = True
-        if time.monotonic() >= next_beat:
-            states = [(trial.number, trial.state) for trial in trials]
-            quiet = quiet + 1 if states == seen else 0
-            if quiet >= 20:
-                return False
-            seen, next_beat = states, next_beat + interval
-            with warnings.catch_warnings():  # Optuna calls it experimental
-                warnings.simplefilter("ignore")
-                optuna.storages.fail_stale_trials(study)
-        time.sleep(min(POLL_SECONDS, interval))
-
-
-def _write_shared_best(study: optuna.Study, storage, run_dir: Path, monitor: str) -> None:
-    """The study's best trial as an experiment, by the one worker that finds the study
-    finished (the claim every worker takes decides which)."""
-    with storage.claim():
-        trials = study.get_trials(deepcopy=False)
-        busy = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        if study.user_attrs.get("best_written_by"):
-            return
-        if busy and storage.beats:
-            log.info(f"search: {len(busy)} trials still running in other workers; the last "
-                     f"to finish writes the best config")
-            return
-        if busy:  # a journal keeps no heartbeat: a dead worker's trials run for ever there
-            log.warning(f"search: {len(busy)} trials are still running in other workers, or "
-                        f"their workers died (a journal study cannot tell); the best config of "
-                        f"the trials completed so far is written here, and again by the worker "
-                        f"that finishes last")
-        else:
-            study.set_user_attr("best_written_by", str(run_dir))
-    completed = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not completed:
-        log.error("search: no trial completed, so there is no best config")
-        return
-    best = study.best_trial
-    config = yaml.safe_load(best.user_attrs["config"])
-    note = (f"best of {study_storage.counted(trials)} trials: trial {best.number}, {monitor} "
-            f"{best.value:.6g}")
-    target = run_dir / "experiment" / "best.yaml"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(best_experiment(config, note))
-    log.info(f"search: {note}\nrun it again: nnrun --config-dir {run_dir} +experiment=best")
 
 
 def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> None:
@@ -344,7 +269,12 @@ def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> No
     best = ranked[0]
     config = OmegaConf.to_container(OmegaConf.load(Path(best["run_dir"]) / ".hydra" /
                                                    "config.yaml"), resolve=True)
-    note = f"best of {len(ranked)} trials: {best['job']}, {monitor} {best['val']:.6g}"
+    _write_experiment(config, f"best of {len(ranked)} trials: {best['job']}, {monitor} "
+                              f"{best['val']:.6g}", run_dir)
+
+
+def _write_experiment(config: Dict[str, Any], note: str, run_dir: Path) -> None:
+    """The best trial's config as experiment/best.yaml, and the command that runs it again."""
     target = run_dir / "experiment" / "best.yaml"
     target.parent.mkdir(exist_ok=True)
     target.write_text(best_experiment(config, note))

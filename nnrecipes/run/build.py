@@ -15,9 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.components.loggers import Loggers, check_available
-from nnrecipes.components.models import (build_model, check_model, check_model_fits_data,
-                                         model_label, weights_left_unread)
-from nnrecipes.components.models.probe import probe
+from nnrecipes.components.models import build_model, check_model, check_model_fits_data, model_label
 from nnrecipes.components.optimizers import build_optimizer
 from nnrecipes.components.schedules import build_scheduler
 from nnrecipes.core.config import PATH_KEYS, ConfigError
@@ -30,10 +28,10 @@ from nnrecipes.records.checkpoint import check_fits
 from nnrecipes.run import distributed
 from nnrecipes.run.augment import Augment, augment_for
 from nnrecipes.run.averaging import WeightAverage
-from nnrecipes.run.devices import (forward_flops, memory_for, resolve_device, threads_for_work,
-                                   use_deterministic_algorithms)
+from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
 from nnrecipes.run.settings import RunSettings
+from nnrecipes.run.sizing import fit_threads, probe_model
 from nnrecipes.run.transfer import Freezing, initialise
 
 log = logging.getLogger("nnrecipes")
@@ -158,13 +156,13 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     torch.manual_seed(settings.seed)
     data = build_data(cfg.dataset, settings.seed, device, fold=settings.fold)
     label = model_label(cfg.model)
-    _probe(cfg.model, data, settings.batch_size, label, device)
+    probe_model(cfg.model, data, settings.batch_size, label, device)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
     if cfg.model.init:
         initialise(model, cfg.model.init, label, data.train.x[:2], data.class_names)
     check_model(model, data.train.x[:2], data.task, data.num_outputs, label)
     if cfg.device.threads is None:
-        _fit_threads(model, data, settings.batch_size, device)
+        fit_threads(model, data, settings.batch_size, device)
     if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
@@ -194,36 +192,6 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
                min_batch=smallest_batch(model, ranks),
                augment=augment_for(cfg.dataset, image_data(data.input_shape)),
                freezing=freezing, threshold=_threshold(settings.threshold, data.task))
-
-
-def _probe(model_cfg: DictConfig, data: DataBundle, batch_size: int, label: str,
-           device: torch.device) -> None:
-    """The model tried on the meta device first (components/models/probe.py)."""
-    def build(shape):
-        keys = model_cfg
-        if tuple(shape) != tuple(data.input_shape) and model_cfg.get("image_size") is not None:
-            keys = model_cfg.copy()
-            keys.image_size = shape[-1]
-        with weights_left_unread():
-            return build_model(keys, tuple(shape), data.num_outputs, data.stats)
-
-    images = image_data(data.input_shape)
-    sizes = [f"model.{key}" for key, value in OmegaConf.to_container(model_cfg).items()
-             if isinstance(value, list) or (key == "image_size" and images)]
-    probe(build, tuple(data.input_shape), min(batch_size, len(data.train)), label,
-          memory_for(device), ", ".join([*sizes, "dataset.batch_size",
-                                         *(["dataset.image_size"] if images else [])]),
-          seen=model_cfg.get("image_size"))
-
-
-def _fit_threads(model: torch.nn.Module, data: DataBundle, batch_size: int,
-                 device: torch.device) -> None:
-    flops = forward_flops(model, data.train.x[:2])
-    per_batch = None if flops is None else flops / 2 * min(batch_size, len(data.train))
-    threads, default = threads_for_work(per_batch, device)
-    if threads < default:
-        log.info(f"device.threads={threads}: {per_batch / 1e6:.3g} MFLOP a batch keeps "
-                 f"{threads} thread{'s' * (threads > 1)} busy (set device.threads to choose)")
 
 
 def _class_weights(settings: RunSettings, data: DataBundle) -> Optional[List[float]]:

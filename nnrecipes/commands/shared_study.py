@@ -1,0 +1,91 @@
+"""A search study that several workers share (``search.storage``): what it searches, the wait
+for other workers' trials (to try again any whose worker dies), and the best config written by
+one worker, once. Where the study lives and how trials are claimed: study_storage.py."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import optuna
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from nnrecipes.commands import study_storage
+
+log = logging.getLogger("nnrecipes")
+POLL_SECONDS = 2  # how often a waiting worker reads the study
+
+
+def searches(cfg: DictConfig, monitor: str, direction: str) -> Dict[str, Any]:
+    """What makes two workers' searches the same: the data (its option, file and target), the
+    metric and its direction, and the space."""
+    data = {key: cfg.dataset.get(key) for key in ("name", "target") if key in cfg.dataset}
+    if cfg.dataset.get("path"):  # by its name: workers on other machines mount it elsewhere
+        data["file"] = Path(cfg.dataset.path).name
+    return {"dataset": data, "monitor": f"{direction} {monitor}",
+            "space": OmegaConf.to_container(cfg.search.space, resolve=True)}
+
+
+def retries_to_run(study: optuna.Study, interval: int) -> bool:
+    """Wait while other workers' trials run; True when a dead one's retry waits to run. The
+    study is read every few seconds (the others' trials may end any moment), stale trials
+    failed every heartbeat. A wait with no trial changing for 20 heartbeats ends: a worker that
+    died before its first heartbeat leaves a trial Optuna cannot tell from a slow one."""
+    said, seen, quiet = False, None, 0
+    next_beat = time.monotonic() + interval
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        if any(trial.state == TrialState.WAITING for trial in trials):
+            return True
+        running = [trial for trial in trials if trial.state == TrialState.RUNNING]
+        if not running:
+            return False
+        if not said:
+            log.info(f"search: every trial is taken; waiting for {len(running)} running in "
+                     f"other workers, to try again any whose worker dies")
+            said = True
+        if time.monotonic() >= next_beat:
+            states = [(trial.number, trial.state) for trial in trials]
+            quiet = quiet + 1 if states == seen else 0
+            if quiet >= 20:
+                return False
+            seen, next_beat = states, next_beat + interval
+            with warnings.catch_warnings():  # Optuna calls it experimental
+                warnings.simplefilter("ignore")
+                optuna.storages.fail_stale_trials(study)
+        time.sleep(min(POLL_SECONDS, interval))
+
+
+def best_of(study: optuna.Study, storage, run_dir: Path,
+            monitor: str) -> Optional[Tuple[Dict[str, Any], str]]:
+    """The study's best trial's config and a note on it, for the one worker that finds the
+    study finished (the claim every worker takes decides which); None for the others."""
+    with storage.claim():
+        trials = study.get_trials(deepcopy=False)
+        busy = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        if study.user_attrs.get("best_written_by"):
+            return None
+        if busy and storage.beats:
+            log.info(f"search: {len(busy)} trials still running in other workers; the last "
+                     f"to finish writes the best config")
+            return None
+        if busy:  # a journal keeps no heartbeat: a dead worker's trials run for ever there
+            log.warning(f"search: {len(busy)} trials are still running in other workers, or "
+                        f"their workers died (a journal study cannot tell); the best config of "
+                        f"the trials completed so far is written here, and again by the worker "
+                        f"that finishes last")
+        else:
+            study.set_user_attr("best_written_by", str(run_dir))
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not completed:
+        log.error("search: no trial completed, so there is no best config")
+        return None
+    best = study.best_trial
+    config = yaml.safe_load(best.user_attrs["config"])
+    return config, (f"best of {study_storage.counted(trials)} trials: trial {best.number}, "
+                    f"{monitor} {best.value:.6g}")
