@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Tuple
@@ -599,7 +600,9 @@ def _pretrained(own: Path) -> None:
 
     torch.save(models.get_model("mobilenet_v3_small", weights=None).state_dict(),
                own / "mobilenet.pth")
-    torch.jit.script(torch.nn.Linear(2, 2)).save(str(own / "program.pt"))
+    with warnings.catch_warnings():  # torch 2.14 calls TorchScript deprecated; users have it
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(torch.nn.Linear(2, 2)).save(str(own / "program.pt"))
     resnet = models.get_model("resnet18", weights=None).state_dict()
     torch.save({**resnet, "note": "trained on my laptop"}, own / "with_note.pth")
     torch.save({key: value.long() for key, value in resnet.items()}, own / "integers.pth")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Optional
 
 from nnrecipes.data.errors import DataError
@@ -86,7 +87,9 @@ def split_fold(x, y, fold: int, folds: int, seed: int, stratify: bool,
                             f"trainer.folds={len(set(groups))}")
         kind = StratifiedGroupKFold if stratify else GroupKFold
         splits = kind(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups)
-    train, val = list(splits)[fold - 1]
+    with warnings.catch_warnings():  # a class rarer than the folds: _check_classes said so
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        train, val = list(splits)[fold - 1]
     return _take(x, train), _take(x, val), y[train], y[val]
 
 
