@@ -153,8 +153,9 @@ def test_a_journal_study_whose_worker_died_still_gets_a_best_config(tmp_path):
     study = optuna.create_study(study_name="nnrun", storage=_storage(setting),
                                 direction="maximize")
     study.ask()  # a worker that took a trial and died
-    worker = _worker(tmp_path / "survivor", f"search.storage='{setting}'", "search.trials=3")
+    worker = _worker(tmp_path / "survivor", f"search.storage='{setting}'", "search.trials=3",
+                     "search.heartbeat=2")
     out, _ = worker.communicate(timeout=600)
     assert worker.returncode == 0, out[-3000:]
-    assert "1 trials are still running in other workers, or their workers died" in out
+    assert "1 trials have reported nothing for 4 s (their workers died" in out
     assert (tmp_path / "survivor" / "experiment" / "best.yaml").is_file()

@@ -240,7 +240,8 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     ranked = summarize_sweep(run_dir)
     close_group(cfg, run_dir, ok=any(row["status"] == RunStatus.completed for row in ranked))
     if study_storage.shared(cfg.search.storage):
-        best = shared_study.best_of(study, storage, run_dir, monitor.column)
+        best = shared_study.best_of(study, storage, run_dir, monitor.column,
+                                    silence=2 * cfg.search.heartbeat)
         if best is not None:
             _write_experiment(*best, run_dir)
     else:

@@ -61,10 +61,27 @@ def retries_to_run(study: optuna.Study, interval: int) -> bool:
         time.sleep(min(POLL_SECONDS, interval))
 
 
-def best_of(study: optuna.Study, storage, run_dir: Path,
-            monitor: str) -> Optional[Tuple[Dict[str, Any], str]]:
+def _wait_while_others_report(study: optuna.Study, silence: float) -> None:
+    """A journal keeps no heartbeat: wait while other workers' running trials report epochs,
+    until they end or none has reported for ``silence`` seconds (their workers died)."""
+    last, changed = None, time.monotonic()
+    while True:
+        running = [(trial.number, len(trial.intermediate_values)) for trial in
+                   study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        if not running or time.monotonic() - changed > silence:
+            return
+        if running != last:
+            last, changed = running, time.monotonic()
+        time.sleep(min(POLL_SECONDS, silence))
+
+
+def best_of(study: optuna.Study, storage, run_dir: Path, monitor: str,
+            silence: float) -> Optional[Tuple[Dict[str, Any], str]]:
     """The study's best trial's config and a note on it, for the one worker that finds the
-    study finished (the claim every worker takes decides which); None for the others."""
+    study finished (the claim every worker takes decides which); None for the others. On a
+    journal, trials silent for ``silence`` seconds count as their dead workers'."""
+    if not storage.beats:
+        _wait_while_others_report(study, silence)
     with storage.claim():
         trials = study.get_trials(deepcopy=False)
         busy = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
@@ -75,10 +92,10 @@ def best_of(study: optuna.Study, storage, run_dir: Path,
                      f"to finish writes the best config")
             return None
         if busy:  # a journal keeps no heartbeat: a dead worker's trials run for ever there
-            log.warning(f"search: {len(busy)} trials are still running in other workers, or "
-                        f"their workers died (a journal study cannot tell); the best config of "
-                        f"the trials completed so far is written here, and again by the worker "
-                        f"that finishes last")
+            log.warning(f"search: {len(busy)} trials have reported nothing for {silence:g} s "
+                        f"(their workers died, or a journal study cannot tell); the best config "
+                        f"of the trials completed is written here, and again by a worker that "
+                        f"finishes later")
         else:
             study.set_user_attr("best_written_by", str(run_dir))
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
