@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -29,7 +28,7 @@ from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.core.explain import describe, explain
 from nnrecipes.core.registry import register_configs
 from nnrecipes.core.targets import user_code_failure
-from nnrecipes.records.folders import claimed, drop_refused, named_folder
+from nnrecipes.records.folders import claimed, drop_refused, named_folder, remove_run_folder
 from nnrecipes.records.resume import (command_resumes, eval_command, resume_command,
                                       sweep_resume_command)
 from nnrecipes.run.ranks import alone_in_rank_zero, tell_torchrun, torchrun_rank
@@ -294,13 +293,7 @@ def _remove_scratch(folder: Path) -> None:
     error = sys.exc_info()[1]
     if isinstance(error, SystemExit) and error.code == 1:
         return
-    root = logging.getLogger()
-    for handler in list(root.handlers):  # its log file is open until closed
-        if isinstance(handler, logging.FileHandler) and \
-                Path(handler.baseFilename).is_relative_to(folder):
-            root.removeHandler(handler)
-            handler.close()
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_run_folder(folder)
 
 
 if __name__ == "__main__":

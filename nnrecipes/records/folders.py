@@ -128,23 +128,26 @@ def claimed(folder: Optional[Path], multirun: bool, resuming: bool,
 REFUSED_RECORD = (".hydra", "nnrun.log", "summary.json", "environment.txt", "model.txt")
 
 
-def drop_refused(run_dir: Path) -> bool:
+def drop_refused(run_dir: Path) -> None:
     """Remove the folder of a new run refused before any result (a bad value, data that cannot
-    be used): the error line said all, and an empty run folder is clutter in outputs/. Whether
-    it was removed (not where it holds anything else, or a finished record)."""
+    be used): the error line said all, and an empty run folder is clutter in outputs/. Kept
+    where it holds anything else, or a record other than a failure's."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or read_summary(run_dir).get("status") not in (None,
                                                                           RunStatus.failed):
-        return False
-    if any(entry.name not in REFUSED_RECORD for entry in run_dir.iterdir()):
-        return False
+        return
+    if all(entry.name in REFUSED_RECORD for entry in run_dir.iterdir()):
+        remove_run_folder(run_dir)
+
+
+def remove_run_folder(folder: Path) -> None:
+    """Remove ``folder``, first closing the log files this process keeps open in it."""
     import logging
 
     root = logging.getLogger()
-    for handler in list(root.handlers):  # the run's log file is open until closed
+    for handler in list(root.handlers):
         if isinstance(handler, logging.FileHandler) and \
-                Path(handler.baseFilename).parent == run_dir.resolve():
+                Path(handler.baseFilename).resolve().is_relative_to(Path(folder).resolve()):
             root.removeHandler(handler)
             handler.close()
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return True
+    shutil.rmtree(folder, ignore_errors=True)
