@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from nnrecipes.data.errors import DataError
+from nnrecipes.data.table_columns import (MOSTLY_MISSING, ColumnPlan, date_columns, plan_columns,
+                                          string_column)
 from nnrecipes.data.table_file import check_finite
 
 log = logging.getLogger("nnrecipes")
@@ -129,7 +131,6 @@ class TableEncoding:
             return frame
         import pandas as pd
 
-        from nnrecipes.data.table_columns import date_columns
 
         return pd.DataFrame({name: values for column in self.features for name, values in
                              (date_columns(frame[column], self.dates[column]).items()
@@ -186,13 +187,6 @@ def _say_filled(frame, fills: Dict[str, Any], where: str) -> None:
         log.info(f"{where}: missing values filled from the training split: {'; '.join(filled)}")
 
 
-def string_column(values) -> bool:
-    """Whether a column holds text (one-hot encoded) rather than numbers or true/false."""
-    import pandas as pd
-
-    return not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
-
-
 def check_complete(frame, source: TableSource) -> None:
     """Missing cells are an error that names each column and its count."""
     counts = frame.isna().sum()
@@ -211,7 +205,6 @@ def fit_encoding(frame, impute: str, max_categories: int, where: str,
     column of row groups, which splits read and the model does not."""
     import pandas as pd
 
-    from nnrecipes.data.table_columns import ColumnPlan, plan_columns
 
     plan = ColumnPlan(kept=[])
     for column in excluded:
@@ -271,7 +264,6 @@ def _fit_categories(encoding: TableEncoding, plan, values, max_categories: int) 
 def _fit_fills(encoding: TableEncoding, plan, frame) -> None:
     """A fill for every column (prediction rows may lack any), an "is missing" column for each
     that lacked values in training, and a flag for those missing in most rows."""
-    from nnrecipes.data.table_columns import MOSTLY_MISSING
 
     for column in frame.columns:
         values = frame[column]

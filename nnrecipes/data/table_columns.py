@@ -65,10 +65,16 @@ class ColumnPlan:
         return [asdict(decision) for decision in self.decisions]
 
 
+def string_column(values) -> bool:
+    """Whether a column holds text (one-hot encoded) rather than numbers or true/false."""
+    import pandas as pd
+
+    return not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
+
+
 def plan_columns(frame, drop_ids: bool, parse_dates: bool) -> ColumnPlan:
     """Which of ``frame``'s columns (the training split's features) to keep, and which are
     dates; a column left out is said, with why."""
-    from nnrecipes.data.encoding import string_column
 
     plan = ColumnPlan(kept=[])
     rows = len(frame)

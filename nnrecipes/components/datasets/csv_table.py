@@ -23,10 +23,11 @@ from nnrecipes.core.config import DatasetConfig
 from nnrecipes.core.registry import declare
 from nnrecipes.core.task import AUTO, TASK_CHOICES, Task
 from nnrecipes.data.encoding import (IMPUTE_ALIASES, IMPUTE_CHOICES, TableSource, check_complete,
-                                     fit_encoding, string_column)
+                                     fit_encoding)
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_table
+from nnrecipes.data.table_columns import string_column
 from nnrecipes.data.table_file import check_finite, read_table
 
 log = logging.getLogger("nnrecipes")
