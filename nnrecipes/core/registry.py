@@ -18,9 +18,10 @@ import dataclasses
 import difflib
 import importlib
 import pkgutil
+import sys
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Set
+from typing import Any, Callable, Dict, List, Mapping, Set, Tuple
 
 from omegaconf import OmegaConf
 
@@ -32,7 +33,7 @@ from nnrecipes.core.config import (Config, ConfigError, DeviceConfig, SearchConf
 GROUP_PACKAGES = {"dataset": "nnrecipes.components.datasets",
                   "model": "nnrecipes.components.models",
                   "optimizer": "nnrecipes.components.optimizers",
-                  "scheduler": "nnrecipes.components.schedules",
+                  "scheduler": "nnrecipes.components.schedulers",
                   "logger": "nnrecipes.components.loggers"}
 GROUPS = tuple(GROUP_PACKAGES)
 # Groups of which a run may pick several options (logger=[tensorboard,mlflow]); each option's
@@ -55,6 +56,7 @@ class Component:
 
 
 _declared: Dict[str, Dict[str, Component]] = {group: {} for group in GROUPS}
+_declared_in: Dict[Tuple[str, str], str] = {}  # (group, name): the file that declared it
 _discovered: Set[str] = set()
 
 
@@ -63,8 +65,13 @@ def declare(group: str, name: str, schema: type, build: Callable[..., Any],
     """Declare ``name`` in ``group``: its keys (``schema``), its builder and its traits."""
     if group not in _declared:
         raise ValueError(f"{group!r} is not a component group; one of {', '.join(GROUPS)}")
+    where = sys._getframe(1).f_code.co_filename  # the declaring file, to name it if taken
+    taken = _declared_in.get((group, name))
+    if taken is not None and taken != where:  # the same file again is a reload, not a clash
+        raise ValueError(f"{group}={name} is declared twice: in {taken} and in {where}; "
+                         f"rename one of them")
     component = Component(group, name, schema, build, traits)
-    _declared[group][name] = component
+    _declared[group][name], _declared_in[(group, name)] = component, where
     return component
 
 
