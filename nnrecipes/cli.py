@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -16,22 +17,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nnrecipes.commands.argv import (for_this_process, with_config_folders_checked,
-                                     with_paths_as_typed)
-from nnrecipes.commands.collector import tune_collector
-from nnrecipes.commands.show import (HELP_FLAGS, asks_for_config, show_config, show_help,
-                                     show_results)
-from nnrecipes.commands.torchrun_modes import (RANK_ZERO_MODES, has_work_under_torchrun,
-                                               refuse_torchrun_sweeps)
-from nnrecipes.core.command_line import multirun
+from nnrecipes.command_line.argv import (for_this_process, with_config_folders_checked,
+                                         with_paths_as_typed)
+from nnrecipes.command_line.collector import tune_collector
+from nnrecipes.command_line.show import HELP_FLAGS, asks_for_config, show_config, show_help
+from nnrecipes.command_line.torchrun_modes import (RANK_ZERO_MODES, has_work_under_torchrun,
+                                                   refuse_torchrun_sweeps)
 from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode, config_dir
 from nnrecipes.core.explain import describe, explain
+from nnrecipes.core.overrides import multirun
 from nnrecipes.core.registry import register_configs
 from nnrecipes.core.targets import user_code_failure
 from nnrecipes.records.folders import claimed, drop_refused, named_folder, remove_run_folder
 from nnrecipes.records.resume import (command_resumes, eval_command, resume_command,
                                       sweep_resume_command)
-from nnrecipes.run.ranks import alone_in_rank_zero, tell_torchrun, torchrun_rank
+from nnrecipes.run.torchrun import alone_in_rank_zero, tell_torchrun, torchrun_rank
 
 log = logging.getLogger("nnrecipes")
 # Set by `nnrun --debug`: errors are raised with their traceback instead of worded in one line.
@@ -51,8 +51,8 @@ class SweepSummary(Callback):
     reported without hiding the sweep's own exit code."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from nnrecipes.commands.slurm_jobs import prepare_launcher
-        from nnrecipes.commands.sweep_composition import compose_each_job_once
+        from nnrecipes.command_line.slurm_jobs import prepare_launcher
+        from nnrecipes.command_line.sweep_composition import compose_each_job_once
         from nnrecipes.components.loggers import open_group
 
         prepare_launcher(str(config.hydra.launcher.get("_target_", "")))
@@ -93,12 +93,12 @@ def _traceback_to_log_file(error: BaseException) -> None:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors) -> None:
     """One job of a multirun: a failure is recorded and reported, and the sweep goes on."""
-    from nnrecipes.commands.slurm_jobs import only_rank_zero_writes_the_log
+    from nnrecipes.command_line.slurm_jobs import only_rank_zero_writes_the_log
+    from nnrecipes.modes.train import train_or_cross_validate
     from nnrecipes.records.resume import already_completed, continue_sweep_job
     from nnrecipes.records.sweep import summarize_sweep
     from nnrecipes.run import distributed
     from nnrecipes.run.interrupt import Interrupted, pass_on
-    from nnrecipes.run.train import train
 
     number = HydraConfig.get().job.num
     distributed.adopt_slurm_tasks()
@@ -109,7 +109,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
     continue_sweep_job(cfg, run_dir)
     _share_cores(cfg)
     try:
-        train(cfg, run_dir, overrides, parent_dir=Path(HydraConfig.get().sweep.dir))
+        train_or_cross_validate(cfg, run_dir, overrides,
+                                parent_dir=Path(HydraConfig.get().sweep.dir))
     except Interrupted as stop:
         log.error(f"job {number}: {stop}")
         if not torchrun_rank():
@@ -127,7 +128,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors
 
 
 def _share_cores(cfg: DictConfig) -> None:
-    from nnrecipes.commands.parallel import jobs_side_by_side
+    from nnrecipes.command_line.parallel import jobs_side_by_side
     from nnrecipes.run.devices import cores, share_cores
 
     available = cores()
@@ -176,27 +177,12 @@ def _task(cfg: DictConfig) -> None:
 
 def _run_mode(cfg: DictConfig, run_dir: Path, overrides: List[str], user_errors,
               accept: Callable[[], None]) -> None:
-    from nnrecipes.commands.evaluate import evaluate_checkpoint
-    from nnrecipes.commands.lr_find import find_learning_rate
-    from nnrecipes.commands.predict import predict_checkpoint
-    from nnrecipes.commands.search import run_search
+    from nnrecipes.modes import ModeContext, run_mode
     from nnrecipes.run.interrupt import Interrupted
-    from nnrecipes.run.train import train
 
     try:
-        if cfg.mode == Mode.eval:
-            evaluate_checkpoint(cfg, run_dir, overrides)
-        elif cfg.mode == Mode.predict:
-            predict_checkpoint(cfg, run_dir)
-        elif cfg.mode == Mode.lr_find:
-            find_learning_rate(cfg, run_dir, overrides)
-        elif cfg.mode == Mode.search:
-            if run_search(cfg, run_dir, overrides, compose=_compose_in_app):
-                raise SystemExit(1)  # as a sweep with failed jobs
-        else:
-            summary = train(cfg, run_dir, overrides, on_accepted=accept)
-            if summary:  # under torchrun, rank 0's
-                show_results(summary, run_dir)
+        run_mode(cfg, run_dir, ModeContext(overrides, on_accepted=accept,
+                                           compose=_compose_in_app))
     except user_errors as error:
         if not cfg.resume and not torchrun_rank():  # a new run's folder, refused: not kept
             drop_refused(run_dir)
@@ -287,6 +273,24 @@ def main(argv: Optional[List[str]] = None) -> None:
                 os.environ[name] = value
 
 
+def entry() -> None:
+    """The ``nnrun`` command. Once everything is written and flushed, and no other thread is
+    left to finish its work, the process ends without the interpreter's teardown: freeing
+    torch's, scikit-learn's and matplotlib's modules one by one took 0.4 s of the README's
+    first command's 5.7 s (docs/benchmarks.md), and writes nothing."""
+    code: object = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code
+    logging.shutdown()  # the log files flushed and closed, as the interpreter's exit would
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    if threading.active_count() > 1 or not isinstance(code, (int, type(None))):
+        raise SystemExit(code)  # a thread still working (a tracker's): the usual exit waits
+    os._exit(code or 0)
+
+
 def _remove_scratch(folder: Path) -> None:
     """A scratch run folder goes when the command ends, unless it holds the traceback of an
     internal error, which the error line points to."""
@@ -297,4 +301,4 @@ def _remove_scratch(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -54,7 +54,7 @@ def description(saved: Dict[str, Any], files: Dict[str, str]) -> Dict[str, Any]:
         "input_columns": TableEncoding.from_dict(encoding).names() if encoding else None,
         "output": Task(spec["task"]).output_meaning, "class_names": saved.get("class_names"),
         # Binary: class_names[1] where sigmoid(logit) >= threshold (trainer.threshold).
-        "threshold": saved.get("threshold") or 0.5 if spec["task"] == Task.binary else None,
+        "threshold": saved.get("threshold") or 0.5 if Task(spec["task"]).thresholded else None,
         "model": saved["config"]["model"],
     }
 

@@ -24,7 +24,7 @@ from rich.table import Table
 from nnrecipes.core.config import first_line
 from nnrecipes.core.console import metric_text, wide_console
 from nnrecipes.core.task import Task, headline_metric
-from nnrecipes.records.status import SUMMARY, has_summary, read_summary
+from nnrecipes.records.summary import SUMMARY, has_summary, read_summary
 from nnrecipes.records.sweep import job_dirs, main_test_metric
 
 RUN_FIGURES = ("curves.png", "confusion_matrix.png", "predictions.png", "regression.png")

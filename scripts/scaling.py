@@ -42,7 +42,7 @@ def _script(name: str):
 def _empty_trials(setting: str, study: str, trials: int, ready) -> None:
     import optuna
 
-    from nnrecipes.commands.study_storage import StudyFull, open_storage
+    from nnrecipes.modes.study_storage import StudyFull, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(setting, Path(tempfile.gettempdir()), study, trials, heartbeat=60)
@@ -58,7 +58,7 @@ def _empty_trials(setting: str, study: str, trials: int, ready) -> None:
 def _count(setting: str, study: str) -> int:
     import optuna
 
-    from nnrecipes.commands.study_storage import open_storage
+    from nnrecipes.modes.study_storage import open_storage
 
     storage = open_storage(setting, Path(tempfile.gettempdir()), study, 0, heartbeat=60)
     loaded = optuna.load_study(study_name=study, storage=storage)
@@ -69,7 +69,7 @@ def storage_rate(setting: str, workers: int, trials: int) -> Dict[str, float]:
     """Trials a second for ``workers`` processes sharing one study of empty trials."""
     import optuna
 
-    from nnrecipes.commands.study_storage import open_storage
+    from nnrecipes.modes.study_storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = f"scaling-{workers}-{time.time_ns()}"

@@ -14,8 +14,8 @@ from bad_inputs import error_lines
 from conftest import run_cli
 from omegaconf import MISSING
 
+import nnrecipes.modes.train as train_mode
 import nnrecipes.run.build as run_module
-import nnrecipes.run.train as train_module
 from nnrecipes.core.bounds import Allowed, declared
 from nnrecipes.core.config import Config
 from nnrecipes.core.registry import GROUPS, MANY_GROUPS, PLAIN_GROUPS, schemas
@@ -103,7 +103,7 @@ def test_a_value_outside_its_range_is_refused_before_any_work(picks, key, value,
         run_module.prepare(cfg)  # every check that needs no data
         pytest.fail(f"{key}={value} was accepted")
 
-    monkeypatch.setattr(train_module, "train", prepare_only)
+    monkeypatch.setattr(train_mode, "train_or_cross_validate", prepare_only)
     code = run_cli(*picks, f"{key}={value}", f"hydra.run.dir={tmp_path / 'out'}")
     output = capsys.readouterr()
     said = "\n".join(error_lines(output.out + output.err))

@@ -23,8 +23,10 @@ from conftest import RunResult, run_cli
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-import nnrecipes.commands.evaluate as evaluate_module
-import nnrecipes.commands.search as search_module
+import nnrecipes.modes.evaluate as evaluate_module
+import nnrecipes.modes.search as search_module
+import nnrecipes.modes.train as train_mode
+import nnrecipes.records.recorder as recorder_module
 import nnrecipes.run.build as run_module
 import nnrecipes.run.loop as loop
 import nnrecipes.run.train as train_module
@@ -104,7 +106,7 @@ def test_random_overrides_give_clear_errors_or_valid_configs(overrides, tmp_path
     """Whatever the overrides, composition and validation end in a config or a clear error."""
     monkeypatch.chdir(tmp_path)
     stub = lambda cfg, run_dir, overrides=(), **kwargs: _prepared(cfg)  # noqa: E731
-    monkeypatch.setattr(train_module, "train", stub)
+    monkeypatch.setattr(train_mode, "train_or_cross_validate", stub)
     monkeypatch.setattr(evaluate_module, "evaluate_checkpoint", stub)
     monkeypatch.setattr(search_module, "run_search",  # returns how many trials failed
                         lambda cfg, run_dir, overrides=(), **kwargs: _prepared(cfg) and 0)
@@ -185,7 +187,7 @@ def test_an_internal_error_says_it_is_a_bug(nnrun, monkeypatch, capsys, tmp_path
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(train_module, "write_model_summary", broken)
+    monkeypatch.setattr(recorder_module, "write_model_summary", broken)
     with pytest.raises(SystemExit) as stopped:
         nnrun("trainer.epochs=1", run_dir=tmp_path / "bug")
     text = capsys.readouterr().out

@@ -17,6 +17,7 @@ from bad_inputs import error_lines
 from conftest import RunResult, run_cli
 
 import nnrecipes.records.checkpoint as checkpoint_module
+import nnrecipes.records.recorder as recorder_module
 import nnrecipes.run.finish as finish_module
 import nnrecipes.run.train as train_module
 from nnrecipes import report
@@ -114,8 +115,10 @@ def test_a_batch_of_one_trains(tmp_path):
 
 
 def _stop_once(monkeypatch, after: str):
-    """A stop request (SIGTERM) that arrives once ``after`` (a name in run/finish.py) has run."""
-    real, asked = getattr(finish_module, after), []
+    """A stop request (SIGTERM) that arrives once ``after`` (a name in run/finish.py or, for
+    the figures, records/recorder.py) has run."""
+    module = recorder_module if after == "write_run_plots" else finish_module
+    real, asked = getattr(module, after), []
 
     def marked(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -129,7 +132,7 @@ def _stop_once(monkeypatch, after: str):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(finish_module, after, marked)
+    monkeypatch.setattr(module, after, marked)
     monkeypatch.setattr(train_module, "stop_requests", Requests)
 
 

@@ -124,7 +124,7 @@ import atexit, gc
 atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0, "freezes", len(freezes)))
 freezes, real_freeze = [], gc.freeze
 gc.freeze = lambda: (freezes.append(1), real_freeze())[1]
-from nnrecipes.commands import collector
+from nnrecipes.command_line import collector
 
 gc.disable()  # from before the cycle exists: only the exit's collection may find it
 
@@ -147,7 +147,7 @@ def test_exit_collects_once_then_freezes_what_is_left():
 
 
 def test_the_youngest_generation_is_collected_less_often_unless_set_higher(monkeypatch):
-    from nnrecipes.commands import collector
+    from nnrecipes.command_line import collector
 
     monkeypatch.setattr(atexit, "register", lambda handler: None)  # no handler left behind
     for before, after in [(700, collector.YOUNG_THRESHOLD), (10 ** 6, 10 ** 6), (0, 0)]:
@@ -158,7 +158,7 @@ def test_the_youngest_generation_is_collected_less_often_unless_set_higher(monke
 
 
 def test_a_run_tunes_the_collector(nnrun, monkeypatch):
-    from nnrecipes.commands import collector
+    from nnrecipes.command_line import collector
 
     monkeypatch.setattr(collector, "_tuned", False)
     handlers, register = [], atexit.register

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from nnrecipes import cli
-from nnrecipes.commands.parallel import jobs_side_by_side
+from nnrecipes.command_line.parallel import jobs_side_by_side
 from nnrecipes.core.config import unique_dir
 from nnrecipes.run.devices import cores
 

@@ -10,6 +10,7 @@ from conftest import RunResult
 from nnrecipes import cli
 from nnrecipes.core.task import task_metrics
 from nnrecipes.data import build_data
+from nnrecipes.records import recorder as recorder_module
 from nnrecipes.run import loop as loop_module
 from nnrecipes.run import train as train_module
 
@@ -207,13 +208,13 @@ def test_short_epochs_write_their_files_every_few_seconds_and_resume_from_what_w
     writes after every epoch. A stop resumes from the epoch last.pt holds."""
     overrides = ("dataset=wine", "trainer.epochs=30", "trainer.baseline=off")
     writes = []
-    write = loop_module.write_atomically
+    write = recorder_module.write_atomically
 
     def counting(path, payload):
         writes.append(path.name)
         return write(path, payload)
 
-    monkeypatch.setattr(loop_module, "write_atomically", counting)
+    monkeypatch.setattr(recorder_module, "write_atomically", counting)
     monkeypatch.setattr(loop_module, "WRITE_EVERY_SECONDS", 0)
     every_epoch = nnrun(*overrides, run_dir=tmp_path / "every")
     assert writes.count("last.pt") == writes.count("metrics.csv") == 30

@@ -118,7 +118,7 @@ def test_the_range_test_raises_the_rate_and_suggests_one_within_it(nnrun, capsys
 
 
 def test_no_suggestion_where_the_loss_never_falls():
-    from nnrecipes.commands.lr_find import suggestion
+    from nnrecipes.modes.lr_find import suggestion
 
     rates = [10.0 ** (exponent / 4) for exponent in range(-28, 4)]
     assert suggestion(rates, [1.0 + index * 0.01 for index in range(len(rates))]) is None

@@ -1,3 +1,3 @@
 """The options of each config group, one package per group (core/registry.py's GROUP_PACKAGES):
-datasets/, models/, optimizers/, schedules/, loggers/. Each module in a package declares its
+datasets/, models/, optimizers/, schedulers/, loggers/. Each module in a package declares its
 options with ``declare(...)``; a new option is a file there and a YAML in configs/<group>/."""

@@ -37,7 +37,7 @@ class Allowed:
         """The choice ``value`` stands for (itself, unless it is an alias)."""
         return dict(self.aliases).get(str(value).lower(), value)
 
-    def describe(self) -> str:
+    def in_words(self) -> str:
         if self.choices:
             others = {choice: [word for word, meant in self.aliases if meant == choice]
                       for choice in self.choices}
@@ -93,10 +93,10 @@ def _problem(allowed: Allowed, value: Any, nullable: bool) -> Optional[str]:
             return (f"must hold {fewest} to {most} entries" if most is not None else
                     f"must hold at least {fewest} entr{'y' if fewest == 1 else 'ies'}")
         bad = [entry for entry in entries if not allowed.admits(entry)]
-        return f"every entry {allowed.describe()}" if bad else None
+        return f"every entry {allowed.in_words()}" if bad else None
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
-    return None if allowed.admits(value) else allowed.describe() + (", or null" if nullable else "")
+    return None if allowed.admits(value) else allowed.in_words() + (", or null" if nullable else "")
 
 
 def apply_aliases(node: DictConfig) -> None:

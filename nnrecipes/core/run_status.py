@@ -3,7 +3,7 @@
 ``completed`` means the run folder holds everything (its summary is written last); a run that
 stopped says ``interrupted`` (resumable), ``pruned`` (a search gave up on it) or ``failed`` (with
 the error); a folder without a summary is ``interrupted`` if it has a checkpoint, else ``not
-finished``. records/status.py reads and writes the summary that holds it.
+finished``. records/summary.py reads and writes the summary that holds it.
 """
 
 from __future__ import annotations

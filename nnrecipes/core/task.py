@@ -43,6 +43,11 @@ class Task(str, Enum):
     def classification(self) -> bool:
         return self is not Task.regression
 
+    @property
+    def thresholded(self) -> bool:
+        """Whether a decision threshold turns its outputs into labels (trainer.threshold)."""
+        return self is Task.binary
+
     @classmethod
     def of_classes(cls, count: int) -> "Task":
         """The classification task for ``count`` classes."""
@@ -265,6 +270,20 @@ def probabilities(task: Task, outputs):
         positive = torch.sigmoid(outputs.squeeze(-1))
         return torch.stack([1 - positive, positive], dim=1)
     return torch.softmax(outputs, dim=1)
+
+
+def averaged_outputs(task: Task, outputs):
+    """Several models' outputs for the same rows, (models, rows, ...), as one model's: the mean
+    of their probabilities (classification, back as logits) or of their values (regression)."""
+    import torch
+
+    task = Task(task)
+    if task is Task.regression:
+        return outputs.mean(dim=0)
+    if task is Task.binary:
+        probability = outputs.sigmoid().mean(dim=0).clamp(1e-7, 1 - 1e-7)
+        return torch.log(probability / (1 - probability))
+    return torch.log(outputs.softmax(dim=-1).mean(dim=0).clamp_min(1e-12))
 
 
 def compute_metrics(task: Task, outputs, targets, threshold: float = 0.5) -> Dict[str, float]:

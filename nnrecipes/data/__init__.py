@@ -196,7 +196,7 @@ def _training_stats(x: np.ndarray, y: np.ndarray, task: Task) -> Dict[str, Any]:
         "input_mean": torch.tensor(mean, dtype=torch.float32).reshape(shape),
         "input_std": torch.tensor(np.where(std > 0, std, 1.0), dtype=torch.float32).reshape(shape),
     }
-    if task is Task.regression:
+    if not task.classification:
         # In float64: the squares of large float32 targets overflow float32.
         targets = np.asarray(y, dtype=np.float64)
         stats["target_mean"] = torch.tensor(float(targets.mean()))

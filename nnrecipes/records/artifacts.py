@@ -16,9 +16,9 @@ log = logging.getLogger("nnrecipes")
 
 
 def write_model_summary(model: torch.nn.Module, sample: torch.Tensor, run_dir: Path) -> str:
-    from nnrecipes.components.models import describe
+    from nnrecipes.components.models import layer_table
 
-    text = describe(model, sample)
+    text = layer_table(model, sample)
     # The first file of a new run: write_atomically makes the folder when no launcher did.
     write_atomically(Path(run_dir) / "model.txt", (text + "\n").encode())
     return text

@@ -47,7 +47,11 @@ def _replace(path: Path, payload: bytes) -> None:
 
 
 def write_json(path: PathLike, data: Dict[str, Any]) -> None:
-    write_atomically(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    write_atomically(path, json_bytes(data))
+
+
+def json_bytes(data: Dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, default=str) + "\n").encode()
 
 
 def serialised(state: Dict[str, Any]) -> bytes:

@@ -16,10 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-from nnrecipes.core.command_line import override_value
 from nnrecipes.core.config import ConfigError
+from nnrecipes.core.overrides import override_value
 from nnrecipes.core.run_status import RunStatus
-from nnrecipes.records.status import read_summary
+from nnrecipes.records.summary import read_summary
 
 # What makes a folder an nnrun run: any of these inside it.
 RUN_MARKERS = (".hydra", "summary.json", "checkpoints", "metrics.csv")

@@ -15,13 +15,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from nnrecipes.core.command_line import mode_of, multirun, override_key, override_value
 from nnrecipes.core.config import MOVABLE_DATASET_KEYS, ConfigError, Mode
+from nnrecipes.core.overrides import mode_of, multirun, override_key, override_value
 from nnrecipes.core.registry import component
 from nnrecipes.core.run_status import RunStatus
 from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint
 from nnrecipes.records.folders import holds_a_run
-from nnrecipes.records.status import read_summary
+from nnrecipes.records.summary import read_summary
 
 log = logging.getLogger("nnrecipes")
 SWEEP_ROOT = Path("outputs") / "multirun"
@@ -262,9 +262,21 @@ def completed_fold(cfg: DictConfig, folder: Path) -> Optional[Dict[str, Any]]:
                               f"experiments. Resume with the same settings, or cross-validate "
                               f"in a new folder")
     done = read_summary(folder)
-    if done.get("status") == RunStatus.completed and done.get("epochs_run") == cfg.trainer.epochs:
-        return done
-    return None
+    return done if _completed(done) and done.get("epochs_run") == cfg.trainer.epochs else None
+
+
+def resume_fold(cfg: DictConfig, folder: Path) -> Optional[Dict[str, Any]]:
+    """How fold ``folder`` of a resumed cross-validation goes on: its summary where it
+    completed as ``cfg`` asks (kept); otherwise None, ``cfg.resume`` set where its checkpoints
+    let it continue (it trains from the start where they do not)."""
+    done = completed_fold(cfg, folder)
+    if done is None and (folder / "checkpoints" / "last.pt").is_file():
+        cfg.resume = str(folder)
+    return done
+
+
+def _completed(summary: Dict[str, Any]) -> bool:
+    return summary.get("status") == RunStatus.completed
 
 
 def resumes_in_place(cfg: DictConfig, run_dir: Path) -> bool:
@@ -279,7 +291,7 @@ def already_completed(run_dir: Path, overrides: List[str]) -> bool:
     """A sweep job that completed with these very overrides: a resumed sweep skips it."""
     previous = read_summary(run_dir)
     same = without_resume(previous.get("overrides", [])) == without_resume(overrides)
-    return previous.get("status") == RunStatus.completed and same
+    return _completed(previous) and same
 
 
 def continue_sweep_job(cfg: DictConfig, run_dir: Path) -> None:

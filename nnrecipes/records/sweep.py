@@ -22,7 +22,7 @@ from nnrecipes.core.console import metric_text, wide_console
 from nnrecipes.core.run_status import RunStatus
 from nnrecipes.core.task import Task, headline_metric, minimised
 from nnrecipes.records.checkpoint import write_atomically
-from nnrecipes.records.status import has_summary, read_summary, status_of
+from nnrecipes.records.summary import has_summary, read_summary, status_of
 
 
 def job_dirs(sweep_dir: Path) -> List[Path]:

@@ -9,8 +9,6 @@ import hashlib
 from typing import Dict, Tuple
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from nnrecipes.core.task import Task, score_headline
 
@@ -44,7 +42,12 @@ def baseline_scores(data, seed: int) -> Dict[str, Dict[str, Dict[str, float]]]:
 
 
 def baseline_models(task: Task, seed: int) -> Dict[str, object]:
-    """The baselines, unfitted: what scikit-learn's cross_val_score of them is compared with."""
+    """The baselines, unfitted: what scikit-learn's cross_val_score of them is compared with.
+    Imported here: a run that scores no baseline (images, sweeps' other jobs) never loads
+    scikit-learn's ensembles."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
     if not task.classification:
         return {"ridge": Ridge(),
                 "hist_gradient_boosting": HistGradientBoostingRegressor(random_state=seed)}

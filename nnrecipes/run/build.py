@@ -14,17 +14,18 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nnrecipes.components.loggers import Loggers, check_available
+from nnrecipes.components.loggers import check_available
 from nnrecipes.components.models import build_model, check_model, check_model_fits_data, model_label
 from nnrecipes.components.optimizers import build_optimizer
-from nnrecipes.components.schedules import build_scheduler
-from nnrecipes.core.config import PATH_KEYS, ConfigError
+from nnrecipes.components.schedulers import build_scheduler
+from nnrecipes.core.config import PATH_KEYS, ConfigError, TrainerConfig
 from nnrecipes.core.imbalance import class_weights
 from nnrecipes.core.registry import component
 from nnrecipes.core.task import Monitor, Task, make_loss, monitored, new_run
 from nnrecipes.core.validation import validate
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
 from nnrecipes.records.checkpoint import check_fits
+from nnrecipes.records.recorder import Recorder
 from nnrecipes.run import distributed
 from nnrecipes.run.augment import Augment, augment_for
 from nnrecipes.run.averaging import WeightAverage
@@ -49,11 +50,34 @@ class Progress:
 
 
 @dataclass
+class Nets:
+    """The network that trains and the one that is evaluated and saved (nanoGPT's two names),
+    each with the module that runs it."""
+
+    trains: torch.nn.Module  # the weights the optimizer steps
+    # What validates, tests, predicts and is a checkpoint's "model": the weights' moving
+    # average (trainer.ema, kept by `average`), or `trains` itself.
+    saved: torch.nn.Module
+    average: Optional[WeightAverage]
+    # How each runs: `trains` compiled (trainer.compile) and wrapped in DDP when several
+    # processes share each batch; `saved` compiled.
+    stepping: torch.nn.Module
+    evaluating: torch.nn.Module
+
+    def rewrap(self, device: torch.device) -> None:
+        """DDP keeps the parameters that trained when it wrapped the network: wrap it anew
+        (an unfrozen backbone)."""
+        self.stepping = distributed.wrap(getattr(self.stepping, "module", self.stepping), device)
+
+
+@dataclass
 class Run:
+    """A run's parts, built once (settings, data, nets, optimizer, schedule, losses), its
+    progress, and the recorder that writes its folder."""
+
     settings: RunSettings
-    run_dir: Path
     data: DataBundle
-    model: torch.nn.Module
+    nets: Nets
     optimizer: torch.optim.Optimizer
     scheduler: Any
     loss_fn: Any  # training loss (label smoothing applied)
@@ -61,19 +85,11 @@ class Run:
     monitor: Monitor
     # The resolved config as plain data: every checkpoint holds it (converted once per run).
     config_record: Dict[str, Any]
+    recorder: Recorder
     autocast: Optional[torch.dtype] = None
-    # `model` holds the trained weights; `stepped_model` is it or its torch.compile wrapper;
-    # `train_model` takes the training steps (stepped_model, wrapped in DDP when several
-    # processes share each batch). `average` (trainer.ema) keeps a moving average of the
-    # weights. `evaluated` is the module whose weights validate, test, predict and are saved as
-    # a checkpoint's "model" (the average, or the model); `eval_model` runs it (compiled).
-    eval_model: Optional[torch.nn.Module] = None
-    stepped_model: Optional[torch.nn.Module] = None
-    average: Optional[WeightAverage] = None
     # fp16: scales the loss so small gradients survive float16, kept in checkpoints.
     scaler: Optional[torch.amp.GradScaler] = None
     ranks: Ranks = SINGLE_PROCESS
-    train_model: Optional[torch.nn.Module] = None
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
     augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
     freezing: Optional[Freezing] = None  # model.freeze: what trains in each epoch
@@ -83,15 +99,14 @@ class Run:
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
     progress: Progress = field(default_factory=Progress)
-    loggers: Loggers = field(default_factory=Loggers)  # rank 0's chosen trackers
+
+    @property
+    def run_dir(self) -> Path:
+        return self.recorder.run_dir
 
     @property
     def checkpoints(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    @property
-    def evaluated(self) -> torch.nn.Module:
-        return self.average.module if self.average is not None else self.model
+        return self.recorder.checkpoints
 
     @property
     def steps_per_epoch(self) -> int:
@@ -99,17 +114,18 @@ class Run:
 
     def epoch_plan(self, on_step: Optional[Callable[[], None]] = None) -> EpochPlan:
         """How the engine takes this run's training steps."""
-        return EpochPlan(self.settings.batch_size, self.scheduler, self.settings.grad_clip,
-                         self.autocast, self.ranks, self.min_batch, self.augment,
-                         should_stop=self.stop_signal, on_step=on_step,
-                         accumulate=self.settings.accumulate,
-                         after_step=self.average.update if self.average is not None else None,
+        average = self.nets.average
+        return EpochPlan(batch_size=self.settings.batch_size, scheduler=self.scheduler,
+                         autocast=self.autocast, ranks=self.ranks, min_batch=self.min_batch,
+                         augment=self.augment, should_stop=self.stop_signal,
+                         on_step=on_step, trainer=self.settings.trainer,
+                         after_step=average.update if average is not None else None,
                          scaler=self.scaler)
 
 
 def optimizer_steps(rows: int, settings: RunSettings) -> int:
     """Optimizer steps in an epoch of ``rows`` training rows (batches / trainer.accumulate)."""
-    return math.ceil(math.ceil(rows / settings.batch_size) / settings.accumulate)
+    return math.ceil(math.ceil(rows / settings.batch_size) / settings.trainer.accumulate)
 
 
 def prepare(cfg: DictConfig) -> torch.device:
@@ -148,14 +164,42 @@ def _fit_images_to_the_model(cfg: DictConfig) -> None:
         cfg.model.image_size = cfg.dataset.image_size
 
 
-def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
+def build_run(cfg: DictConfig, recorder: Recorder, device: torch.device,
               ranks: Ranks = SINGLE_PROCESS) -> Run:
-    """The run ``cfg`` describes, its data on ``device``, its model checked on two samples."""
+    """The run ``cfg`` describes, its data on ``device``, its model checked on two samples,
+    its folder written by ``recorder``."""
     settings = RunSettings.from_config(cfg)
+    trainer = settings.trainer
     new_run()
     torch.manual_seed(settings.seed)
     data = build_data(cfg.dataset, settings.seed, device, fold=settings.fold)
     label = model_label(cfg.model)
+    model = _network(cfg, data, settings, label, device)
+    freezing = Freezing(model, cfg.model.freeze, trainer.unfreeze_epoch, label,
+                        data.train.x[:2], cfg.optimizer.backbone_lr_scale) \
+        if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
+                                backbone=freezing.backbone if freezing else ())
+    scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
+                                optimizer_steps(len(data.train), settings))
+    _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
+    return Run(settings, data, _nets(model, trainer, device), optimizer, scheduler,
+               loss_fn=make_loss(data.task, data.stats, trainer.label_smoothing, label,
+                                 weights=_class_weights(trainer.class_weight, data)),
+               eval_loss_fn=make_loss(data.task, data.stats),
+               monitor=monitored(trainer.monitor, data.task),
+               config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+               recorder=recorder, autocast=autocast_dtype(trainer.precision, device),
+               scaler=torch.amp.GradScaler(device.type) if trainer.precision == "fp16" else None,
+               ranks=ranks, min_batch=smallest_batch(model, ranks),
+               augment=augment_for(cfg.dataset, image_data(data.input_shape)),
+               freezing=freezing, threshold=_threshold(trainer.threshold, data.task))
+
+
+def _network(cfg: DictConfig, data: DataBundle, settings: RunSettings, label: str,
+             device: torch.device) -> torch.nn.Module:
+    """The model, tried on the meta device first, built, started from earlier weights where
+    asked, checked on two samples, and given the CPU threads its batches keep busy."""
     probe_model(cfg.model, data, settings.batch_size, label, device)
     model = build_model(cfg.model, data.input_shape, data.num_outputs, data.stats).to(device)
     if cfg.model.init:
@@ -166,46 +210,34 @@ def build_run(cfg: DictConfig, run_dir: Path, device: torch.device,
     if image_data(data.input_shape):
         # Convolutions run markedly faster in channels-last layout, on CPU as on GPU.
         model = model.to(memory_format=torch.channels_last)
-    freezing = Freezing(model, cfg.model.freeze, cfg.trainer.unfreeze_epoch, label,
-                        data.train.x[:2], cfg.optimizer.backbone_lr_scale) \
-        if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
-                                backbone=freezing.backbone if freezing else ())
-    scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
-                                optimizer_steps(len(data.train), settings))
-    _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
-    stepped_model = torch.compile(model) if cfg.trainer.compile else model
-    average = WeightAverage(model, settings.ema) if settings.ema is not None else None
-    eval_model = stepped_model if average is None else \
-        torch.compile(average.module) if cfg.trainer.compile else average.module
-    return Run(settings, run_dir, data, model, optimizer, scheduler,
-               loss_fn=make_loss(data.task, data.stats, cfg.trainer.label_smoothing, label,
-                                 weights=_class_weights(settings, data)),
-               eval_loss_fn=make_loss(data.task, data.stats),
-               monitor=monitored(settings.monitor, data.task),
-               config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-               autocast=autocast_dtype(cfg.trainer.precision, device),
-               scaler=torch.amp.GradScaler(device.type)
-               if cfg.trainer.precision == "fp16" else None,
-               eval_model=eval_model, stepped_model=stepped_model, average=average,
-               ranks=ranks, train_model=distributed.wrap(stepped_model, device),
-               min_batch=smallest_batch(model, ranks),
-               augment=augment_for(cfg.dataset, image_data(data.input_shape)),
-               freezing=freezing, threshold=_threshold(settings.threshold, data.task))
+    return model
 
 
-def _class_weights(settings: RunSettings, data: DataBundle) -> Optional[List[float]]:
-    weights = class_weights(settings.class_weight, data.task, data.train.y.cpu().numpy(),
+def _nets(model: torch.nn.Module, trainer: TrainerConfig, device: torch.device) -> Nets:
+    stepped = _compiled(model) if trainer.compile else model
+    average = WeightAverage(model, trainer.ema) if trainer.ema is not None else None
+    saved = model if average is None else average.module
+    evaluating = stepped if average is None else \
+        _compiled(saved) if trainer.compile else saved
+    return Nets(model, saved, average, distributed.wrap(stepped, device), evaluating)
+
+
+def _compiled(module: torch.nn.Module) -> torch.nn.Module:
+    return torch.compile(module)  # imports torch._dynamo (0.9 s): only where asked
+
+
+def _class_weights(setting: Any, data: DataBundle) -> Optional[List[float]]:
+    weights = class_weights(setting, data.task, data.train.y.cpu().numpy(),
                             data.class_names or [])
     if weights is not None:
         shown = ", ".join(f"{name} {weight:.3g}" for name, weight in
                           zip(data.class_names, weights))
-        log.info(f"trainer.class_weight={settings.class_weight}: training loss weighs {shown}")
+        log.info(f"trainer.class_weight={setting}: training loss weighs {shown}")
     return weights
 
 
 def _threshold(setting: Any, task: Task) -> float:
-    if setting != 0.5 and task is not Task.binary:
+    if setting != 0.5 and not task.thresholded:
         raise ConfigError(f"trainer.threshold={setting} is the decision threshold of a binary "
                           f"task; this one is {task} (leave trainer.threshold at 0.5)")
     return 0.5 if setting == "tuned" else float(setting)
@@ -231,10 +263,11 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
 
 def checkpoint_state(run: Run) -> Dict[str, Any]:
     data = run.data
-    trained = {"trained_model": run.model.state_dict(), "average_updates": run.average.updates} \
-        if run.average is not None else {}
+    nets = run.nets
+    trained = {"trained_model": nets.trains.state_dict(), "average_updates": nets.average.updates} \
+        if nets.average is not None else {}
     return {
-        "model": run.evaluated.state_dict(),  # what predicts: the average, where kept
+        "model": nets.saved.state_dict(),  # what predicts: the average, where kept
         **trained,
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
@@ -246,18 +279,19 @@ def checkpoint_state(run: Run) -> Dict[str, Any]:
         "stats": data.stats,
         "class_names": data.class_names,
         "encoding": data.encoding,
-        "threshold": run.threshold if data.task is Task.binary else None,
+        "threshold": run.threshold if data.task.thresholded else None,
     }
 
 
 def restore(run: Run, saved: Dict[str, Any]) -> None:
     """Continue from a checkpoint that resumable_state found to fit this run's config."""
     check_fits(saved, run.data.input_shape, run.data.num_outputs)
-    run.model.load_state_dict(saved.get("trained_model", saved["model"]))
-    if run.average is not None:
-        run.average.module.load_state_dict(saved["model"])
+    nets = run.nets
+    nets.trains.load_state_dict(saved.get("trained_model", saved["model"]))
+    if nets.average is not None:
+        nets.saved.load_state_dict(saved["model"])
         # checkpoints from before the warm-up: as many updates as steps taken
-        run.average.updates = saved.get("average_updates",
+        nets.average.updates = saved.get("average_updates",
                                         saved["progress"]["epoch"] * run.steps_per_epoch)
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scaler is not None and saved.get("scaler"):

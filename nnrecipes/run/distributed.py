@@ -10,14 +10,16 @@ import contextlib
 import datetime
 import inspect
 import os
+from pathlib import Path
 from typing import Iterator
 
 import torch
 import torch.distributed as dist
 
+from nnrecipes.records.recorder import Recorder
 from nnrecipes.run import rendezvous
 from nnrecipes.run.engine import SINGLE_PROCESS, Ranks
-from nnrecipes.run.ranks import launched, torchrun_rank
+from nnrecipes.run.torchrun import launched, torchrun_rank
 
 
 def adopt_slurm_tasks() -> None:
@@ -35,6 +37,11 @@ def adopt_slurm_tasks() -> None:
 
 def rank() -> int:
     return torchrun_rank() or 0
+
+
+def recorder(run_dir: Path, accepted: bool = True) -> Recorder:
+    """The recorder of ``run_dir`` for this process: it writes on rank 0 alone (and alone)."""
+    return Recorder(run_dir, writes=rank() == 0, accepted=accepted)
 
 
 def device_for_this_process(device: torch.device) -> torch.device:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from nnrecipes.core.config import TrainerConfig
 from nnrecipes.core.task import LossFn, Task, compute_metrics
 
 # How often an accelerator's host waits to check the loss: rarely enough to keep the GPU busy.
@@ -80,7 +81,7 @@ def _agree(losses: torch.Tensor, start: int, end: int, stop: bool, lrs: List[flo
     return stop
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochPlan:
     """How an epoch's training steps are taken.
 
@@ -96,14 +97,15 @@ class EpochPlan:
 
     batch_size: int
     scheduler: Any = None
-    grad_clip: Optional[float] = None
     autocast: Optional[torch.dtype] = None
     ranks: Ranks = SINGLE_PROCESS
     min_batch: int = 1
     augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
     should_stop: Optional[Callable[[], object]] = None
     on_step: Optional[Callable[[], None]] = None
-    accumulate: int = 1  # batches whose gradients make one optimizer step
+    # The trainer.* options as their schema declares them: grad_clip, accumulate (batches
+    # whose gradients make one optimizer step), and whatever else a step reads.
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     after_step: Optional[Callable[[], None]] = None  # after each optimizer step (the EMA)
     scaler: Any = None  # fp16's gradient scaler (torch.amp.GradScaler), or None
 
@@ -118,12 +120,12 @@ def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, l
     x, y, ranks = split.x, split.y, plan.ranks
     model.train()
     # Per-step loss sums stay on the device; the host reads them only at the checks.
-    losses = torch.zeros(math.ceil(len(y) / (plan.batch_size * plan.accumulate)),
+    losses = torch.zeros(math.ceil(len(y) / (plan.batch_size * plan.trainer.accumulate)),
                          device=x.device)
     seen, lrs, checked = 0, [], 0
     check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
     batches = batch_indices(len(y), plan.batch_size, x.device, True, plan.min_batch)
-    for step, group in enumerate(_groups(batches, plan.accumulate)):
+    for step, group in enumerate(_groups(batches, plan.trainer.accumulate)):
         lrs.append(optimizer.param_groups[0]["lr"])
         losses[step], samples = _step(model, split, group, optimizer, loss_fn, plan)
         seen += samples
@@ -196,10 +198,10 @@ def _step(model: nn.Module, split, group: List[torch.Tensor], optimizer: torch.o
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> None:
     """The step, its gradients clipped first; with fp16's scaler, unscaled before clipping, and
     skipped (the scale lowered) where they overflowed."""
-    if plan.scaler is not None and plan.grad_clip is not None:
+    if plan.scaler is not None and plan.trainer.grad_clip is not None:
         plan.scaler.unscale_(optimizer)
-    if plan.grad_clip is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
+    if plan.trainer.grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), plan.trainer.grad_clip)
     if plan.scaler is None:
         optimizer.step()
         return

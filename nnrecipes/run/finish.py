@@ -6,76 +6,73 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from nnrecipes.core.explain import describe
 from nnrecipes.core.imbalance import tuned_threshold
-from nnrecipes.core.run_status import RunStatus, status_for
-from nnrecipes.core.task import Task
+from nnrecipes.core.run_status import RunStatus
 from nnrecipes.data import image_data
-from nnrecipes.records.artifacts import wants_baseline, wants_figures, write_run_plots
-from nnrecipes.records.checkpoint import load_checkpoint, save_checkpoint
-from nnrecipes.records.provenance import command_line, environment_facts
-from nnrecipes.records.status import write_summary
-from nnrecipes.run.baseline import baseline_scores
+from nnrecipes.records.artifacts import wants_baseline, wants_figures
+from nnrecipes.records.checkpoint import load_checkpoint
+from nnrecipes.records.provenance import environment_facts
 from nnrecipes.run.build import Run
 from nnrecipes.run.engine import predict, score
-from nnrecipes.run.folds import keep_test_outputs
 from nnrecipes.run.interrupt import Interrupted
 
 log = logging.getLogger("nnrecipes")
-# The files besides the figures that trackers keep with a completed run.
-RECORDS = ("summary.json", "metrics.csv", "environment.txt", "model.txt", ".hydra/config.yaml")
 
 
 def finish(run: Run, started: float, overrides: Sequence[str],
            job_of_a_sweep: bool = False) -> Dict[str, Any]:
-    """Test the best epoch's weights, draw the figures, then write summary.json.
+    """Test the best epoch's weights, draw the figures, then write summary.json; the summary
+    (empty off rank 0, whose recorder keeps the run's records).
 
     A stop or a failure before the summary leaves an "interrupted" or "failed" record, and a
     resume of the run tests and draws again without training.
     """
+    if not run.recorder.writes:
+        return {}
     best = load_checkpoint(run.checkpoints / "best.pt")
-    run.evaluated.load_state_dict(best["model"])
+    run.nets.saved.load_state_dict(best["model"])
     data, settings = run.data, run.settings
-    if settings.threshold == "tuned":
+    if settings.trainer.threshold == "tuned":
         _tune_threshold(run, best)
-    outputs = predict(run.eval_model, data.test.x, settings.eval_batch_size, run.autocast)
+    outputs = predict(run.nets.evaluating, data.test.x, settings.eval_batch_size, run.autocast)
     test = score(outputs, data.test.y, run.eval_loss_fn, data.task, run.threshold)
     if settings.fold is not None:  # the cross-validation averages the folds' test outputs
-        keep_test_outputs(run.run_dir, outputs, data.test.y)
+        run.recorder.test_outputs(outputs, data.test.y)
     _stop_if_asked(run, "testing")
-    baseline = (baseline_scores(data, settings.seed)
-                if wants_baseline(settings.baseline, image_data(data.input_shape)) else None)
+    baseline = None
+    if wants_baseline(settings.trainer.baseline, image_data(data.input_shape)):
+        from nnrecipes.run.baseline import baseline_scores  # scikit-learn's models: here only
+
+        baseline = baseline_scores(data, settings.seed)
     summary = _summary(run, test, started, overrides)
     if baseline is not None:
         summary["baseline"], summary["baseline_val"] = baseline["test"], baseline["val"]
-    if data.task is Task.binary:
+    if data.task.thresholded:
         summary["threshold"] = run.threshold
     decisions = (data.encoding or {}).get("decisions")
     if decisions:  # what was done to a table's columns, and why
         summary["columns"] = decisions
     figures = []
-    if wants_figures(settings.plots, job_of_a_sweep):
-        figures = write_run_plots(run.run_dir, data, run.progress.history, outputs,
-                                  run.threshold, _harder_in_training(run.config_record))
+    if wants_figures(settings.trainer.plots, job_of_a_sweep):
+        figures = run.recorder.figures(data, run.progress.history, outputs, run.threshold,
+                                       _harder_in_training(run.config_record))
         _stop_if_asked(run, "drawing the figures")
-    write_summary(run.run_dir, summary)
-    records = [run.run_dir / name for name in RECORDS if (run.run_dir / name).is_file()]
-    run.loggers.completed(summary, [*figures, *records])
+    run.recorder.completed(summary, figures)
     return summary
 
 
 def _tune_threshold(run: Run, best: Dict[str, Any]) -> None:
     """trainer.threshold=tuned: the best epoch's threshold of highest balanced accuracy on the
     validation split, kept in best.pt for predict, eval and export."""
-    outputs = predict(run.eval_model, run.data.val.x, run.settings.eval_batch_size, run.autocast)
+    outputs = predict(run.nets.evaluating, run.data.val.x, run.settings.eval_batch_size,
+                      run.autocast)
     run.threshold = tuned_threshold(outputs, run.data.val.y)
     log.info(f"trainer.threshold=tuned: {run.threshold:.4g} (highest balanced accuracy on the "
              f"{len(run.data.val)} validation rows)")
     best.pop("path", None)
-    save_checkpoint([run.checkpoints / "best.pt"], {**best, "threshold": run.threshold})
+    run.recorder.best_checkpoint({**best, "threshold": run.threshold})
 
 
 def _summary(run: Run, test: Dict[str, float], started: float,
@@ -92,7 +89,7 @@ def _summary(run: Run, test: Dict[str, float], started: float,
                 progress.history[progress.best_epoch - 1].items() if key.startswith("val_")},
         "wall_seconds": round(time.perf_counter() - started, 3),
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
-        "parameters": sum(p.numel() for p in run.model.parameters()),
+        "parameters": sum(p.numel() for p in run.nets.trains.parameters()),
         "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
         **environment_facts(data.train.x.device, overrides),
         "overrides": list(overrides),
@@ -105,17 +102,6 @@ def _stop_if_asked(run: Run, stage: str) -> None:
         raise Interrupted(number, f"interrupted by {signal.Signals(number).name} while {stage}, "
                                   f"after training ended. Test and draw without training: "
                                   f"nnrun resume={run.run_dir}")
-
-
-def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
-    """summary.json for a run that did not complete, so sweeps and scripts can tell why."""
-    try:
-        write_summary(Path(run_dir), {
-            "status": status_for(error), "error": describe(error),
-            "error_type": type(error).__name__, "command": command_line(overrides),
-            "overrides": list(overrides)})
-    except OSError as unwritable:  # the folder itself may be what failed: report the first error
-        log.warning(f"could not record the failure in {run_dir}: {unwritable.strerror}")
 
 
 def _harder_in_training(config: Dict[str, Any]) -> str:

@@ -5,24 +5,20 @@ Reads the run's settings and parts (run/build.py), never the config.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import signal
 import time
-from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
 from nnrecipes.core import console
-from nnrecipes.records.checkpoint import serialised, write_atomically
-from nnrecipes.run import distributed
+from nnrecipes.records.checkpoint import serialised
 from nnrecipes.run.build import Run, checkpoint_state
 from nnrecipes.run.engine import LossNotFinite, StopRequested, evaluate, train_one_epoch
 from nnrecipes.run.interrupt import Interrupted
-from nnrecipes.run.ranks import launched
+from nnrecipes.run.torchrun import launched
 
 log = logging.getLogger("nnrecipes")
 EpochHook = Callable[[int, Dict[str, float], str], None]
@@ -41,7 +37,7 @@ class TrainingDiverged(RuntimeError):
 
 def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
     """Train epoch by epoch, writing metrics and checkpoints as EpochFiles has them."""
-    epochs, patience, progress = run.settings.epochs, run.settings.patience, run.progress
+    epochs, patience, progress = run.settings.epochs, run.settings.trainer.patience, run.progress
     if patience is not None and progress.bad_epochs >= patience:
         return  # a resumed run that had already stopped early: only its finish is missing
     files = EpochFiles(progress.epoch)
@@ -57,9 +53,8 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         else:
             progress.bad_epochs += 1
         stopping = patience is not None and progress.bad_epochs >= patience
-        if run.ranks.rank == 0:  # the other processes hold the same state and write nothing
-            files.after_epoch(run, improved, last=stopping or epoch == epochs)
-            _report_epoch(run, files, on_epoch_end, row)
+        files.after_epoch(run, improved, last=stopping or epoch == epochs)
+        _report_epoch(run, files, on_epoch_end, row)
         if stopping:
             log.info(f"early stop: {run.monitor.column} has not improved for {patience} epochs")
             break
@@ -68,8 +63,7 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
 def _epoch(run: Run, epoch: int, saved_epoch: int) -> Dict[str, float]:
     """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
     if run.freezing is not None and run.freezing.at_epoch(epoch) and run.ranks.world_size > 1:
-        # DDP keeps the parameters that trained when it wrapped the model: wrap it anew.
-        run.train_model = distributed.wrap(run.stepped_model, run.data.train.x.device)
+        run.nets.rewrap(run.data.train.x.device)
     try:
         return train_and_validate(run, epoch)
     except StopRequested:
@@ -92,11 +86,11 @@ def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
     torch.manual_seed(settings.seed + epoch)  # the same batches and dropout after a resume
     started = time.perf_counter()
     lr = run.optimizer.param_groups[0]["lr"]
-    with console.epoch_progress(settings.progress, epoch, settings.epochs,
+    with console.epoch_progress(settings.trainer.progress, epoch, settings.epochs,
                                 run.steps_per_epoch) as step:
-        train = train_one_epoch(run.train_model, data.train, run.optimizer, run.loss_fn,
+        train = train_one_epoch(run.nets.stepping, data.train, run.optimizer, run.loss_fn,
                                 run.epoch_plan(on_step=step))
-    val = evaluate(run.eval_model, data.val.x, data.val.y, run.eval_loss_fn, data.task,
+    val = evaluate(run.nets.evaluating, data.val.x, data.val.y, run.eval_loss_fn, data.task,
                    settings.eval_batch_size, run.autocast, run.threshold)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
             **{f"val_{key}": value for key, value in val.items()},
@@ -108,7 +102,7 @@ def _improved(run: Run, row: Dict[str, float]) -> bool:
     value, best = row[run.monitor.column], run.progress.best_value
     if best is None or math.isnan(best):
         return not math.isnan(value)
-    delta = run.settings.min_delta
+    delta = run.settings.trainer.min_delta
     if run.monitor.minimised:
         return value < best - delta
     if value == best and run.monitor.metric != "loss":
@@ -118,7 +112,7 @@ def _improved(run: Run, row: Dict[str, float]) -> bool:
 
 
 class EpochFiles:
-    """When rank 0 writes an epoch's files (metrics.csv, last.pt and, for a best epoch,
+    """When an epoch's files are written (by the run's recorder, on rank 0) (metrics.csv, last.pt and, for a best epoch,
     best.pt): after an epoch when WRITE_EVERY_SECONDS have passed since they last were, and
     after the last epoch. Until then a best epoch's checkpoint waits in memory, serialised."""
 
@@ -128,6 +122,8 @@ class EpochFiles:
         self.waiting_best: Optional[bytes] = None
 
     def after_epoch(self, run: Run, improved: bool, last: bool) -> None:
+        if not run.recorder.writes:  # the other processes hold the same state
+            return
         now = clock()
         due = last or now - self.written_at >= WRITE_EVERY_SECONDS
         if not (due or improved):
@@ -144,10 +140,7 @@ class EpochFiles:
             self._write(run, serialised(checkpoint_state(run)), self.written_at)
 
     def _write(self, run: Run, state: bytes, now: float) -> None:
-        _write_metrics_csv(run.run_dir / "metrics.csv", run.progress.history)
-        if self.waiting_best is not None:
-            write_atomically(run.checkpoints / "best.pt", self.waiting_best)
-        write_atomically(run.checkpoints / "last.pt", state)
+        run.recorder.epoch_files(run.progress.history, self.waiting_best, state)
         self.saved_epoch, self.waiting_best, self.written_at = run.progress.epoch, None, now
 
 
@@ -155,19 +148,11 @@ def _report_epoch(run: Run, files: EpochFiles, on_epoch_end: Optional[EpochHook]
                   row: Dict[str, float]) -> None:
     """The trackers' row, then the caller's hook; a hook that stops the run (a pruned search
     trial) leaves the files of the epoch it stopped after."""
-    run.loggers.epoch(row)
-    if on_epoch_end is None:
+    run.recorder.epoch_row(row)
+    if on_epoch_end is None or not run.recorder.writes:
         return
     try:
         on_epoch_end(run.progress.epoch, row, run.monitor.column)
     except BaseException:
         files.write_now(run)
         raise
-
-
-def _write_metrics_csv(path: Path, history: List[Dict[str, float]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    write_atomically(path, buffer.getvalue().encode())

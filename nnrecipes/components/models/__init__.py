@@ -189,7 +189,7 @@ def check_model(model: nn.Module, sample: torch.Tensor, task: Task, num_outputs:
                           f"before any training: look at its forward and its initial weights")
 
 
-def describe(model: nn.Module, sample: torch.Tensor) -> str:
+def layer_table(model: nn.Module, sample: torch.Tensor) -> str:
     """The model's layers with output shapes and parameter counts, from one forward pass."""
     rows, hooks = [], []
     for name, module in model.named_modules():

@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import environment_facts
-from nnrecipes.records.status import write_summary
+from nnrecipes.records.recorder import Recorder
 from nnrecipes.run.build import Run, build_run, prepare
 from nnrecipes.run.engine import batch_indices, train_step
 
@@ -33,19 +32,24 @@ BLOWN_UP = 4.0  # stop once the smoothed loss is this many times its lowest
 KIND = "learning-rate range test"
 
 
+def run(cfg: DictConfig, run_dir: Path, context) -> None:
+    find_learning_rate(cfg, run_dir, context.overrides)
+
+
 def find_learning_rate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str]) -> Dict:
     """Run the range test into ``run_dir``; its summary."""
     settings = cfg.lr_find
     device = prepare(cfg)  # checks lr_find.start < lr_find.end too
-    run = build_run(cfg, Path(run_dir), device)
+    recorder = Recorder(run_dir)
+    run = build_run(cfg, recorder, device)
     rates, losses = _range_test(run, settings.start, settings.end, settings.steps)
     suggested = suggestion(rates, losses)
-    _write_records(Path(run_dir), rates, losses, suggested)
+    _write_records(recorder, rates, losses, suggested)
     summary = {"status": "completed", "kind": KIND, "dataset": run.settings.dataset,
                "model": run.settings.model, "start": settings.start, "end": settings.end,
                "steps": len(rates), "stopped_early": len(rates) < settings.steps,
                "suggested_lr": suggested, **environment_facts(device, overrides)}
-    write_summary(Path(run_dir), summary)
+    recorder.completed(summary)
     if suggested is None:
         log.warning(f"lr_find: the loss did not fall by {FALL:.0%} over the tested rates "
                     f"({settings.start:g} to {settings.end:g}), so there is no rate to suggest; "
@@ -76,7 +80,7 @@ def _range_test(run: Run, start: float, end: float,
         rate = start * growth ** step
         for group, share in zip(groups, shares):
             group["lr"] = rate * share
-        loss = train_step(run.train_model, run.data.train, batch, run.optimizer, run.loss_fn,
+        loss = train_step(run.nets.stepping, run.data.train, batch, run.optimizer, run.loss_fn,
                           plan)
         if not math.isfinite(loss):
             break
@@ -113,7 +117,7 @@ def suggestion(rates: Sequence[float], losses: Sequence[float]) -> Optional[floa
     return float(rates[steepest]) if slopes[steepest] < 0 else None
 
 
-def _write_records(run_dir: Path, rates: List[float], losses: List[float],
+def _write_records(recorder: Recorder, rates: List[float], losses: List[float],
                    suggested: Optional[float]) -> None:
     from nnrecipes.records.plots import lr_range
 
@@ -122,5 +126,5 @@ def _write_records(run_dir: Path, rates: List[float], losses: List[float],
     writer.writerow(["step", "lr", "smoothed_loss"])
     writer.writerows((step + 1, rate, loss) for step, (rate, loss) in
                      enumerate(zip(rates, losses)))
-    write_atomically(run_dir / "lr_find.csv", buffer.getvalue().encode())
-    lr_range(rates, losses, suggested, run_dir / "lr_find.png")
+    recorder.output("lr_find.csv", buffer.getvalue().encode())
+    lr_range(rates, losses, suggested, recorder.run_dir / "lr_find.png")

@@ -10,13 +10,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnrecipes.components.models import model_from_checkpoint
 from nnrecipes.core import console
-from nnrecipes.core.command_line import override_key
 from nnrecipes.core.config import MOVABLE_DATASET_KEYS, ConfigError
+from nnrecipes.core.overrides import override_key
 from nnrecipes.core.task import make_loss
 from nnrecipes.core.validation import validate
 from nnrecipes.data import build_data
-from nnrecipes.records.checkpoint import check_fits, load_checkpoint, write_json
+from nnrecipes.records.checkpoint import check_fits, json_bytes, load_checkpoint
 from nnrecipes.records.provenance import environment_facts
+from nnrecipes.records.recorder import Recorder
 from nnrecipes.run.devices import resolve_device
 from nnrecipes.run.engine import evaluate
 
@@ -42,6 +43,10 @@ def _trained_config(saved: Dict[str, Any], cfg: DictConfig, overrides: Sequence[
     return trained
 
 
+def run(cfg: DictConfig, run_dir: Path, context) -> None:
+    evaluate_checkpoint(cfg, run_dir, context.overrides)
+
+
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
                         overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Test metrics of a checkpoint's model on its own data set's test split -> eval.json."""
@@ -63,7 +68,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path,
               "model": trained.model.name, "task": data.task.value,
               "epoch": saved["progress"]["epoch"],
               "test": test, **environment_facts(device, overrides)}
-    write_json(Path(run_dir) / "eval.json", result)
+    Recorder(run_dir).output("eval.json", json_bytes(result))
     log.info(f"test  {console.format_metrics(test)}")
     log.info(f"mode=eval: the scores are in {Path(run_dir) / 'eval.json'}")
     console.results_table(f"{trained.dataset.name} / {trained.model.name} (checkpoint)", test,

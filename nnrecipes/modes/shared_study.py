@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from nnrecipes.commands import study_storage
+from nnrecipes.modes import study_storage
 
 log = logging.getLogger("nnrecipes")
 POLL_SECONDS = 2  # how often a waiting worker reads the study

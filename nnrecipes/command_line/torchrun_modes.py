@@ -9,9 +9,9 @@ from typing import List
 
 from omegaconf import DictConfig
 
-from nnrecipes.core.command_line import multirun
 from nnrecipes.core.config import ConfigError, Mode
-from nnrecipes.run.ranks import torchrun_rank
+from nnrecipes.core.overrides import multirun
+from nnrecipes.run.torchrun import torchrun_rank
 
 log = logging.getLogger("nnrecipes")
 TORCHRUN_TRAINS_ONE_RUN = ("under torchrun nnrun trains one run (mode=train, no -m; mode=lr_find, "

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from nnrecipes.core.command_line import mode_of, multirun, override_key
 from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode
-from nnrecipes.run.ranks import torchrun_rank
+from nnrecipes.core.overrides import mode_of, multirun, override_key
+from nnrecipes.run.torchrun import torchrun_rank
 
 FOLDER_KEYS = (*PATH_KEYS, "hydra.run.dir", "hydra.sweep.dir")
 

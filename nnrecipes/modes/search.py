@@ -22,19 +22,20 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from nnrecipes.commands import shared_study, study_storage
 from nnrecipes.components.loggers import close_group, open_group
-from nnrecipes.core.command_line import override_key
 from nnrecipes.core.config import ConfigError, first_line
 from nnrecipes.core.explain import describe
+from nnrecipes.core.overrides import override_key
 from nnrecipes.core.registry import GROUPS as COMPONENT_GROUPS
 from nnrecipes.core.registry import MANY_GROUPS
 from nnrecipes.core.run_status import RunEnded, RunStatus
 from nnrecipes.core.task import TASK_NAMES, monitored
 from nnrecipes.core.validation import validate
 from nnrecipes.data import declared_task
+from nnrecipes.modes import shared_study, study_storage
+from nnrecipes.modes.train import train_or_cross_validate
+from nnrecipes.records.recorder import Recorder
 from nnrecipes.records.sweep import summarize_sweep, unfinished
-from nnrecipes.run.train import train
 
 log = logging.getLogger("nnrecipes")
 # The groups whose option the best trial picked; its best.yaml picks the same.
@@ -146,9 +147,9 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
         overrides = [*base, *(suggest(trial, key, spec) for key, spec in space.items())]
         trial_cfg = compose(overrides)
         trial_dir = run_dir / f"trial_{trial.number:03d}"
-        (trial_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(trial_cfg, trial_dir / ".hydra" / "config.yaml")
-        (trial_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        recorder = Recorder(trial_dir)
+        recorder.output(".hydra/config.yaml", OmegaConf.to_yaml(trial_cfg).encode())
+        recorder.output(".hydra/overrides.yaml", yaml.safe_dump(overrides).encode())
         # Any worker may write the best config: the study keeps every trial's.
         trial.set_user_attr("config", OmegaConf.to_yaml(trial_cfg, resolve=True))
 
@@ -158,7 +159,7 @@ def _objective(cfg: DictConfig, run_dir: Path, compose: Compose, base: List[str]
                 raise Pruned(f"pruned after epoch {epoch}: {monitor} {row[monitor]:.4g}")
 
         try:
-            return train(trial_cfg, trial_dir, overrides, on_epoch_end=report,
+            return train_or_cross_validate(trial_cfg, trial_dir, overrides, on_epoch_end=report,
                          parent_dir=run_dir)["best_val"]
         except optuna.TrialPruned as pruned:
             log.info(f"trial {trial.number} ({' '.join(overrides[len(base):])}) {pruned}, "
@@ -181,7 +182,7 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str):
         pruner = optuna.pruners.NopPruner()
     elif search.pruner != "median":
         raise ConfigError(f"search.pruner={search.pruner!r} is unknown; known: median, none")
-    where = study_storage.describe(search.storage, run_dir)
+    where = study_storage.storage_in_words(search.storage, run_dir)
     # Workers that sampled alike would run the same trials: only a lone search is seeded.
     seed = None if study_storage.shared(search.storage) else cfg.seed
     try:
@@ -212,6 +213,12 @@ def _open_study(cfg: DictConfig, run_dir: Path, direction: str):
     return study, storage
 
 
+def run(cfg: DictConfig, run_dir: Path, context) -> None:
+    """mode=search; exits 1, as a sweep with failed jobs, when a trial failed."""
+    if run_search(cfg, run_dir, context.overrides, context.compose):
+        raise SystemExit(1)
+
+
 def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
                compose: Compose) -> int:
     """Run the study; returns how many of its trials failed (not pruned, not completed)."""
@@ -233,7 +240,7 @@ def run_search(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
     remaining = max(0, cfg.search.trials - study_storage.counted(study.trials))
     log.info(f"search: {remaining} of {cfg.search.trials} trials to run, "
              f"{'minimising' if monitor.minimised else 'maximising'} {monitor.column}; "
-             f"study {study_storage.describe(cfg.search.storage, run_dir)}")
+             f"study {study_storage.storage_in_words(cfg.search.storage, run_dir)}")
     open_group(cfg, run_dir)  # the chosen loggers' parent run, with each trial as a child
     _take_trials(study, storage, _objective(cfg, run_dir, compose, _base_overrides(overrides),
                                             monitor.column), cfg.search.timeout)
@@ -276,7 +283,5 @@ def _write_best(ranked: List[Dict[str, Any]], run_dir: Path, monitor: str) -> No
 
 def _write_experiment(config: Dict[str, Any], note: str, run_dir: Path) -> None:
     """The best trial's config as experiment/best.yaml, and the command that runs it again."""
-    target = run_dir / "experiment" / "best.yaml"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(best_experiment(config, note))
+    Recorder(run_dir).output("experiment/best.yaml", best_experiment(config, note).encode())
     log.info(f"search: {note}\nrun it again: nnrun --config-dir {run_dir} +experiment=best")

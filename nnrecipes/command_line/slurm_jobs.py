@@ -15,7 +15,7 @@ import logging
 import re
 import subprocess
 
-from nnrecipes.run.ranks import torchrun_rank
+from nnrecipes.run.torchrun import torchrun_rank
 
 log = logging.getLogger("nnrecipes")
 

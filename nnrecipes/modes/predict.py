@@ -33,6 +33,10 @@ log = logging.getLogger("nnrecipes")
 PREDICTIONS = "predictions.csv"
 
 
+def run(cfg: DictConfig, run_dir: Path, context) -> None:
+    predict_checkpoint(cfg, run_dir)
+
+
 def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     """Predict every row or image of ``cfg.input`` with the checkpoint's model."""
     validate(cfg)

@@ -108,7 +108,7 @@ def shared(setting: Optional[str]) -> bool:
     return setting is not None
 
 
-def describe(setting: Optional[str], run_dir: Path) -> str:
+def storage_in_words(setting: Optional[str], run_dir: Path) -> str:
     return str(run_dir / "study.db") if setting is None else setting
 
 

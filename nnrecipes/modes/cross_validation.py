@@ -15,36 +15,28 @@ rows.
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nnrecipes.components.loggers import close_group, open_group
 from nnrecipes.core.run_status import RunStatus
-from nnrecipes.core.task import Task, compute_metrics, headline_metric, logit
+from nnrecipes.core.task import Task, averaged_outputs, compute_metrics, headline_metric, logit
+from nnrecipes.core.validation import validate
 from nnrecipes.records.artifacts import wants_figures
-from nnrecipes.records.checkpoint import write_atomically
 from nnrecipes.records.provenance import command_line
-from nnrecipes.records.resume import check_resumes_cross_validation, completed_fold
-from nnrecipes.records.status import write_summary
+from nnrecipes.records.recorder import TEST_OUTPUTS, Recorder
+from nnrecipes.records.resume import check_resumes_cross_validation, completed_fold, resume_fold
 from nnrecipes.run import distributed
 from nnrecipes.run.devices import resolve_device
+from nnrecipes.run.train import train
 
 log = logging.getLogger("nnrecipes")
-TEST_OUTPUTS = "test_outputs.npz"  # a fold's test outputs and targets, for the average
 NETWORK = "network"  # the network's row among the baselines' in the cross-validated scores
-
-
-def keep_test_outputs(run_dir: Path, outputs, targets) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, outputs=outputs.float().cpu().numpy(), targets=targets.cpu().numpy())
-    write_atomically(Path(run_dir) / TEST_OUTPUTS, buffer.getvalue())
 
 
 def fold_dir(run_dir: Path, fold: int) -> Path:
@@ -52,39 +44,44 @@ def fold_dir(run_dir: Path, fold: int) -> Path:
 
 
 def cross_validate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str],
-                   train_one: Callable[..., Dict[str, Any]], **hooks) -> Dict[str, Any]:
-    """Train ``cfg`` once per fold with ``train_one`` (run/train.py's single run, given the
-    ``hooks`` it takes), then write the run's summary of them all. Resumed in its own folder
-    (``nnrun resume=RUN``), a fold that completed with these settings is kept as it is, one
-    with checkpoints continues from them, and the others train."""
-    started = time.perf_counter()
-    folds = cfg.trainer.folds
+                   **hooks) -> Dict[str, Any]:
+    """Train ``cfg`` once per fold (run/train.py's ``train``, given the ``hooks`` it takes),
+    then write the run's summary of them all. Resumed in its own folder (``nnrun
+    resume=RUN``), a fold that completed with these settings is kept as it is, one with
+    checkpoints continues from them, and the others train (records/resume.py decides)."""
+    validate(cfg)  # before any fold's folder is made
+    check_resumable(cfg, run_dir)
+    recorder = distributed.recorder(run_dir)  # rank 0 keeps the records
+    with recorder.failures_recorded(overrides):
+        return _cross_validate(cfg, recorder, overrides, hooks)
+
+
+def _cross_validate(cfg: DictConfig, recorder: Recorder, overrides: Sequence[str],
+                    hooks: Dict[str, Any]) -> Dict[str, Any]:
+    started, run_dir, folds = time.perf_counter(), recorder.run_dir, cfg.trainer.folds
     log.info(f"trainer.folds={folds}: {folds} runs, each validated on one fold of the training "
              f"pool, in {fold_dir(run_dir, 1)} ... fold_{folds}")
-    writes = distributed.rank() == 0  # under torchrun, rank 0 keeps the records
-    if writes:
-        open_group(cfg, run_dir)  # the folds are its members in the chosen trackers
-    summaries = []
+    recorder.open_group(cfg)  # the folds are its members in the chosen trackers
     device = distributed.device_for_this_process(resolve_device(cfg.device.name,
                                                                 cfg.device.threads))
+    summaries = []
     try:
         with distributed.process_group(device):  # one for every fold (distributed.py)
             for fold in range(1, folds + 1):
                 log.info(f"fold {fold} of {folds}")
-                summaries.append(_fold(cfg, run_dir, fold, overrides, train_one, hooks))
+                summaries.append(_fold(cfg, recorder, fold, overrides, hooks))
     except BaseException:
-        if writes:
-            close_group(cfg, run_dir, ok=False)
+        recorder.close_group(cfg, ok=False)
         raise
-    if hooks.get("on_accepted"):  # every fold was kept: the resume is accepted all the same
-        hooks["on_accepted"]()
-    if not writes:
+    recorder.accept(hooks.get("on_accepted"))  # every fold was kept: accepted all the same
+    if not recorder.writes:
         return {}
     summary = _summary(cfg, run_dir, summaries, started, overrides)
     if wants_figures(cfg.trainer.plots, job_of_a_sweep=hooks.get("parent_dir") is not None):
-        _fold_curves(Path(run_dir), len(summaries), Task(summary["task"]))
-    write_summary(Path(run_dir), summary)
-    close_group(cfg, run_dir, ok=True)
+        recorder.compared_curves(_fold_histories(run_dir, folds),
+                                 headline_metric(Task(summary["task"])))
+    recorder.completed(summary)
+    recorder.close_group(cfg, ok=True)
     return summary
 
 
@@ -98,31 +95,26 @@ def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
         completed_fold(_fold_config(cfg, fold), fold_dir(run_dir, fold))
 
 
-def _fold(cfg: DictConfig, run_dir: Path, fold: int, overrides: Sequence[str],
-          train_one: Callable[..., Dict[str, Any]], hooks: Dict[str, Any]) -> Dict[str, Any]:
+def _fold(cfg: DictConfig, recorder: Recorder, fold: int, overrides: Sequence[str],
+          hooks: Dict[str, Any]) -> Dict[str, Any]:
     """Fold ``fold``'s summary: kept (a resume, the fold completed as asked), or trained."""
-    folder, fold_cfg = fold_dir(run_dir, fold), _fold_config(cfg, fold)
+    folder, fold_cfg = fold_dir(recorder.run_dir, fold), _fold_config(cfg, fold)
     if cfg.resume:
-        done = completed_fold(fold_cfg, folder)
+        done = resume_fold(fold_cfg, folder)
         if done is not None:
             log.info(f"fold {fold} completed before: kept as it is ({folder})")
             return done
-        if (folder / "checkpoints" / "last.pt").is_file():
-            fold_cfg.resume = str(folder)
-    (folder / ".hydra").mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
-    summary = train_one(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
-                        **{**hooks, "parent_dir": run_dir})
+    recorder.output(f"{folder.name}/.hydra/config.yaml", OmegaConf.to_yaml(fold_cfg).encode())
+    summary = train(fold_cfg, folder, [*overrides, f"trainer.fold={fold}"],
+                    **{**hooks, "parent_dir": recorder.run_dir})
     hooks["on_accepted"] = None  # the run's folder is accepted once
     hooks["on_epoch_end"] = None  # a search prunes on the first fold's curve
     return summary
 
 
-def _fold_curves(run_dir: Path, folds: int, task: Task) -> None:
-    """curves.png of the cross-validation: every fold's validation curves on shared axes."""
+def _fold_histories(run_dir: Path, folds: int) -> Dict[str, List[Dict[str, float]]]:
+    """Every fold's metrics.csv, for the cross-validation's curves.png."""
     import csv
-
-    from nnrecipes.records import plots
 
     histories = {}
     for fold in range(1, folds + 1):
@@ -130,7 +122,7 @@ def _fold_curves(run_dir: Path, folds: int, task: Task) -> None:
             histories[f"fold {fold}"] = [{key: float(value) for key, value in row.items()
                                          if value not in ("", None)}
                                         for row in csv.DictReader(handle)]
-    plots.compare_curves(histories, headline_metric(task), run_dir / "curves.png")
+    return histories
 
 
 def _fold_config(cfg: DictConfig, fold: int) -> DictConfig:
@@ -189,19 +181,13 @@ def _averaged_test(run_dir: Path, task: Task, folds: int,
     kept = [np.load(fold_dir(run_dir, fold) / TEST_OUTPUTS) for fold in range(1, folds + 1)]
     outputs = torch.from_numpy(np.stack([saved["outputs"] for saved in kept]))
     targets = torch.from_numpy(kept[0]["targets"])
-    if task is Task.regression:
-        averaged = outputs.mean(dim=0)
-    elif task is Task.binary:
-        probability = outputs.sigmoid().mean(dim=0).clamp(1e-7, 1 - 1e-7)
-        averaged = torch.log(probability / (1 - probability))
-    else:
-        averaged = torch.log(outputs.softmax(dim=-1).mean(dim=0).clamp_min(1e-12))
-    threshold = float(np.mean(thresholds)) if task is Task.binary else 0.5
+    averaged = averaged_outputs(task, outputs)
+    threshold = float(np.mean(thresholds)) if task.thresholded else 0.5
     scores = compute_metrics(task, averaged, targets, threshold)
     log.info(f"test split scored by the {folds} folds' models averaged"
              + (f" (threshold {threshold:.4g}, logit {logit(threshold):.3g})"
-                if task is Task.binary and threshold != 0.5 else ""))
-    return {**scores, **({"threshold": threshold} if task is Task.binary else {})}
+                if task.thresholded and threshold != 0.5 else ""))
+    return {**scores, **({"threshold": threshold} if task.thresholded else {})}
 
 
 def cross_validated(summary: Dict[str, Any]) -> Dict[str, str]:

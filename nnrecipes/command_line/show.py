@@ -1,5 +1,5 @@
 """``nnrun --help`` and ``nnrun --cfg job|hydra|all [--package P] [--resolve]``: the composed
-config printed, and nothing run or written; and the results table a finished run prints.
+config printed, and nothing run or written.
 
 Done here rather than by Hydra: its help lists every config group, the schema sub-groups
 included, at a cost of seconds; and its ``--cfg hydra --resolve`` drops the run's own keys before
@@ -11,7 +11,6 @@ folder names worked out but not created, before the part asked for is printed.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import List
 
 from omegaconf import DictConfig, OmegaConf
@@ -93,19 +92,3 @@ def _resolve(cfg: DictConfig) -> None:
 
 def _folder_it_would_take(path: str) -> str:
     return path
-
-
-def show_results(summary: dict, run_dir: Path) -> None:
-    """The results table a finished run prints: test metrics, baselines (or the folds' mean
-    and std), best epoch, training seconds, the run folder."""
-    from nnrecipes.core.console import metric_text, results_table
-    from nnrecipes.run.folds import cross_validated
-
-    facts = {f"baseline {name} {metric}": metric_text(value)
-             for name, scores in summary.get("baseline", {}).items()
-             for metric, value in scores.items()}
-    if "cv" in summary:
-        facts = cross_validated(summary)
-    results_table(f"{summary['dataset']} / {summary['model']}", summary["test"],
-                  {**facts, "best epoch": summary["best_epoch"],
-                   "train seconds": summary["train_seconds"], "run directory": str(run_dir)})
