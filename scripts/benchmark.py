@@ -17,7 +17,7 @@ epoch 1 (data onto the device, the model) and its per-epoch bookkeeping (metrics
 checkpoints). With --out the table is appended to that Markdown file.
 
     python scripts/benchmark.py --data-dir ../shared/data [--device cpu|cuda] [--seeds 0,1,2]
-        [--presets fashion_fast,fashion_93] [--skip-same] [--out docs/benchmarks.md]
+        [--presets fashion_fast,fashion_93] [--skip-same] [--out docs/benchmarks-archive.md]
 """
 
 from __future__ import annotations

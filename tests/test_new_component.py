@@ -1,10 +1,12 @@
 """A new option is a file in its group's package and a YAML, nothing else edited: a model, a data
 set and a logger each added so to a copy of the package train, are listed by --help and tab
-completion, and run in the smoke script."""
+completion, and run in the smoke script. The files are docs/extending.md's whole examples, read
+from the page, so the recipes a newcomer copies are the ones that run."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,96 +15,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-NEW_FILES = {
-    "nnrecipes/components/models/tiny.py": '''
-        """``model=tiny``: one hidden layer of ``width``."""
-        from dataclasses import dataclass
-        import math
-
-        from torch import nn
-
-        from nnrecipes.core.bounds import setting
-        from nnrecipes.core.config import ModelConfig
-        from nnrecipes.core.registry import declare
+DOC = REPO / "docs" / "extending.md"
 
 
-        @dataclass
-        class TinyConfig(ModelConfig):
-            width: int = setting(8, ge=1)
-
-
-        def tiny(input_shape, num_outputs, width=8):
-            return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(),
-                                 nn.Linear(width, num_outputs))
-
-
-        declare("model", "tiny", TinyConfig, tiny)
-    ''',
-    "configs/model/tiny.yaml": '''
-        defaults:
-          - schema/tiny@_here_
-          - _self_
-
-        width: 16
-    ''',
-    "nnrecipes/components/datasets/blobs.py": '''
-        """``dataset=blobs``: three Gaussian blobs."""
-        import numpy as np
-
-        from nnrecipes.core.config import DatasetConfig
-        from nnrecipes.core.registry import declare
-        from nnrecipes.core.task import Task
-        from nnrecipes.data.raw import RawData
-
-
-        def load_blobs(cfg) -> RawData:
-            rng = np.random.default_rng(0)
-            labels = np.arange(300) % 3
-            x = rng.normal(0, 0.3, (300, 2)).astype(np.float32) + labels[:, None]
-            return RawData(x, labels.astype(np.int64), ["a", "b", "c"])
-
-
-        declare("dataset", "blobs", DatasetConfig, load_blobs, task=Task.multiclass)
-    ''',
-    "configs/dataset/blobs.yaml": '''
-        defaults:
-          - schema/blobs@_here_
-          - _self_
-
-        batch_size: 32
-        epochs: 3
-    ''',
-    "nnrecipes/components/loggers/jsonl.py": '''
-        """``logger=jsonl``: each epoch's row as a line of JSON in the run folder."""
-        import json
-        from dataclasses import dataclass
-
-        from nnrecipes.components.loggers import LoggerConfig, RunLogger
-        from nnrecipes.core.registry import declare
-
-
-        @dataclass
-        class JsonlConfig(LoggerConfig):
-            file: str = "epochs.jsonl"
-
-
-        class JsonlLogger(RunLogger):
-            def epoch(self, row):
-                with open(self.run_dir / self.settings.file, "a") as handle:
-                    handle.write(json.dumps(row) + "\\n")
-
-
-        declare("logger", "jsonl", JsonlConfig, JsonlLogger)
-    ''',
-    "configs/logger/jsonl.yaml": '''
-        defaults:
-          - schema/jsonl@jsonl
-          - _self_
-
-        jsonl:
-          file: epochs.jsonl
-    ''',
-}
+def recipes() -> dict:
+    """docs/extending.md's whole examples: each code block after a ``<!-- recipe: PATH -->``
+    comment, by PATH. The test writes exactly what the docs show."""
+    found = dict(re.findall(r"<!-- recipe: (\S+) -->\n```\w*\n(.*?)```", DOC.read_text(), re.S))
+    assert len(found) == 6, sorted(found)
+    return found
 
 CHECKS = '''
 import contextlib, io, json, os, sys
@@ -142,7 +63,7 @@ def test_a_model_a_data_set_and_a_logger_each_a_new_file_and_a_yaml(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "configs"))
     shutil.copytree(REPO / "configs", copy / "nnrecipes" / "configs",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for name, text in NEW_FILES.items():
+    for name, text in recipes().items():
         target = copy / (name.replace("configs/", "nnrecipes/configs/", 1))
         target.write_text(textwrap.dedent(text).lstrip())
     done = subprocess.run([sys.executable, "-c", CHECKS, str(tmp_path / "run")],
