@@ -4,7 +4,7 @@ parts off so the difference shows where the time goes.
 
     python scripts/sweep_overhead.py [--epochs 20] [--keep DIR]
     python scripts/sweep_overhead.py --marginal [--repeats 3]  # one job more: 18 jobs against 9
-    python scripts/sweep_overhead.py --single [--repeats 5]    # the README's first command
+    python scripts/sweep_overhead.py --single [--repeats 5] [--source DIR]  # the first command
 
 Per variant: the command's wall time, the sum of the jobs' training seconds (summary.json's
 train_seconds: the epochs alone), the overhead per job, and its split into the time inside each
@@ -74,29 +74,53 @@ def marginal(root: Path, repeats: int) -> None:
     print(f"median of {repeats}: {statistics.median(costs):.2f} s a job")
 
 
-def single(root: Path, repeats: int) -> None:
+def _wall(command: List[str], cwd: Optional[Path] = None, env=None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - started
+
+
+# What any training run imports, in a fresh interpreter that then exits at once: torch,
+# torch._dynamo (torch 2.14's optimizers import it at their first step), scikit-learn's splits
+# and metrics (the split and every epoch's scores) and Hydra.
+RUN_FLOOR = ("import os, torch, torch._dynamo, sklearn.model_selection, sklearn.metrics, hydra; "
+             "os._exit(0)")
+
+
+def single(root: Path, repeats: int, source: Optional[Path] = None) -> None:
     """The README's first command, `nnrun` (iris, default epochs) in a fresh folder, timed as
-    a user waits for it, and split into the run itself (summary.json's wall_seconds, of which
-    train_seconds is training) and what comes before and after it (the interpreter, imports,
-    composition, the figures and the exit)."""
-    walls = []
+    a user waits for it, beside a bare `python -c "import torch"` and the import floor of any
+    training run (RUN_FLOOR), alternating, each in a fresh process; the run split into the run
+    itself (summary.json's wall_seconds, of which train_seconds is training) and what comes
+    before and after it (the interpreter, imports, composition, the figures and the exit).
+    ``source``: another checkout's nnrecipes instead (as scripts/busy_machine.py runs it)."""
+    from busy_machine import environment, nnrun_command
+
+    command, env = nnrun_command(source), environment(source)
+    walls: Dict[str, List[float]] = {"import torch": [], "import floor": [], "nnrun": []}
     for repeat in range(repeats):
+        walls["import torch"].append(_wall([sys.executable, "-c", "import torch"]))
+        walls["import floor"].append(_wall([sys.executable, "-c", RUN_FLOOR]))
         folder = root / f"single{repeat}"
         folder.mkdir(parents=True)
-        started = time.perf_counter()
-        subprocess.run([NNRUN], cwd=folder, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - started)
+        walls["nnrun"].append(_wall(command, cwd=folder, env=env))
         summary = json.loads(next(folder.glob("outputs/*/*/summary.json")).read_text())
-        print(f"nnrun: {walls[-1]:.2f} s wall; the run {summary['wall_seconds']:.2f} s, of it "
-              f"training {summary['train_seconds']:.2f} s; before and after the run "
-              f"{walls[-1] - summary['wall_seconds']:.2f} s", flush=True)
-    print(f"median of {repeats}: {statistics.median(walls):.2f} s wall")
+        print(f"import torch {walls['import torch'][-1]:.2f} s; import floor "
+              f"{walls['import floor'][-1]:.2f} s; nnrun {walls['nnrun'][-1]:.2f} s wall, the run "
+              f"{summary['wall_seconds']:.2f} s, of it training {summary['train_seconds']:.2f} s; "
+              f"before and after the run {walls['nnrun'][-1] - summary['wall_seconds']:.2f} s",
+              flush=True)
+    medians = {name: statistics.median(values) for name, values in walls.items()}
+    torch_wall = medians["import torch"]
+    print(f"medians of {repeats}: import torch {torch_wall:.2f} s; import floor "
+          f"{medians['import floor']:.2f} s ({medians['import floor'] / torch_wall:.2f}x); "
+          f"nnrun {medians['nnrun']:.2f} s ({medians['nnrun'] / torch_wall:.2f}x import torch)")
 
 
 FLOOR = """
 import os, time
-from nnrecipes.commands.collector import tune_collector
+from nnrecipes.command_line.collector import tune_collector
 tune_collector()  # as nnrun does before its imports
 started = time.perf_counter()
 import torch, torch._dynamo, sklearn.datasets, sklearn.metrics, hydra, omegaconf
@@ -119,6 +143,7 @@ def main() -> None:
                         help="the marginal cost of a job: 18 jobs against 9, default epochs")
     parser.add_argument("--single", action="store_true",
                         help="the wall time of the README's first command, nnrun")
+    parser.add_argument("--source", type=Path, help="--single: another checkout's nnrecipes")
     parser.add_argument("--repeats", type=int, help="measurements of --marginal (1) or "
                         "--single (5)")
     args = parser.parse_args()
@@ -126,7 +151,8 @@ def main() -> None:
     if args.marginal or args.single:
         try:
             if args.single:
-                return single(root, args.repeats or 5)
+                return single(root, args.repeats or 5,
+                              args.source.resolve() if args.source else None)
             return marginal(root, args.repeats or 1)
         finally:
             shutil.rmtree(root, ignore_errors=True) if args.keep is None else None
