@@ -166,3 +166,18 @@ def test_a_plain_run_imports_neither_optuna_nor_the_search_mode_nor_compiles(tmp
     assert loaded.split() == ["sklearn.ensemble"]  # the baselines, at the finish: used
     assert compiled.strip() == "no torch.compile"
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_the_nnrun_command_ends_with_its_files_flushed_and_its_exit_code(tmp_path):
+    """cli.entry skips the interpreter's teardown once all is written: the log is whole, and an
+    error still exits 2 with its one line."""
+    nnrun = Path(sys.executable).parent / "nnrun"
+    done = subprocess.run([str(nnrun), "trainer.epochs=2", "trainer.progress=false",
+                           f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "test  loss" in (tmp_path / "run" / "nnrun.log").read_text()
+    assert "run directory" in done.stdout  # the results table, flushed before the exit
+    refused = subprocess.run([str(nnrun), "optimizer.lrr=0.1", f"hydra.run.dir={tmp_path / 'x'}"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "lrr" in refused.stdout + refused.stderr
