@@ -1,13 +1,12 @@
-"""A run's parts, built from the config once: data, model, optimizer, schedule, losses, and the
-settings the loop reads (run/settings.py); and the state of those parts that a checkpoint holds
-and a resume restores. After ``build_run`` nothing reads the config again."""
+"""A run's parts, built from the config once: data, the nets, optimizer, schedule, losses, and
+the settings the loop reads (run/settings.py); what a checkpoint holds of them is
+run/saved_state.py's. After ``build_run`` nothing reads the config again."""
 
 from __future__ import annotations
 
 import logging
 import math
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -24,7 +23,6 @@ from nnrecipes.core.registry import component
 from nnrecipes.core.task import Monitor, Task, make_loss, monitored, new_run
 from nnrecipes.core.validation import validate
 from nnrecipes.data import DataBundle, build_data, declared_image_data, image_data
-from nnrecipes.records.checkpoint import check_fits
 from nnrecipes.records.recorder import Recorder
 from nnrecipes.run import distributed
 from nnrecipes.run.augment import Augment, augment_for
@@ -259,63 +257,3 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
         bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if bf16_gpu else None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def checkpoint_state(run: Run) -> Dict[str, Any]:
-    data = run.data
-    nets = run.nets
-    trained = {"trained_model": nets.trains.state_dict(), "average_updates": nets.average.updates} \
-        if nets.average is not None else {}
-    return {
-        "model": nets.saved.state_dict(),  # what predicts: the average, where kept
-        **trained,
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
-        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
-        "progress": asdict(run.progress),
-        "config": run.config_record,
-        "model_spec": {"input_shape": list(data.input_shape), "num_outputs": data.num_outputs,
-                       "task": data.task.value},  # plain text: checkpoints load weights-only
-        "stats": data.stats,
-        "class_names": data.class_names,
-        "encoding": data.encoding,
-        "threshold": run.threshold if data.task.thresholded else None,
-    }
-
-
-def restore(run: Run, saved: Dict[str, Any]) -> None:
-    """Continue from a checkpoint that resumable_state found to fit this run's config."""
-    check_fits(saved, run.data.input_shape, run.data.num_outputs)
-    nets = run.nets
-    nets.trains.load_state_dict(saved.get("trained_model", saved["model"]))
-    if nets.average is not None:
-        nets.saved.load_state_dict(saved["model"])
-        # checkpoints from before the warm-up: as many updates as steps taken
-        nets.average.updates = saved.get("average_updates",
-                                        saved["progress"]["epoch"] * run.steps_per_epoch)
-    run.optimizer.load_state_dict(saved["optimizer"])
-    if run.scaler is not None and saved.get("scaler"):
-        run.scaler.load_state_dict(saved["scaler"])
-    if run.scheduler is not None and saved["scheduler"] is not None:
-        _restore_schedule(run, saved)
-    run.progress = Progress(**saved["progress"])
-    log.info(f"resumed from {saved['path']} after epoch {run.progress.epoch}")
-
-
-def _restore_schedule(run: Run, saved: Dict[str, Any]) -> None:
-    """The schedule where the checkpoint left it. A resume that trains longer (a larger
-    trainer.epochs) follows the schedule of a run of the new length from the step reached,
-    rather than the old schedule's end (a learning rate of 0 for cosine, an error for
-    one-cycle): the same learning rates as a run started with the new length."""
-    before, now = saved["config"]["trainer"]["epochs"], run.settings.epochs
-    if before == now:
-        run.scheduler.load_state_dict(saved["scheduler"])
-        return
-    steps = saved["scheduler"]["last_epoch"]
-    run.scheduler.last_epoch = steps - 1
-    with warnings.catch_warnings():  # stepped before optimizer.step on purpose: to step `steps`
-        warnings.simplefilter("ignore", UserWarning)
-        run.scheduler.step()
-    log.info(f"trainer.epochs {before} -> {now}: the {run.config_record['scheduler']['name']} "
-             f"schedule goes on as a {now}-epoch run's from step {steps} "
-             f"(lr {run.optimizer.param_groups[0]['lr']:.4g})")

@@ -15,9 +15,10 @@ import torch
 
 from nnrecipes.core import console
 from nnrecipes.records.checkpoint import serialised
-from nnrecipes.run.build import Run, checkpoint_state
+from nnrecipes.run.build import Run
 from nnrecipes.run.engine import LossNotFinite, StopRequested, evaluate, train_one_epoch
 from nnrecipes.run.interrupt import Interrupted
+from nnrecipes.run.saved_state import checkpoint_state
 from nnrecipes.run.torchrun import launched
 
 log = logging.getLogger("nnrecipes")

@@ -19,10 +19,11 @@ from omegaconf import DictConfig
 from nnrecipes.core import console
 from nnrecipes.records.resume import resumable_state, resumes_in_place
 from nnrecipes.run import distributed
-from nnrecipes.run.build import Run, build_run, prepare, restore
+from nnrecipes.run.build import Run, build_run, prepare
 from nnrecipes.run.finish import finish
 from nnrecipes.run.interrupt import stop_requests
 from nnrecipes.run.loop import EpochHook, TrainingDiverged, fit
+from nnrecipes.run.saved_state import restore
 
 __all__ = ["EpochHook", "TrainingDiverged", "train"]
 log = logging.getLogger("nnrecipes")
