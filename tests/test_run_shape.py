@@ -64,10 +64,13 @@ def test_train_is_one_run_top_to_bottom():
 
 
 def test_a_run_holds_the_net_that_trains_and_the_net_that_is_saved(nnrun):
-    from nnrecipes.run.build import Nets, Run
+    from nnrecipes.run.build import Nets, Parts, Run
 
-    modules = [field.name for field in fields(Run) if "Module" in str(field.type)]
-    assert modules == []  # the nets are Run.nets: one that trains, one that is saved
+    assert [field.name for field in fields(Run)][:3] == ["parts", "recorder", "progress"]
+    assert Parts.__dataclass_params__.frozen  # built once, never replaced
+    for holder in (Run, Parts):
+        modules = [field.name for field in fields(holder) if "Module" in str(field.type)]
+        assert modules == []  # the nets are Parts.nets: one that trains, one that is saved
     assert [field.name for field in fields(Nets)][:2] == ["trains", "saved"]
 
 

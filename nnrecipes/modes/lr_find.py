@@ -45,8 +45,9 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str])
     rates, losses = _range_test(run, settings.start, settings.end, settings.steps)
     suggested = suggestion(rates, losses)
     _write_records(recorder, rates, losses, suggested)
-    summary = {"status": "completed", "kind": KIND, "dataset": run.settings.dataset,
-               "model": run.settings.model, "start": settings.start, "end": settings.end,
+    names = run.parts.settings
+    summary = {"status": "completed", "kind": KIND, "dataset": names.dataset,
+               "model": names.model, "start": settings.start, "end": settings.end,
                "steps": len(rates), "stopped_early": len(rates) < settings.steps,
                "suggested_lr": suggested, **environment_facts(device, overrides)}
     recorder.completed(summary)
@@ -64,14 +65,16 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, overrides: Sequence[str])
 def _batches(run: Run) -> Iterator[torch.Tensor]:
     """Training batches, epoch after epoch, for as many steps as the test takes."""
     while True:
-        yield from batch_indices(len(run.data.train), run.settings.batch_size,
-                                 run.data.train.x.device, True, run.min_batch)
+        parts = run.parts
+        yield from batch_indices(len(parts.data.train), parts.settings.batch_size,
+                                 parts.data.train.x.device, True, parts.min_batch)
 
 
 def _range_test(run: Run, start: float, end: float,
                 steps: int) -> Tuple[List[float], List[float]]:
     """The rates tried and the smoothed loss at each, one training step per rate."""
-    groups = run.optimizer.param_groups
+    parts = run.parts
+    groups = parts.optimizer.param_groups
     shares = [group["lr"] / groups[0]["lr"] for group in groups]  # e.g. a backbone's lower rate
     plan = replace(run.epoch_plan(), scheduler=None, after_step=None)
     growth = (end / start) ** (1 / (steps - 1))
@@ -80,8 +83,8 @@ def _range_test(run: Run, start: float, end: float,
         rate = start * growth ** step
         for group, share in zip(groups, shares):
             group["lr"] = rate * share
-        loss = train_step(run.nets.stepping, run.data.train, batch, run.optimizer, run.loss_fn,
-                          plan)
+        loss = train_step(parts.nets.stepping, parts.data.train, batch, parts.optimizer,
+                          parts.loss_fn, plan)
         if not math.isfinite(loss):
             break
         average = SMOOTHING * average + (1 - SMOOTHING) * loss

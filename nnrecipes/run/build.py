@@ -68,10 +68,9 @@ class Nets:
         self.stepping = distributed.wrap(getattr(self.stepping, "module", self.stepping), device)
 
 
-@dataclass
-class Run:
-    """A run's parts, built once (settings, data, nets, optimizer, schedule, losses), its
-    progress, and the recorder that writes its folder."""
+@dataclass(frozen=True)
+class Parts:
+    """A run's parts, built once from the config by ``build_run`` and never replaced."""
 
     settings: RunSettings
     data: DataBundle
@@ -83,7 +82,6 @@ class Run:
     monitor: Monitor
     # The resolved config as plain data: every checkpoint holds it (converted once per run).
     config_record: Dict[str, Any]
-    recorder: Recorder
     autocast: Optional[torch.dtype] = None
     # fp16: scales the loss so small gradients survive float16, kept in checkpoints.
     scaler: Optional[torch.amp.GradScaler] = None
@@ -91,12 +89,25 @@ class Run:
     min_batch: int = 1  # a smaller last training batch is skipped (engine.smallest_batch)
     augment: Optional[Augment] = None  # applied to each training batch (dataset.augment)
     freezing: Optional[Freezing] = None  # model.freeze: what trains in each epoch
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return optimizer_steps(len(self.data.train), self.settings)
+
+
+@dataclass
+class Run:
+    """A run: its frozen parts, its progress (what a resume picks up again), and the recorder
+    that writes its folder."""
+
+    parts: Parts
+    recorder: Recorder
+    progress: Progress = field(default_factory=Progress)
     # Binary: the probability from which a row is positive (trainer.threshold; tuned ones are
     # 0.5 until the finish tunes them on the validation split).
     threshold: float = 0.5
     # Returns the signal that asked training to stop, or None.
     stop_signal: Callable[[], Optional[int]] = lambda: None
-    progress: Progress = field(default_factory=Progress)
 
     @property
     def run_dir(self) -> Path:
@@ -106,19 +117,16 @@ class Run:
     def checkpoints(self) -> Path:
         return self.recorder.checkpoints
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return optimizer_steps(len(self.data.train), self.settings)
-
     def epoch_plan(self, on_step: Optional[Callable[[], None]] = None) -> EpochPlan:
         """How the engine takes this run's training steps."""
-        average = self.nets.average
-        return EpochPlan(batch_size=self.settings.batch_size, scheduler=self.scheduler,
-                         autocast=self.autocast, ranks=self.ranks, min_batch=self.min_batch,
-                         augment=self.augment, should_stop=self.stop_signal,
-                         on_step=on_step, trainer=self.settings.trainer,
+        parts = self.parts
+        average = parts.nets.average
+        return EpochPlan(batch_size=parts.settings.batch_size, scheduler=parts.scheduler,
+                         autocast=parts.autocast, ranks=parts.ranks, min_batch=parts.min_batch,
+                         augment=parts.augment, should_stop=self.stop_signal,
+                         on_step=on_step, trainer=parts.settings.trainer,
                          after_step=average.update if average is not None else None,
-                         scaler=self.scaler)
+                         scaler=parts.scaler)
 
 
 def optimizer_steps(rows: int, settings: RunSettings) -> int:
@@ -181,17 +189,19 @@ def build_run(cfg: DictConfig, recorder: Recorder, device: torch.device,
     scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
                                 optimizer_steps(len(data.train), settings))
     _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
-    return Run(settings, data, _nets(model, trainer, device), optimizer, scheduler,
-               loss_fn=make_loss(data.task, data.stats, trainer.label_smoothing, label,
-                                 weights=_class_weights(trainer.class_weight, data)),
-               eval_loss_fn=make_loss(data.task, data.stats),
-               monitor=monitored(trainer.monitor, data.task),
-               config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-               recorder=recorder, autocast=autocast_dtype(trainer.precision, device),
-               scaler=torch.amp.GradScaler(device.type) if trainer.precision == "fp16" else None,
-               ranks=ranks, min_batch=smallest_batch(model, ranks),
-               augment=augment_for(cfg.dataset, image_data(data.input_shape)),
-               freezing=freezing, threshold=_threshold(trainer.threshold, data.task))
+    parts = Parts(settings, data, _nets(model, trainer, device), optimizer, scheduler,
+                  loss_fn=make_loss(data.task, data.stats, trainer.label_smoothing, label,
+                                    weights=_class_weights(trainer.class_weight, data)),
+                  eval_loss_fn=make_loss(data.task, data.stats),
+                  monitor=monitored(trainer.monitor, data.task),
+                  config_record=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+                  autocast=autocast_dtype(trainer.precision, device),
+                  scaler=torch.amp.GradScaler(device.type)
+                  if trainer.precision == "fp16" else None,
+                  ranks=ranks, min_batch=smallest_batch(model, ranks),
+                  augment=augment_for(cfg.dataset, image_data(data.input_shape)),
+                  freezing=freezing)
+    return Run(parts, recorder, threshold=_threshold(trainer.threshold, data.task))
 
 
 def _network(cfg: DictConfig, data: DataBundle, settings: RunSettings, label: str,

@@ -31,13 +31,14 @@ def finish(run: Run, started: float, overrides: Sequence[str],
     """
     if not run.recorder.writes:
         return {}
+    parts = run.parts
     best = load_checkpoint(run.checkpoints / "best.pt")
-    run.nets.saved.load_state_dict(best["model"])
-    data, settings = run.data, run.settings
+    parts.nets.saved.load_state_dict(best["model"])
+    data, settings = parts.data, parts.settings
     if settings.trainer.threshold == "tuned":
         _tune_threshold(run, best)
-    outputs = predict(run.nets.evaluating, data.test.x, settings.eval_batch_size, run.autocast)
-    test = score(outputs, data.test.y, run.eval_loss_fn, data.task, run.threshold)
+    outputs = predict(parts.nets.evaluating, data.test.x, settings.eval_batch_size, parts.autocast)
+    test = score(outputs, data.test.y, parts.eval_loss_fn, data.task, run.threshold)
     if settings.fold is not None:  # the cross-validation averages the folds' test outputs
         run.recorder.test_outputs(outputs, data.test.y)
     _stop_if_asked(run, "testing")
@@ -57,7 +58,7 @@ def finish(run: Run, started: float, overrides: Sequence[str],
     figures = []
     if wants_figures(settings.trainer.plots, job_of_a_sweep):
         figures = run.recorder.figures(data, run.progress.history, outputs, run.threshold,
-                                       _harder_in_training(run.config_record))
+                                       _harder_in_training(parts.config_record))
         _stop_if_asked(run, "drawing the figures")
     run.recorder.completed(summary, figures)
     return summary
@@ -66,30 +67,32 @@ def finish(run: Run, started: float, overrides: Sequence[str],
 def _tune_threshold(run: Run, best: Dict[str, Any]) -> None:
     """trainer.threshold=tuned: the best epoch's threshold of highest balanced accuracy on the
     validation split, kept in best.pt for predict, eval and export."""
-    outputs = predict(run.nets.evaluating, run.data.val.x, run.settings.eval_batch_size,
-                      run.autocast)
-    run.threshold = tuned_threshold(outputs, run.data.val.y)
+    parts = run.parts
+    outputs = predict(parts.nets.evaluating, parts.data.val.x, parts.settings.eval_batch_size,
+                      parts.autocast)
+    run.threshold = tuned_threshold(outputs, parts.data.val.y)
     log.info(f"trainer.threshold=tuned: {run.threshold:.4g} (highest balanced accuracy on the "
-             f"{len(run.data.val)} validation rows)")
+             f"{len(parts.data.val)} validation rows)")
     best.pop("path", None)
     run.recorder.best_checkpoint({**best, "threshold": run.threshold})
 
 
 def _summary(run: Run, test: Dict[str, float], started: float,
              overrides: Sequence[str]) -> Dict[str, Any]:
-    data, progress = run.data, run.progress
+    parts, progress = run.parts, run.progress
+    data, settings = parts.data, parts.settings
     return {
         "status": RunStatus.completed,
-        "dataset": run.settings.dataset, "model": run.settings.model, "task": data.task.value,
+        "dataset": settings.dataset, "model": settings.model, "task": data.task.value,
         "test": test,
-        "monitor": run.monitor.column, "best_val": progress.best_value,
+        "monitor": parts.monitor.column, "best_val": progress.best_value,
         "best_val_loss": progress.history[progress.best_epoch - 1]["val_loss"],
         "best_epoch": progress.best_epoch, "epochs_run": progress.epoch,
         "val": {key.removeprefix("val_"): value for key, value in
                 progress.history[progress.best_epoch - 1].items() if key.startswith("val_")},
         "wall_seconds": round(time.perf_counter() - started, 3),
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 3),
-        "parameters": sum(p.numel() for p in run.nets.trains.parameters()),
+        "parameters": sum(p.numel() for p in parts.nets.trains.parameters()),
         "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
         **environment_facts(data.train.x.device, overrides),
         "overrides": list(overrides),

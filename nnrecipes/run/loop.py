@@ -38,7 +38,8 @@ class TrainingDiverged(RuntimeError):
 
 def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
     """Train epoch by epoch, writing metrics and checkpoints as EpochFiles has them."""
-    epochs, patience, progress = run.settings.epochs, run.settings.trainer.patience, run.progress
+    trainer, monitor, progress = run.parts.settings.trainer, run.parts.monitor, run.progress
+    epochs, patience = trainer.epochs, trainer.patience
     if patience is not None and progress.bad_epochs >= patience:
         return  # a resumed run that had already stopped early: only its finish is missing
     files = EpochFiles(progress.epoch)
@@ -49,7 +50,7 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         shown = {key: value for key, value in row.items() if key != "epoch"}
         log.info(f"epoch {epoch}/{epochs}  {console.format_metrics(shown)}")
         if improved:
-            progress.best_value, progress.best_epoch = row[run.monitor.column], epoch
+            progress.best_value, progress.best_epoch = row[monitor.column], epoch
             progress.bad_epochs = 0
         else:
             progress.bad_epochs += 1
@@ -57,14 +58,15 @@ def fit(run: Run, on_epoch_end: Optional[EpochHook] = None) -> None:
         files.after_epoch(run, improved, last=stopping or epoch == epochs)
         _report_epoch(run, files, on_epoch_end, row)
         if stopping:
-            log.info(f"early stop: {run.monitor.column} has not improved for {patience} epochs")
+            log.info(f"early stop: {monitor.column} has not improved for {patience} epochs")
             break
 
 
 def _epoch(run: Run, epoch: int, saved_epoch: int) -> Dict[str, float]:
     """One epoch's row of metrics; a stop request or a loss gone NaN ends the run here."""
-    if run.freezing is not None and run.freezing.at_epoch(epoch) and run.ranks.world_size > 1:
-        run.nets.rewrap(run.data.train.x.device)
+    parts = run.parts
+    if parts.freezing is not None and parts.freezing.at_epoch(epoch) and parts.ranks.world_size > 1:
+        parts.nets.rewrap(parts.data.train.x.device)
     try:
         return train_and_validate(run, epoch)
     except StopRequested:
@@ -83,16 +85,17 @@ def _epoch(run: Run, epoch: int, saved_epoch: int) -> Dict[str, float]:
 
 
 def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
-    settings, data = run.settings, run.data
+    parts = run.parts
+    settings, data = parts.settings, parts.data
     torch.manual_seed(settings.seed + epoch)  # the same batches and dropout after a resume
     started = time.perf_counter()
-    lr = run.optimizer.param_groups[0]["lr"]
+    lr = parts.optimizer.param_groups[0]["lr"]
     with console.epoch_progress(settings.trainer.progress, epoch, settings.epochs,
-                                run.steps_per_epoch) as step:
-        train = train_one_epoch(run.nets.stepping, data.train, run.optimizer, run.loss_fn,
+                                parts.steps_per_epoch) as step:
+        train = train_one_epoch(parts.nets.stepping, data.train, parts.optimizer, parts.loss_fn,
                                 run.epoch_plan(on_step=step))
-    val = evaluate(run.nets.evaluating, data.val.x, data.val.y, run.eval_loss_fn, data.task,
-                   settings.eval_batch_size, run.autocast, run.threshold)
+    val = evaluate(parts.nets.evaluating, data.val.x, data.val.y, parts.eval_loss_fn, data.task,
+                   settings.eval_batch_size, parts.autocast, run.threshold)
     return {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
             **{f"val_{key}": value for key, value in val.items()},
             "seconds": round(time.perf_counter() - started, 3)}
@@ -100,22 +103,23 @@ def train_and_validate(run: Run, epoch: int) -> Dict[str, float]:
 
 def _improved(run: Run, row: Dict[str, float]) -> bool:
     """Better on the monitored metric, or level with it and lower in validation loss."""
-    value, best = row[run.monitor.column], run.progress.best_value
+    monitor = run.parts.monitor
+    value, best = row[monitor.column], run.progress.best_value
     if best is None or math.isnan(best):
         return not math.isnan(value)
-    delta = run.settings.trainer.min_delta
-    if run.monitor.minimised:
+    delta = run.parts.settings.trainer.min_delta
+    if monitor.minimised:
         return value < best - delta
-    if value == best and run.monitor.metric != "loss":
+    if value == best and monitor.metric != "loss":
         best_row = run.progress.history[run.progress.best_epoch - 1]
         return row["val_loss"] < best_row["val_loss"]
     return value > best + delta
 
 
 class EpochFiles:
-    """When an epoch's files are written (by the run's recorder, on rank 0) (metrics.csv, last.pt and, for a best epoch,
-    best.pt): after an epoch when WRITE_EVERY_SECONDS have passed since they last were, and
-    after the last epoch. Until then a best epoch's checkpoint waits in memory, serialised."""
+    """When an epoch's files (metrics.csv, last.pt and, for a best epoch, best.pt) are written,
+    by the run's recorder on rank 0: after an epoch when WRITE_EVERY_SECONDS have passed since
+    they last were, and after the last epoch. Until then a best epoch's checkpoint waits in memory, serialised."""
 
     def __init__(self, saved_epoch: int):
         self.saved_epoch = saved_epoch  # the epoch last.pt holds
@@ -153,7 +157,7 @@ def _report_epoch(run: Run, files: EpochFiles, on_epoch_end: Optional[EpochHook]
     if on_epoch_end is None or not run.recorder.writes:
         return
     try:
-        on_epoch_end(run.progress.epoch, row, run.monitor.column)
+        on_epoch_end(run.progress.epoch, row, run.parts.monitor.column)
     except BaseException:
         files.write_now(run)
         raise

@@ -57,8 +57,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
                 recorder.accept(on_accepted)
                 run.stop_signal = stop_signal
                 _announce(run, device)
-                recorder.start(cfg, parent_dir, run.progress.history, run.nets.trains,
-                               run.data.train.x[:2])
+                recorder.start(cfg, parent_dir, run.progress.history, run.parts.nets.trains,
+                               run.parts.data.train.x[:2])
                 fit(run, on_epoch_end)
             summary = finish(run, started, overrides, job_of_a_sweep=parent_dir is not None)
     _say_scores(run, summary)
@@ -66,8 +66,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
 
 
 def _announce(run: Run, device: torch.device) -> None:
-    data, settings = run.data, run.settings
-    processes = f" x {run.ranks.world_size} processes" if run.ranks.world_size > 1 else ""
+    data, settings, ranks = run.parts.data, run.parts.settings, run.parts.ranks
+    processes = f" x {ranks.world_size} processes" if ranks.world_size > 1 else ""
     log.info(f"{settings.dataset} ({data.task}, {len(data.train)} train / {len(data.val)} val / "
              f"{len(data.test)} test) -> {settings.model} on {device}{processes}; "
              f"run directory {run.run_dir}")
@@ -76,6 +76,7 @@ def _announce(run: Run, device: torch.device) -> None:
 def _say_scores(run: Run, summary: Dict[str, Any]) -> None:
     if summary:  # rank 0's
         log.info(f"test  {console.format_metrics(summary['test'])}")
-        if run.settings.fold:
-            log.info(f"fold {run.settings.fold[0]}: val  "
+        fold = run.parts.settings.fold
+        if fold:
+            log.info(f"fold {fold[0]}: val  "
                      f"{console.format_metrics(summary['val'])}")
