@@ -188,7 +188,8 @@ def build_run(cfg: DictConfig, recorder: Recorder, device: torch.device,
                                 backbone=freezing.backbone if freezing else ())
     scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,
                                 optimizer_steps(len(data.train), settings))
-    _check_batch_fits(settings.batch_size, smallest_batch(model, ranks), ranks)
+    min_batch = smallest_batch(model, ranks)
+    _check_batch_fits(settings.batch_size, min_batch, ranks)
     parts = Parts(settings, data, _nets(model, trainer, device), optimizer, scheduler,
                   loss_fn=make_loss(data.task, data.stats, trainer.label_smoothing, label,
                                     weights=_class_weights(trainer.class_weight, data)),
@@ -198,7 +199,7 @@ def build_run(cfg: DictConfig, recorder: Recorder, device: torch.device,
                   autocast=autocast_dtype(trainer.precision, device),
                   scaler=torch.amp.GradScaler(device.type)
                   if trainer.precision == "fp16" else None,
-                  ranks=ranks, min_batch=smallest_batch(model, ranks),
+                  ranks=ranks, min_batch=min_batch,
                   augment=augment_for(cfg.dataset, image_data(data.input_shape)),
                   freezing=freezing)
     return Run(parts, recorder, threshold=_threshold(trainer.threshold, data.task))
