@@ -277,7 +277,7 @@ def entry() -> None:
     """The ``nnrun`` command. Once everything is written and flushed, and no other thread is
     left to finish its work, the process ends without the interpreter's teardown: freeing
     torch's, scikit-learn's and matplotlib's modules one by one took 0.4 s of the README's
-    first command's 5.7 s (docs/benchmarks.md), and writes nothing."""
+    first command's 5.7 s (docs/benchmarks-archive.md), and writes nothing."""
     code: object = 0
     try:
         main()

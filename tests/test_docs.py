@@ -189,7 +189,7 @@ def _normalised(command: str) -> str:
 
 
 def _page_steps(page: Path) -> List[Step]:
-    # A page's dated history (docs/benchmarks.md) quotes what ran then, outputs included.
+    # A page's dated history (docs/benchmarks-archive.md) quotes what ran then, outputs included.
     text = page.read_text().split("\n## History\n")[0]
     return [step for block in _blocks(text) for step in _commands(block)]
 

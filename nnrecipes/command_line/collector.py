@@ -7,7 +7,7 @@ collecting the youngest generation every 50,000 new objects instead of 700 leave
 (0.42-0.50 s). At exit the interpreter's shutdown walks them all again in several full
 collections (1.6-1.9 s from an iris run's last file to its exit); one collection, then
 ``gc.freeze``, which takes what is left out of the collector's view: 0.6-0.7 s.
-docs/benchmarks.md has the measurements.
+docs/benchmarks-archive.md has the measurements.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Hydra's sweeper composes every job's config before the first job runs, so that a job that
 cannot be composed stops the sweep before any training; its sequential launcher then composes
 each job again to run it. A composition reads and merges the config files anew, 0.1-0.2 s on
-2 cores, a third of what a small job costs beyond its training (docs/benchmarks.md). The
+2 cores, a third of what a small job costs beyond its training (docs/benchmarks-archive.md). The
 sequential launcher runs in the sweeper's process, so the config checked is the one it runs;
 launchers in other processes (joblib, SLURM) compose their jobs there, as Hydra has them do.
 """

@@ -1,10 +1,10 @@
 """The typed config schema: the sections every run has, and the base of each group's schemas.
 
 Each data set, model, optimizer and schedule declares its own schema (a subclass of a base here)
-beside its builder (in its group's package under components/); every YAML under ``configs/`` is validated against it when
-the config is composed, so a misspelled key or a wrong type fails before any work starts. Each
-number's allowed range is declared beside it with ``setting(...)`` (see bounds.py); checks that
-span several keys live in validation.py.
+beside its builder (in its group's package under components/); every YAML under ``configs/`` is
+validated against it when the config is composed, so a misspelled key or a wrong type fails
+before any work starts. Each number's allowed range is declared beside it with ``setting(...)``
+(see bounds.py); checks that span several keys live in validation.py.
 """
 
 from __future__ import annotations

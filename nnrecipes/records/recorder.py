@@ -108,8 +108,8 @@ class Recorder:
             plots.compare_curves(histories, metric, self.run_dir / "curves.png")
 
     def output(self, name: str, payload: bytes) -> Path:
-        """A file a mode makes (eval.json, predictions.csv, lr_find.csv, a search's best
-        config), written atomically; its path."""
+        """A file a mode makes in the folder (eval.json, lr_find.csv, a search's best config, a
+        fold's or a trial's config), written atomically; its path."""
         path = self.run_dir / name
         if self.writes:
             write_atomically(path, payload)
@@ -146,8 +146,7 @@ class Recorder:
 
 
 def record_failure(run_dir: Path, error: BaseException, overrides: Sequence[str]) -> None:
-    """summary.json of a run that did not complete (one that never got as far as a recorder:
-    refused before its parts were built, or a cross-validation)."""
+    """summary.json of a run that did not complete, so sweeps and scripts can tell why."""
     try:
         write_summary(Path(run_dir), {
             "status": status_for(error), "error": describe(error),

@@ -38,7 +38,7 @@ def _use_threads(threads: Optional[int]) -> None:
 # glibc's malloc hands a freed block above its mmap threshold (128 KiB, rising to at most
 # 32 MiB) back to the system at once and trims the heap's free top, so on CPU each batch's
 # activations page-fault in afresh: 2.7-4.1 million minor faults in a 3-epoch Fashion-MNIST run,
-# whose first epoch took up to 60% longer (docs/benchmarks.md). Blocks under MMAP_THRESHOLD
+# whose first epoch took up to 60% longer (docs/benchmarks-archive.md). Blocks under MMAP_THRESHOLD
 # come from the heap instead, and up to KEEP_FREE of free heap is kept for the next batch.
 MMAP_THRESHOLD, KEEP_FREE = 256 << 20, 1 << 30
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
@@ -79,7 +79,7 @@ def _device_named(name: str) -> torch.device:
 
 # Forward floating-point operations of one training batch that keep one more thread busy: below
 # it a thread's share of each operation is too small to pay for waking it. Measured on 2 cores
-# (docs/benchmarks.md, "A busy machine"): an MLP of 1.2 MFLOP a batch (iris's) gains nothing
+# (docs/benchmarks-archive.md, "A busy machine"): an MLP of 1.2 MFLOP a batch (iris's) gains nothing
 # from a second thread, one of 18 MFLOP 13%, 70 MFLOP 27%; and a second thread that must wait
 # for a busy core slowed iris's run 23x, against 1.6x for one thread.
 FLOPS_PER_THREAD = 25e6

@@ -25,9 +25,9 @@ log = logging.getLogger("nnrecipes")
 EpochHook = Callable[[int, Dict[str, float], str], None]
 # An epoch's files are written when this many seconds have passed since they last were, and
 # after the last epoch: an iris run's 100 epochs of a few milliseconds each spent nearly as long
-# writing them, each with its fsync, as training (docs/benchmarks.md). A run that is stopped or
-# killed resumes from the epoch its last.pt holds, at most this long before, and replays the
-# epochs after it exactly.
+# writing them, each with its fsync, as training (docs/benchmarks-archive.md). A run that is
+# stopped or killed resumes from the epoch its last.pt holds, at most this long before, and
+# replays the epochs after it exactly.
 WRITE_EVERY_SECONDS = 1.0
 clock = time.perf_counter
 
@@ -119,7 +119,8 @@ def _improved(run: Run, row: Dict[str, float]) -> bool:
 class EpochFiles:
     """When an epoch's files (metrics.csv, last.pt and, for a best epoch, best.pt) are written,
     by the run's recorder on rank 0: after an epoch when WRITE_EVERY_SECONDS have passed since
-    they last were, and after the last epoch. Until then a best epoch's checkpoint waits in memory, serialised."""
+    they last were, and after the last epoch. Until then a best epoch's checkpoint waits in
+    memory, serialised."""
 
     def __init__(self, saved_epoch: int):
         self.saved_epoch = saved_epoch  # the epoch last.pt holds
