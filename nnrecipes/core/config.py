@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import II, MISSING
 
 from nnrecipes.core.bounds import setting
+from nnrecipes.core.target_transform import TARGET_TRANSFORM_CHOICES
 
 # true/false (and YAML's yes/no, on/off, which PyYAML reads as booleans) for an on/off setting.
 ON_OFF = (("true", "on"), ("false", "off"), ("yes", "on"), ("no", "off"))
@@ -61,6 +62,10 @@ class DatasetConfig:
     # (half the images mirrored left to right). Validation and test data never are.
     augment: List[str] = field(default_factory=list)
     augment_padding: int = setting(2, ge=1)
+    # Regression only: the space the network learns the targets in; metrics and predictions are
+    # always in the targets' units. auto: log1p where the training targets are positive and
+    # skewed and the validation split says it helps (data/target_space.py); none; log1p.
+    target_transform: str = setting("auto", choices=TARGET_TRANSFORM_CHOICES)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from nnrecipes.core.config import ConfigError
+from nnrecipes.core.target_transform import TargetTransform
 
 log = logging.getLogger("nnrecipes")
 
@@ -187,10 +188,11 @@ def score_headline(task: Task, y: np.ndarray, pred: np.ndarray) -> Tuple[str, fl
     return name, float(_BY_NAME[name].compute(y, pred, None))
 
 
-def _relative_mse(outputs, targets, std: float):
+def _relative_mse(outputs, targets, std: float, transform: TargetTransform):
     # The errors are scaled before they are squared: the squares of large targets' errors
-    # (1e20 and more) overflow float32.
-    return ((outputs.squeeze(-1) - targets) / std).square().mean()
+    # (1e20 and more) overflow float32. Both sides in the space the targets are learnt in.
+    errors = transform.forward(outputs.squeeze(-1)) - transform.forward(targets)
+    return (errors / std).square().mean()
 
 
 def _binary_bce(outputs, targets, pos_weight: Optional[float] = None):
@@ -225,7 +227,8 @@ def make_loss(task: Task, stats: Dict[str, Any], label_smoothing: float = 0.0,
     else:
         # Dividing by the training targets' variance makes the loss scale-free (about 1 - R²),
         # so one learning rate suits house prices and disease scores alike.
-        loss = partial(_relative_mse, std=float(stats["target_std"]))
+        loss = partial(_relative_mse, std=float(stats["target_std"]),
+                       transform=TargetTransform(stats.get("target_transform", "none")))
     return partial(_each_member, loss, model)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from nnrecipes.core.error_concentration import CONCENTRATION, concentrated_error, in_words
 from nnrecipes.core.run_status import RunStatus
 from nnrecipes.core.task import Task, averaged_outputs, compute_metrics, headline_metric, logit
 from nnrecipes.core.validation import validate
@@ -152,6 +153,7 @@ def _summary(cfg: DictConfig, run_dir: Path, summaries: List[Dict[str, Any]], st
         "train_seconds": round(sum(s["train_seconds"] for s in summaries), 3),
         "parameters": first["parameters"], "samples": first["samples"],
         **({"threshold": test.pop("threshold")} if "threshold" in test else {}),
+        **({CONCENTRATION: test.pop(CONCENTRATION)} if CONCENTRATION in test else {}),
         # What the first fold did to a table's columns (each fold decides on its own rows).
         **({"columns": first["columns"]} if "columns" in first else {}),
         **{key: first[key] for key in ("device", "device_name", "host", "git", "versions")
@@ -187,7 +189,12 @@ def _averaged_test(run_dir: Path, task: Task, folds: int,
     log.info(f"test split scored by the {folds} folds' models averaged"
              + (f" (threshold {threshold:.4g}, logit {logit(threshold):.3g})"
                 if task.thresholded and threshold != 0.5 else ""))
-    return {**scores, **({"threshold": threshold} if task.thresholded else {})}
+    concentration = None if task.classification else \
+        concentrated_error(averaged.numpy(), targets.numpy())
+    if concentration:
+        log.warning(f"test split: {in_words(concentration)}")
+    return {**scores, **({"threshold": threshold} if task.thresholded else {}),
+            **({CONCENTRATION: concentration} if concentration else {})}
 
 
 def cross_validated(summary: Dict[str, Any]) -> Dict[str, str]:

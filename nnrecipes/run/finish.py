@@ -8,6 +8,7 @@ import signal
 import time
 from typing import Any, Dict, Sequence
 
+from nnrecipes.core.error_concentration import CONCENTRATION, concentrated_error, in_words
 from nnrecipes.core.imbalance import tuned_threshold
 from nnrecipes.core.run_status import RunStatus
 from nnrecipes.data import image_data
@@ -52,6 +53,11 @@ def finish(run: Run, started: float, overrides: Sequence[str],
         summary["baseline"], summary["baseline_val"] = baseline["test"], baseline["val"]
     if data.task.thresholded:
         summary["threshold"] = run.threshold
+    concentration = None if data.task.classification else \
+        concentrated_error(outputs.float().cpu().numpy(), data.test.y.cpu().numpy())
+    if concentration and settings.fold is None:  # a fold's test: the folds' average says it
+        summary[CONCENTRATION] = concentration
+        log.warning(f"test split: {in_words(concentration)}")
     decisions = (data.encoding or {}).get("decisions")
     if decisions:  # what was done to a table's columns, and why
         summary["columns"] = decisions

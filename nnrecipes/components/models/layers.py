@@ -13,6 +13,8 @@ from enum import Enum
 import torch
 from torch import nn
 
+from nnrecipes.core.target_transform import TargetTransform
+
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
 Activation = Enum("Activation", {name: name for name in ACTIVATIONS}, type=str)
@@ -35,10 +37,16 @@ class Standardize(_Statistics):
 
 
 class Rescale(_Statistics):
-    """y * std + mean: the network predicts standardised targets, the model reports real units."""
+    """y * std + mean: the network predicts standardised targets, the model reports real units;
+    with a target transform (log1p), its inverse after that."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor,
+                 transform: TargetTransform = TargetTransform.none):
+        super().__init__(mean, std)
+        self.transform = TargetTransform(transform)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return y * self.std + self.mean
+        return self.transform.inverse(y * self.std + self.mean)
 
 
 def dense_block(n_in: int, n_out: int, activation: str, dropout: float, batch_norm: bool):
