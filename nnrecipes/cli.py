@@ -17,8 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nnrecipes.command_line.argv import (for_this_process, with_config_folders_checked,
-                                         with_paths_as_typed)
+from nnrecipes.command_line.argv import (chosen_for_user, for_this_process,
+                                         with_config_folders_checked, with_paths_as_typed,
+                                         with_table_model)
 from nnrecipes.command_line.collector import tune_collector
 from nnrecipes.command_line.show import HELP_FLAGS, asks_for_config, show_config, show_help
 from nnrecipes.command_line.torchrun_modes import (RANK_ZERO_MODES, has_work_under_torchrun,
@@ -168,6 +169,8 @@ def _task(cfg: DictConfig) -> None:
         return
     if hydra_config.job.chdir:
         _paths_from(hydra_config.runtime.cwd, cfg)
+    for line in chosen_for_user:
+        log.info(line)
     if hydra_config.mode == RunMode.MULTIRUN and cfg.mode == Mode.train:
         return _sweep_job(cfg, run_dir, overrides, user_errors)
     alone = alone_in_rank_zero() if cfg.mode in RANK_ZERO_MODES else contextlib.nullcontext()
@@ -237,6 +240,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         refuse_torchrun_sweeps(args)
         args = with_config_folders_checked(with_paths_as_typed(args))
+        if not HELP_FLAGS & set(args) and not _completing_option_names(args):
+            args = with_table_model(args)  # before a sweep's resume looks for its overrides
         args = sweep_resume_command(resume_command(eval_command(args)))
         args, scratch = for_this_process(args)
         register_configs(group_schemas=not _completing_option_names(args))

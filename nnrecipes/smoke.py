@@ -43,7 +43,8 @@ def recipes() -> List[Tuple[str, str]]:
     datasets, models, images = declared("dataset"), declared("model"), image_datasets()
     return [(dataset, model) for dataset in options("dataset") for model in options("model")
             if not datasets[dataset].trait("user_code") and not models[model].trait("user_code")
-            and (dataset in images or not models[model].trait("image_only"))]
+            and (dataset in images or not models[model].trait("image_only"))
+            and (dataset not in images or not models[model].trait("table_only"))]
 
 
 def run_recipe(dataset: str, model: str, data_dir: Path, out: Path,

@@ -122,6 +122,10 @@ CASES: List[BadInput] = [
     _case("monitor of another task", "trainer.monitor=r2", "trainer.monitor='r2' is not a"),
     # model, data and device
     _case("CNN on tabular data", "model=cnn", "needs image data"),
+    _case("tabular model on images", "model=tabular dataset=digits",
+          "model=tabular is for tables (rows of numbers), but dataset=digits is image data"),
+    _case("unknown target transform", "dataset=diabetes dataset.target_transform=log",
+          "dataset.target_transform"),
     _case("unavailable device", "device=mps", "device=mps was asked for"),
     _case("missing data folder", "dataset=mnist dataset.data_dir={root}/nowhere",
           "MNIST train split not found"),
@@ -161,7 +165,7 @@ CASES: List[BadInput] = [
           "works on image data; dataset=iris is tabular"),
     _case("an augmentation that does not exist", "dataset=digits model=cnn "
           "dataset.augment=[crop,rotate]", "'rotate' is not an augmentation; known: crop, flip"),
-    _case("an embedding that does not exist", "model.embedding=fourier",
+    _case("an embedding that does not exist", "model=mlp model.embedding=fourier",
           "model.embedding='fourier' is not allowed"),
     _case("negative step gamma", "scheduler=step scheduler.gamma=-1", "scheduler.gamma=-1.0"),
     _case("negative min_delta", "trainer.min_delta=-1", "trainer.min_delta=-1.0 is not allowed"),
@@ -172,7 +176,7 @@ CASES: List[BadInput] = [
           "must be at most optimizer.lr"),
     _case("flip averaging that is not true or false", "dataset=digits model=cnn "
           "model.flip_average=maybe", "model.flip_average"),
-    _case("batch of 1 with batch norm", "dataset.batch_size=1 model.batch_norm=true",
+    _case("batch of 1 with batch norm", "model=mlp dataset.batch_size=1 model.batch_norm=true",
           "batch norm needs at least 2 samples"),
     _case("batch size in exponent notation", "dataset.batch_size=1e9",
           "written with digits only"),
@@ -475,9 +479,10 @@ CASES: List[BadInput] = [
           "dataset.batch_size, dataset.image_size)"),
     _case("a residual network without widths", "dataset=digits model=resnet model.widths=[]",
           "model.widths=[] is not allowed: must hold 1 to 64 entries"),
-    _case("more hidden layers than an MLP trains", "model.hidden_sizes=[" + ",".join(["8"] * 65)
-          + "]", "is not allowed: must hold 0 to 64 entries"),
-    _case("widths too large for memory", "model.hidden_sizes=[100000,100000]",
+    _case("more hidden layers than an MLP trains",
+          "model=mlp model.hidden_sizes=[" + ",".join(["8"] * 65) + "]",
+          "is not allowed: must hold 0 to 64 entries"),
+    _case("widths too large for memory", "model=mlp model.hidden_sizes=[100000,100000]",
           "model=mlp would need about 149.1 GiB to train (10,000,900,003 parameters"),
     _case("weights file holding a non-tensor",
           _images("images", "model=torchvision", "model.weights={root}/own/with_note.pth"),
@@ -565,7 +570,9 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     cache = next((root / "bad_cache" / "sklearn").iterdir())
     cache.write_bytes(cache.read_bytes()[:100])
     _inconsistent_idx(root)
-    run_nnrun("trainer.epochs=2", "trainer.plots=false", f"hydra.run.dir={root / 'run'}")
+    # model=mlp: the cases resuming it name the MLP's and Adam's settings
+    run_nnrun("model=mlp", "trainer.epochs=2", "trainer.plots=false",
+              f"hydra.run.dir={root / 'run'}")
     checkpoint = (root / "run" / "checkpoints" / "best.pt").read_bytes()
     (root / "truncated.pt").write_bytes(checkpoint[: len(checkpoint) // 2])
     (root / "notes.pt").write_text("not a checkpoint\n")
@@ -584,8 +591,8 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     run_nnrun("dataset=csv", f"dataset.path={root / 'own' / 'homes.csv'}", "dataset.target=price",
               "dataset.impute=error", "trainer.epochs=1", "trainer.plots=false",
               f"hydra.run.dir={root / 'csv_run'}")
-    run_nnrun("dataset=iris", "trainer.folds=2", "trainer.epochs=1", "trainer.plots=false",
-              f"hydra.run.dir={root / 'cv_run'}")
+    run_nnrun("dataset=iris", "model=mlp", "trainer.folds=2", "trainer.epochs=1",
+              "trainer.plots=false", f"hydra.run.dir={root / 'cv_run'}")
     run_nnrun("dataset=image_folder", f"dataset.path={root / 'own' / 'images'}",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'image_run'}")
     write_idx_dataset(root / "good_mnist", compress=True)

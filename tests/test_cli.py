@@ -33,7 +33,8 @@ def test_nnrun_trains_from_another_directory(tmp_path):
     summaries = list((tmp_path / "outputs").glob("*/*/summary.json"))
     assert len(summaries) == 1
     summary = json.loads(summaries[0].read_text())
-    assert summary["command"] == "nnrun trainer.epochs=2"
+    # the model nnrun chose for the table is part of the command that reproduces the run
+    assert summary["command"] == "nnrun model=tabular trainer.epochs=2"
     assert "test accuracy" in result.stdout
 
 

@@ -201,7 +201,8 @@ def test_an_internal_error_says_it_is_a_bug(nnrun, monkeypatch, capsys, tmp_path
 @pytest.mark.parametrize("stop_after_step", [1, 12, 32])
 def test_a_stop_at_any_step_resumes_to_the_same_result(stop_after_step, nnrun, tmp_path,
                                                        monkeypatch, capsys):
-    overrides = ("dataset=wine", "trainer.epochs=4", "model.dropout=0.2", "trainer.plots=false")
+    overrides = ("dataset=wine", "model=mlp", "trainer.epochs=4", "model.dropout=0.2",
+                 "trainer.plots=false")
     whole = nnrun(*overrides)
     steps = []
 

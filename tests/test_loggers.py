@@ -69,7 +69,7 @@ def test_a_tensorboard_sweep_has_every_jobs_scalars_and_nine_hparams_sessions(tm
         sessions[job.name] = (hparams["optimizer.lr"].number_value,
                               hparams["dataset.batch_size"].number_value,
                               run.Scalars("best_val_accuracy")[-1].value)
-        assert hparams["model.name"].string_value == "mlp"
+        assert hparams["model.name"].string_value == "tabular"  # the default for tables
     assert len(sessions) == 9
     assert {(lr, batch) for lr, batch, _ in sessions.values()} == {
         (lr, batch) for lr in (0.1, 0.01, 0.001) for batch in (16, 32, 64)}

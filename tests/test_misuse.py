@@ -103,11 +103,12 @@ def test_cfg_hydra_resolve_names_the_run_folder_without_making_it(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert run_cli("--cfg", "hydra", "--resolve", "dataset=wine") == 0
     printed = capsys.readouterr().out
-    assert re.search(r"dir: outputs/[\d-]+/[\d-]+_wine_mlp\n", printed), printed
+    assert re.search(r"dir: outputs/[\d-]+/[\d-]+_wine_tabular\n", printed), printed
     assert run_cli("--cfg", "all", "--resolve") == 0
     capsys.readouterr()
     assert run_cli("--cfg", "job", "--package", "optimizer") == 0
-    assert capsys.readouterr().out.startswith("# @package optimizer\nname: adam\n")
+    # a table's default model brings its optimizer (configs/model/tabular.yaml)
+    assert capsys.readouterr().out.startswith("# @package optimizer\nname: adamw\n")
     assert not (tmp_path / "outputs").exists()
 
 
@@ -197,6 +198,7 @@ def test_a_search_whose_trials_fail_says_so_once_each_and_exits_1(tmp_path, caps
     (space / "huge.yaml").write_text("defaults:\n  - schema/search@_here_\n  - _self_\n"
                                      "space:\n  optimizer.lr: {low: 1.0e11, high: 1.0e12}\n")
     code = run_cli("--config-dir", str(tmp_path / "mine"), "mode=search", "search=huge",
+                   "model=mlp",
                    "search.trials=2", *QUICK, "trainer.epochs=1",
                    f"hydra.run.dir={tmp_path / 'search'}")
     printed = capsys.readouterr().out

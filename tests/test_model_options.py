@@ -180,8 +180,8 @@ def test_an_ensemble_trains_each_member_and_predicts_their_mean():
 
 @pytest.mark.parametrize("dataset, metric", [("breast_cancer", "accuracy"), ("diabetes", "r2")])
 def test_an_ensemble_composes_trains_and_its_checkpoint_evaluates_alone(nnrun, dataset, metric):
-    run = nnrun(f"dataset={dataset}", "model.ensemble=4", "model.embedding=periodic",
-                "trainer.epochs=3")
+    run = nnrun(f"dataset={dataset}", "model=mlp", "model.ensemble=4",
+                "model.embedding=periodic", "trainer.epochs=3")
     assert run.summary["status"] == "completed"
     evaluated = nnrun("mode=eval", f"checkpoint={run.dir}")
     again = json.loads((evaluated.dir / "eval.json").read_text())["test"][metric]
@@ -193,7 +193,7 @@ def test_a_checkpoint_from_before_these_options_still_resumes(nnrun, capsys):
 
     """Keys a schema gains later are taken at their defaults for an older checkpoint; a new
     value of one is still a different setup."""
-    run = nnrun("dataset=wine", "trainer.epochs=2")
+    run = nnrun("dataset=wine", "model=mlp", "trainer.epochs=2")
     for name in ("last.pt", "best.pt"):
         path = run.dir / "checkpoints" / name
         state = torch.load(path, weights_only=True)

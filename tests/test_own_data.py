@@ -34,7 +34,7 @@ def _breast_cancer_csv(path: Path) -> Path:
 def test_breast_cancer_with_string_labels_trains_as_binary(nnrun, tmp_path):
     path = _breast_cancer_csv(tmp_path / "cancer.csv")
     run = nnrun("dataset=csv", f"dataset.path={path}", "dataset.target=diagnosis",
-                "trainer.epochs=10", *QUICK)
+                "model=mlp", "trainer.epochs=10", *QUICK)
     assert run.summary["task"] == "binary"
     assert run.summary["samples"] == {"train": 409, "val": 46, "test": 114}
     assert run.summary["test"]["accuracy"] > 0.93
@@ -143,9 +143,10 @@ def _csv_run(nnrun, tmp_path):
     table.iloc[:300].to_csv(tmp_path / "train.csv", index=False)
     held_out = table.iloc[300:]
     held_out.to_csv(tmp_path / "held_out.csv", index=False)
+    # model=mlp: the plain loader of the exports' test rebuilds an MLP without nnrecipes
     run = nnrun("dataset=csv", f"dataset.path={tmp_path / 'train.csv'}",
                 f"dataset.test_path={tmp_path / 'held_out.csv'}", "dataset.target=expensive",
-                "trainer.epochs=10", *QUICK)
+                "model=mlp", "trainer.epochs=10", *QUICK)
     return run, held_out
 
 
@@ -238,7 +239,7 @@ def test_an_export_whose_extra_is_missing_names_it(nnrun, tmp_path, monkeypatch,
 def test_a_built_in_table_model_predicts_from_a_csv_by_column_name(nnrun, tmp_path):
     from sklearn.datasets import load_iris
 
-    run = nnrun("dataset=iris", "trainer.epochs=30", *QUICK)
+    run = nnrun("dataset=iris", "model=mlp", "trainer.epochs=30", *QUICK)
     frame = load_iris(as_frame=True).frame
     frame[frame.columns[::-1]].to_csv(tmp_path / "iris.csv", index=False)  # columns reversed
     predicted = nnrun("mode=predict", f"checkpoint={run.dir}", f"input={tmp_path / 'iris.csv'}")

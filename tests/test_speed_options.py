@@ -36,7 +36,7 @@ def test_label_smoothing_applies_to_the_training_loss_only(nnrun):
     outputs, targets = torch.tensor([[4.0, 0.0, 0.0]]), torch.tensor([0])
     smoothed = make_loss("multiclass", {}, label_smoothing=0.2)(outputs, targets)
     assert smoothed > F.cross_entropy(outputs, targets)
-    plain, smooth = (nnrun("trainer.epochs=3", f"trainer.label_smoothing={value}")
+    plain, smooth = (nnrun("model=mlp", "trainer.epochs=3", f"trainer.label_smoothing={value}")
                      for value in (0.0, 0.3))
     assert smooth.metrics_rows()[0]["train_loss"] != plain.metrics_rows()[0]["train_loss"]
     assert smooth.summary["test"]["loss"] < 1.0  # plain cross-entropy of a trained model

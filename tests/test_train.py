@@ -111,7 +111,7 @@ def test_a_small_network_trains_on_one_thread(nnrun):
 
     resolve_device("cpu")
     default = torch.get_num_threads()
-    run = nnrun("trainer.epochs=1")
+    run = nnrun("model=mlp", "trainer.epochs=1")
     assert run.summary["device_name"].endswith(", 1 threads")
     if default > 1:  # said in the log, with the way to choose
         assert "device.threads=1: 0.553 MFLOP a batch keeps 1 thread busy (set device.threads" \

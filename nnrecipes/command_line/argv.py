@@ -1,6 +1,7 @@
 """The command line as nnrun rewrites it before Hydra reads it: paths taken as typed, config
-folders checked, and a scratch run folder where the command writes elsewhere (torchrun's other
-ranks, mode=predict output=PATH). What resuming rewrites is records/resume.py's."""
+folders checked, the model for tables where none is named, and a scratch run folder where the
+command writes elsewhere (torchrun's other ranks, mode=predict output=PATH). What resuming
+rewrites is records/resume.py's."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from nnrecipes.core.config import PATH_KEYS, ConfigError, Mode
-from nnrecipes.core.overrides import mode_of, multirun, override_key
+from nnrecipes.core.overrides import mode_of, multirun, override_key, override_value
+from nnrecipes.core.registry import declared, default_choice
 from nnrecipes.run.torchrun import torchrun_rank
 
 FOLDER_KEYS = (*PATH_KEYS, "hydra.run.dir", "hydra.sweep.dir")
+# Keys that say which model a command uses, or where it comes from (a preset names its own; a
+# resumed or evaluated run has its checkpoint's).
+_MODEL_GIVEN = ("model", "experiment", "resume", "checkpoint")
+# What was chosen for the user, said in the run's log once logging is set up (cli.py).
+chosen_for_user: List[str] = []
 
 
 def with_paths_as_typed(args: List[str]) -> List[str]:
@@ -77,3 +84,30 @@ def for_this_process(args: List[str]) -> Tuple[List[str], Optional[Path]]:
         return args, None
     scratch = Path(tempfile.mkdtemp(prefix=f"nnrun-rank{rank}-" if rank else "nnrun-predict-"))
     return [*args, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"], scratch
+
+
+def with_table_model(args: List[str]) -> List[str]:
+    """The model declared ``table_default`` (model=tabular) added where the command names no
+    model and every data set it trains on is a declared table; others keep config.yaml's."""
+    chosen_for_user.clear()
+    if any(override_key(arg) in _MODEL_GIVEN for arg in args) or \
+            mode_of(args) in (Mode.eval, Mode.predict):
+        return args
+    value = override_value(args, "dataset") or default_choice("dataset")
+    names = [name.strip() for name in value.removeprefix("choice(").rstrip(")").split(",")]
+    datasets = declared("dataset")
+    if not all(name in datasets and not datasets[name].trait("image")
+               and not datasets[name].trait("user_code") for name in names):
+        return args
+    chosen = table_default()
+    plain = default_choice("model")
+    chosen_for_user.append(f"model={chosen}: the default for tables, with its training "
+                           f"defaults (configs/model/{chosen}.yaml); model={plain} for the "
+                           f"plain default")
+    # First: flags that take a value of their own (--info defaults) must not swallow it.
+    return [f"model={chosen}", *args]
+
+
+def table_default() -> str:
+    """The model declared ``table_default``: the one a table gets unless model= says."""
+    return next(name for name, item in declared("model").items() if item.trait("table_default"))

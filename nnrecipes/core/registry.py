@@ -21,7 +21,7 @@ import pkgutil
 import sys
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from omegaconf import OmegaConf
 
@@ -147,6 +147,13 @@ def register_configs(group_schemas: bool = True) -> None:
             store.store(group=f"{group}/schema", name=name, node=named_schema(item))
     for group, schema in PLAIN_GROUPS.items():
         store.store(group=f"{group}/schema", name=group, node=schema)
+
+
+def default_choice(group: str) -> Optional[str]:
+    """The option config.yaml picks for ``group`` (None where it picks none)."""
+    defaults = OmegaConf.load(config_dir() / "config.yaml").defaults
+    return next((entry[group] for entry in defaults
+                 if isinstance(entry, Mapping) and group in entry), None)
 
 
 def help_groups() -> str:

@@ -107,7 +107,9 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
           for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test))),
         task=task, input_shape=tuple(x_train.shape[1:]),
         num_outputs=task.outputs(len(raw.class_names or [])), class_names=raw.class_names,
-        stats=_training_stats(x_train, y_train, task), encoding=_encoding(encoding, raw.columns))
+        stats=_training_stats(x_train, y_train, task, _target_space(
+            dataset_cfg, task, (x_train, y_train), (x_val, y_val), seed)),
+        encoding=_encoding(encoding, raw.columns))
 
 
 # Keys used only after loading (splits, batches, epochs): they do not change what is loaded.
@@ -178,7 +180,16 @@ def _encoding(encoding, columns: Optional[List[str]]) -> Optional[Dict[str, Any]
     return encoding.to_dict() if encoding is not None else None
 
 
-def _training_stats(x: np.ndarray, y: np.ndarray, task: Task) -> Dict[str, Any]:
+def _target_space(dataset_cfg, task: Task, train, val, seed: int):
+    """The space regression targets are learnt in (data/target_space.py); None otherwise."""
+    if task.classification or image_data(train[0].shape[1:]):
+        return None
+    from nnrecipes.data.target_space import target_space
+
+    return target_space(dataset_cfg.get("target_transform", "auto"), *train, *val, seed)
+
+
+def _training_stats(x: np.ndarray, y: np.ndarray, task: Task, transform) -> Dict[str, Any]:
     import torch
 
     if image_data(x.shape[1:]):
@@ -196,12 +207,33 @@ def _training_stats(x: np.ndarray, y: np.ndarray, task: Task) -> Dict[str, Any]:
         "input_mean": torch.tensor(mean, dtype=torch.float32).reshape(shape),
         "input_std": torch.tensor(np.where(std > 0, std, 1.0), dtype=torch.float32).reshape(shape),
     }
+    if not image_data(x.shape[1:]):
+        stats.update(_robust_stats(x, stats["input_std"].numpy()))
     if not task.classification:
         # In float64: the squares of large float32 targets overflow float32.
         targets = np.asarray(y, dtype=np.float64)
+        if transform is not None and transform.value != "none":
+            stats["target_transform"] = transform.value
+            targets = transform.forward(torch.from_numpy(targets)).numpy()
         stats["target_mean"] = torch.tensor(float(targets.mean()))
         stats["target_std"] = torch.tensor(float(targets.std()) or 1.0)
     return stats
+
+
+def _robust_stats(x: np.ndarray, std: np.ndarray) -> Dict[str, Any]:
+    """Each column's median and interquartile range (over 1.349, a normal's standard
+    deviation; the standard deviation where the quartiles coincide, as in a rare category's
+    0/1 column), and whether it holds more than two values: what model=tabular scales by and
+    embeds."""
+    import torch
+
+    lower, median, upper = np.percentile(x, [25, 50, 75], axis=0)
+    spread = (upper - lower) / 1.349
+    numeric = ((x != x.min(axis=0)) & (x != x.max(axis=0))).any(axis=0)
+    return {"input_median": torch.tensor(median, dtype=torch.float32),
+            "input_iqr_scale": torch.tensor(np.where(spread > 0, spread, std),
+                                            dtype=torch.float32),
+            "input_numeric": torch.tensor(numeric)}
 
 
 def _as_tensor(array: np.ndarray, device):

@@ -21,7 +21,14 @@ from nnrecipes.data import image_datasets
 
 
 def check_model_fits_data(model_name: str, dataset_name: str, image_data: Optional[bool]) -> None:
-    """Before any data is loaded: an image-only model needs image data."""
+    """Before any data is loaded: an image-only model needs image data, a table-only one a
+    table."""
+    if component("model", model_name).trait("table_only") and image_data:
+        others = sorted(name for name, item in declared("model").items()
+                        if not item.trait("table_only") and not item.trait("user_code"))
+        raise ConfigError(
+            f"model={model_name} is for tables (rows of numbers), but dataset={dataset_name} "
+            f"is image data. Use {' or '.join(f'model={m}' for m in others)}.")
     if component("model", model_name).trait("image_only") and image_data is False:
         images = image_datasets()
         others = sorted(name for name, item in declared("model").items()
@@ -32,12 +39,17 @@ def check_model_fits_data(model_name: str, dataset_name: str, image_data: Option
             f"or an image data set: {', '.join(images)}.")
 
 
-def _network(cfg, input_shape: Tuple[int, ...], num_outputs: int) -> nn.Module:
-    """The declared model's class, called with the data's shapes and the model's keys."""
+def _network(cfg, input_shape: Tuple[int, ...], num_outputs: int,
+             stats: Optional[Dict[str, torch.Tensor]]) -> nn.Module:
+    """The declared model's class, called with the data's shapes and the model's keys (and the
+    training split's statistics, for a model declared ``takes_stats``)."""
     keys = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in MODEL_RUN_KEYS:  # not the builder's: applied when the run is built
         keys.pop(key, None)
-    return component("model", cfg.name).build(input_shape, num_outputs, **keys)
+    declared_model = component("model", cfg.name)
+    if declared_model.trait("takes_stats"):
+        keys["stats"] = stats
+    return declared_model.build(input_shape, num_outputs, **keys)
 
 
 class Model(nn.Sequential):
@@ -58,14 +70,15 @@ class Model(nn.Sequential):
 def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
                 stats: Optional[Dict[str, torch.Tensor]] = None) -> Model:
     """The network for ``cfg`` (the model config), wrapped in the data's normalisation (unless
-    it standardises the raw inputs itself, as pretrained weights do)."""
-    network = _network(cfg, tuple(input_shape), num_outputs)
+    it scales the raw inputs itself, as pretrained weights and model=tabular do)."""
+    network = _network(cfg, tuple(input_shape), num_outputs, stats)
     layers = [network]
     if stats is not None:
-        if not getattr(network, "takes_raw_pixels", False):
+        if not getattr(network, "takes_raw_inputs", False):
             layers.insert(0, Standardize(stats["input_mean"], stats["input_std"]))
         if "target_mean" in stats:
-            layers.append(Rescale(stats["target_mean"], stats["target_std"]))
+            layers.append(Rescale(stats["target_mean"], stats["target_std"],
+                                  stats.get("target_transform", "none")))
     return Model(*layers)
 
 

@@ -56,7 +56,7 @@ class FitInput(nn.Module):
                  std: Optional[Sequence[float]] = None):
         super().__init__()
         self.size = size
-        self.takes_raw_pixels = mean is not None
+        self.takes_raw_inputs = mean is not None
         mean, std = mean or (0.0, 0.0, 0.0), std or (1.0, 1.0, 1.0)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
@@ -69,18 +69,18 @@ class FitInput(nn.Module):
             shrinking = x.shape[-1] > self.size
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
                               align_corners=False, antialias=shrinking)
-        if self.takes_raw_pixels:
+        if self.takes_raw_inputs:
             x = (x / 255.0 - self.mean) / self.std
         return x
 
 
 class TorchvisionNet(nn.Sequential):
-    """FitInput, then the torchvision network with its new head. ``takes_raw_pixels``: it
+    """FitInput, then the torchvision network with its new head. ``takes_raw_inputs``: it
     standardises with the weights' statistics, so build_model adds no statistics of the data."""
 
     def __init__(self, fit: FitInput, network: nn.Module):
         super().__init__(fit, network)
-        self.takes_raw_pixels = fit.takes_raw_pixels
+        self.takes_raw_inputs = fit.takes_raw_inputs
 
 
 def _check_arch(arch: str) -> None:
