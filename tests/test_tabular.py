@@ -82,14 +82,18 @@ def test_the_data_gives_each_column_its_median_spread_and_whether_it_is_numeric(
 
 
 def test_a_table_gets_the_tabular_model_unless_the_command_names_one():
-    assert with_table_model(["dataset=iris"])[-1] == "model=tabular"
-    assert with_table_model(["dataset=csv", "dataset.path=x.csv"])[-1] == "model=tabular"
-    assert with_table_model([])[-1] == "model=tabular"  # iris, config.yaml's data set
+    assert with_table_model(["dataset=iris"]) == ["model=tabular", "dataset=iris"]
+    assert with_table_model(["dataset=csv", "dataset.path=x.csv"])[0] == "model=tabular"
+    assert with_table_model([]) == ["model=tabular"]  # iris, config.yaml's data set
+    # among the overrides, after Hydra's flags; none for --info, which runs nothing
+    assert with_table_model(["-m", "--cfg", "job", "seed=1,2"]) == \
+        ["-m", "--cfg", "job", "model=tabular", "seed=1,2"]
+    assert with_table_model(["--info"]) == ["--info"]
     for kept in (["dataset=fashion_mnist"], ["dataset=iris", "model=mlp"],
                  ["+experiment=california_plr"], ["-m", "dataset=iris,fashion_mnist"],
                  ["dataset=custom"], ["mode=eval", "checkpoint=runs/a"], ["resume=runs/a"]):
         assert with_table_model(kept) == kept
-    assert with_table_model(["-m", "dataset=iris,wine"])[-1] == "model=tabular"
+    assert with_table_model(["-m", "dataset=iris,wine"])[1] == "model=tabular"
 
 
 def test_the_tabular_model_is_declared_like_every_other_model():

@@ -90,8 +90,8 @@ def with_table_model(args: List[str]) -> List[str]:
     """The model declared ``table_default`` (model=tabular) added where the command names no
     model and every data set it trains on is a declared table; others keep config.yaml's."""
     chosen_for_user.clear()
-    if any(override_key(arg) in _MODEL_GIVEN for arg in args) or \
-            mode_of(args) in (Mode.eval, Mode.predict):
+    if any(override_key(arg) in _MODEL_GIVEN for arg in args) or "--info" in args or \
+            mode_of(args) in (Mode.eval, Mode.predict):  # --info: Hydra's view, no run
         return args
     value = override_value(args, "dataset") or default_choice("dataset")
     names = [name.strip() for name in value.removeprefix("choice(").rstrip(")").split(",")]
@@ -104,8 +104,10 @@ def with_table_model(args: List[str]) -> List[str]:
     chosen_for_user.append(f"model={chosen}: the default for tables, with its training "
                            f"defaults (configs/model/{chosen}.yaml); model={plain} for the "
                            f"plain default")
-    # First: flags that take a value of their own (--info defaults) must not swallow it.
-    return [f"model={chosen}", *args]
+    # Among the overrides: Hydra's parser takes its flags (-m, --cfg job) before them.
+    first = next((index for index, arg in enumerate(args)
+                  if "=" in arg and not arg.startswith("-")), len(args))
+    return [*args[:first], f"model={chosen}", *args[first:]]
 
 
 def table_default() -> str:
