@@ -22,7 +22,7 @@ from conftest import RunResult, service_script
 QUICK = ("trainer.plots=false", "trainer.progress=false", "trainer.baseline=off")
 # Epochs of about 10 ms: the epoch files are first written after a second (run/loop.py), and the
 # signals below must reach the jobs after that and before they end.
-LONG = ("dataset=wine", "trainer.epochs=400", "device.threads=1", *QUICK)
+LONG = ("dataset=wine", "model=mlp", "trainer.epochs=400", "device.threads=1", *QUICK)
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
     reason="needs Hydra's submitit launcher: pip install 'nnrecipes[launchers]'")
