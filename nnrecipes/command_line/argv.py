@@ -95,9 +95,11 @@ def with_table_model(args: List[str]) -> List[str]:
         return args
     value = override_value(args, "dataset") or default_choice("dataset")
     names = [name.strip() for name in value.removeprefix("choice(").rstrip(")").split(",")]
-    datasets = declared("dataset")
-    if not all(name in datasets and not datasets[name].trait("image")
-               and not datasets[name].trait("user_code") for name in names):
+    from nnrecipes.data import image_data_named  # here: --help loads no numpy
+
+    # False, not None: a table by its declaration, not a user's own code yet to be loaded.
+    if not all(name in declared("dataset") and image_data_named(name) is False
+               for name in names):
         return args
     chosen = table_default()
     plain = default_choice("model")

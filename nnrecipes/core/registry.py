@@ -149,18 +149,21 @@ def register_configs(group_schemas: bool = True) -> None:
         store.store(group=f"{group}/schema", name=group, node=schema)
 
 
+def default_choices() -> Dict[str, str]:
+    """The option config.yaml picks for each group that it picks one for."""
+    defaults = OmegaConf.load(config_dir() / "config.yaml").defaults
+    return {key: value for entry in defaults if isinstance(entry, Mapping)
+            for key, value in entry.items()}
+
+
 def default_choice(group: str) -> Optional[str]:
     """The option config.yaml picks for ``group`` (None where it picks none)."""
-    defaults = OmegaConf.load(config_dir() / "config.yaml").defaults
-    return next((entry[group] for entry in defaults
-                 if isinstance(entry, Mapping) and group in entry), None)
+    return default_choices().get(group)
 
 
 def help_groups() -> str:
     """The config groups and their options, for ``nnrun --help``."""
-    defaults = OmegaConf.load(config_dir() / "config.yaml").defaults
-    chosen = {key: value for entry in defaults if isinstance(entry, Mapping)
-              for key, value in entry.items()}
+    chosen = default_choices()
     lines = []
     for group in (*GROUPS, *PLAIN_GROUPS):
         names = options(group)

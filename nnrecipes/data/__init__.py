@@ -19,7 +19,7 @@ from nnrecipes.data.errors import DataError
 from nnrecipes.data.raw import RawData
 
 __all__ = ["DataBundle", "DataError", "Split", "build_data", "declared_image_data",
-           "declared_task", "image_data", "image_datasets"]
+           "declared_task", "image_data", "image_data_named", "image_datasets"]
 
 
 @dataclass
@@ -53,7 +53,12 @@ def image_data(input_shape: Tuple[int, ...]) -> bool:
 
 def declared_image_data(dataset_cfg) -> Optional[bool]:
     """Whether the configured data set is image data, before loading it (None: not known yet)."""
-    item = component("dataset", dataset_cfg.name)
+    return image_data_named(dataset_cfg.name)
+
+
+def image_data_named(name: str) -> Optional[bool]:
+    """Whether the data set option ``name`` is image data (None: the user's code decides)."""
+    item = component("dataset", name)
     return None if item.trait("user_code") else bool(item.trait("image"))
 
 
