@@ -198,3 +198,32 @@ def test_a_few_rows_holding_most_of_the_squared_error_are_reported():
     found = concentrated_error(skewed, targets)
     assert found["rows"] == 3 and found["of"] == 100 and found["share"] > 0.99
     assert concentrated_error(skewed[:10], targets[:10]) is None  # too few rows to say
+
+
+def test_regression_outputs_stay_in_the_training_targets_range_when_evaluated():
+    from omegaconf import OmegaConf
+
+    from nnrecipes.components.models import build_model
+    from nnrecipes.components.models.tabular import TabularConfig
+
+    x = torch.linspace(-1, 1, 50).unsqueeze(1)
+    stats = {**table_stats(x, [True]), "target_mean": torch.tensor(0.0),
+             "target_std": torch.tensor(1.0), "target_low": torch.tensor(-2.0),
+             "target_high": torch.tensor(3.0)}
+    keys = OmegaConf.structured(TabularConfig(name="tabular", ensemble=1))
+    model = build_model(keys, (1,), 1, stats)
+    last = model[-2][-1]
+    rows = torch.tensor([[-1e4], [0.0], [1e4]])
+
+    def outputs(weight: float, bias: float, training: bool) -> torch.Tensor:
+        with torch.no_grad():
+            last.weight.fill_(weight)
+            last.bias.fill_(bias)
+            return model.train(training)(rows).flatten()
+
+    # a steep last layer puts every row beyond the range: the loss sees it, predictions do not
+    assert float(outputs(1.0, 5.0, training=True).min()) > 3
+    assert outputs(1.0, 5.0, training=False).tolist() == [3.0] * 3
+    assert float(outputs(-1.0, -5.0, training=True).max()) < -2
+    assert outputs(-1.0, -5.0, training=False).tolist() == [-2.0] * 3
+    assert outputs(0.0, 0.5, training=False).tolist() == [0.5] * 3  # inside: untouched

@@ -222,6 +222,8 @@ def _training_stats(x: np.ndarray, y: np.ndarray, task: Task, transform) -> Dict
             targets = transform.forward(torch.from_numpy(targets)).numpy()
         stats["target_mean"] = torch.tensor(float(targets.mean()))
         stats["target_std"] = torch.tensor(float(targets.std()) or 1.0)
+        stats["target_low"] = torch.tensor(float(targets.min()))
+        stats["target_high"] = torch.tensor(float(targets.max()))
     return stats
 
 

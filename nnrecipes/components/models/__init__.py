@@ -78,7 +78,8 @@ def build_model(cfg, input_shape: Tuple[int, ...], num_outputs: int,
             layers.insert(0, Standardize(stats["input_mean"], stats["input_std"]))
         if "target_mean" in stats:
             layers.append(Rescale(stats["target_mean"], stats["target_std"],
-                                  stats.get("target_transform", "none")))
+                                  stats.get("target_transform", "none"),
+                                  stats.get("target_low"), stats.get("target_high")))
     return Model(*layers)
 
 

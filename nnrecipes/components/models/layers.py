@@ -9,6 +9,7 @@ enough to predict from raw inputs.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Optional
 
 import torch
 from torch import nn
@@ -38,15 +39,26 @@ class Standardize(_Statistics):
 
 class Rescale(_Statistics):
     """y * std + mean: the network predicts standardised targets, the model reports real units;
-    with a target transform (log1p), its inverse after that."""
+    with a target transform (log1p), its inverse after that. Given the training targets' range
+    (in the learnt space), predictions are kept inside it, as RealMLP does: a row beyond the
+    training inputs then cannot be extrapolated to a value no training row came near. Only in
+    evaluation: the training loss keeps its gradient everywhere."""
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor,
-                 transform: TargetTransform = TargetTransform.none):
+                 transform: TargetTransform = TargetTransform.none,
+                 low: Optional[torch.Tensor] = None, high: Optional[torch.Tensor] = None):
         super().__init__(mean, std)
         self.transform = TargetTransform(transform)
+        self.bounded = low is not None and high is not None
+        if self.bounded:
+            self.register_buffer("low", low.clone().float())
+            self.register_buffer("high", high.clone().float())
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.transform.inverse(y * self.std + self.mean)
+        learnt = y * self.std + self.mean
+        if self.bounded and not self.training:
+            learnt = torch.minimum(torch.maximum(learnt, self.low), self.high)
+        return self.transform.inverse(learnt)
 
 
 def dense_block(n_in: int, n_out: int, activation: str, dropout: float, batch_norm: bool):
