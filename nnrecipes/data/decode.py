@@ -21,6 +21,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm")
+EXIF_ORIENTATION = 0x0112  # the tag's number in the EXIF standard
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 COLOUR = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA")
 # What each note means, for the log: "N images <text>".
@@ -32,6 +33,7 @@ NOTES = {
     "to rgb": "in grey were repeated to 3 channels (dataset.channels=3)",
     "alpha": "had transparency, dropped (transparent pixels keep their colour values)",
     "cmyk": "in CMYK or another colour space were converted to RGB",
+    "upright": "were turned upright as their EXIF orientation says (a phone stores them sideways)",
     "resized": "were resized",
     "stretched": "were not square and were stretched to a square",
 }
@@ -75,7 +77,7 @@ def decode_one(path: Path, channels: int,
             warnings.simplefilter("always")
             with Image.open(path) as image:
                 image.load()
-                decoded = _converted(image, channels, size)
+                decoded = _converted(*_upright(image), channels, size)
     except Exception as error:  # Pillow raises many types for broken files
         return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
     if isinstance(decoded, str):
@@ -84,10 +86,21 @@ def decode_one(path: Path, channels: int,
     return Decoded(decoded.pixels, decoded.notes + said)
 
 
-def _converted(image, channels: int, size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
+def _upright(image) -> Tuple[object, list]:
+    """The picture as it is meant to be seen: a camera writes its pixels as the sensor read them
+    and says in the EXIF orientation tag (1-8) how to turn or mirror them; this comes before
+    anything else, so the size, crop and every later rule apply to the upright picture."""
+    from PIL import ImageOps
+
+    if image.getexif().get(EXIF_ORIENTATION, 1) in (None, 1):
+        return image, []
+    return ImageOps.exif_transpose(image), ["upright"]
+
+
+def _converted(image, notes: list, channels: int,
+               size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
     from PIL import Image
 
-    notes = []
     if image.mode in (*SIXTEEN_BIT, "I", "F"):
         image = _eight_bit(image, notes)
         if isinstance(image, str):

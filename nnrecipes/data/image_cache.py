@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 log = logging.getLogger("nnrecipes")
-VERSION = 2  # of the decoding rules (decode.py) and the file's record: old files go unused
+VERSION = 3  # of the decoding rules (decode.py) and the file's record: old files go unused
 
 
 @dataclass
