@@ -42,6 +42,7 @@ def description(saved: Dict[str, Any], files: Dict[str, str]) -> Dict[str, Any]:
     file of each format exported from this checkpoint into the folder."""
     from nnrecipes.core.task import Task
     from nnrecipes.data import image_data
+    from nnrecipes.data.decode import resize_rule
     from nnrecipes.data.encoding import TableEncoding
 
     spec = saved["model_spec"]
@@ -56,6 +57,9 @@ def description(saved: Dict[str, Any], files: Dict[str, str]) -> Dict[str, Any]:
         # Binary: class_names[1] where sigmoid(logit) >= threshold (trainer.threshold).
         "threshold": saved.get("threshold") or 0.5 if Task(spec["task"]).thresholded else None,
         "model": saved["config"]["model"],
+        # Pictures of another shape are brought to input_shape by this rule (data/decode.py).
+        "resize": resize_rule(saved["config"]["dataset"]).value if image_data(tuple(shape))
+        else None,
     }
 
 

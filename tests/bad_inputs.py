@@ -126,6 +126,8 @@ CASES: List[BadInput] = [
           "model=tabular is for tables (rows of numbers), but dataset=digits is image data"),
     _case("unknown target transform", "dataset=diabetes dataset.target_transform=log",
           "dataset.target_transform"),
+    _case("unknown resize rule", "dataset=image_folder dataset.path=photos dataset.resize=stretch",
+          "dataset.resize=stretch is not allowed: choose one of squash, crop, pad"),
     _case("unavailable device", "device=mps", "device=mps was asked for"),
     _case("missing data folder", "dataset=mnist dataset.data_dir={root}/nowhere",
           "MNIST train split not found"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,63 @@ def test_sideways_photos_train_and_predict_as_the_upright_ones(nnrun, tmp_path):
     columns = [name for name in predictions["upright"] if name.startswith("probability")]
     # the same pixels, so the same training and the same predictions for the sideways files
     assert np.allclose(predictions["upright"][columns], predictions["camera"][columns])
+
+
+def wide_picture(path: Path) -> Path:
+    """16 wide by 8 high: a left half at 50, a right half at 200, one white column at x=0."""
+    pixels = np.full((8, 16), 50, np.uint8)
+    pixels[:, 8:] = 200
+    pixels[:, 0] = 255
+    Image.fromarray(pixels, "L").save(path)
+    return path
+
+
+def test_each_resize_rule_brings_a_wide_picture_to_the_square_its_own_way(tmp_path):
+    path = wide_picture(tmp_path / "wide.png")
+    squashed = decode_one(path, 1, (8, 8), "squash")
+    cropped = decode_one(path, 1, (8, 8), "crop")
+    padded = decode_one(path, 1, (8, 8), "pad")
+    assert {"resized", "stretched"} <= set(squashed.notes)
+    # crop: already 8 high, so the centre 8 columns of 16, the white edge cut away
+    assert "cropped" in cropped.notes
+    assert np.array_equal(cropped.pixels[0], np.asarray(Image.open(path))[:, 4:12])
+    # pad: 8 by 4 in the middle of black rows, the white edge kept
+    assert "padded" in padded.notes
+    assert padded.pixels[0, :2].max() == 0 and padded.pixels[0, 6:].max() == 0
+    assert padded.pixels[0, 2:6, 0].min() > 100  # the white edge, halved with its neighbour
+    assert squashed.pixels[0, :, 0].min() > 100  # stretched: the edge squeezed, not cut
+    assert cropped.pixels[0, :, 0].max() == 50
+
+
+@pytest.mark.parametrize("rule", ["squash", "crop", "pad"])
+def test_predict_and_the_onnx_export_give_the_checkpoints_outputs_under_each_rule(
+        rule, nnrun, tmp_path):
+    import onnxruntime
+    import torch
+
+    from nnrecipes.components.models import model_from_checkpoint
+    from nnrecipes.export import main as export
+    from nnrecipes.records.checkpoint import load_checkpoint
+
+    for label, shade in (("dark", 30), ("light", 220)):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for index in range(12):
+            picture = upright_picture(index, shade)  # 12 by 8: not square
+            picture.save(tmp_path / "photos" / label / f"{index}.png")
+    run = nnrun("dataset=image_folder", f"dataset.path={tmp_path / 'photos'}",
+                "dataset.image_size=6", f"dataset.resize={rule}", "dataset.channels=3",
+                "model=cnn", "model.channels=[4]", "trainer.epochs=1", *QUICK)
+    predicted = nnrun("mode=predict", f"checkpoint={run.dir}", f"input={tmp_path / 'photos'}")
+    table = pd.read_csv(predicted.dir / "predictions.csv")
+    columns = [name for name in table if name.startswith("probability")]
+    pixels = np.stack([decode_one(Path(path), 3, (6, 6), rule).pixels for path in table["path"]])
+    model = model_from_checkpoint(load_checkpoint(run.dir, "best.pt")).eval()
+    with torch.no_grad():
+        own = torch.softmax(model(torch.from_numpy(pixels)), dim=1).numpy()
+    assert np.allclose(table[columns].to_numpy(), own, atol=1e-4)
+    assert export([str(run.dir), "--format", "onnx", "--output", str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "model.json").read_text())["resize"] == rule
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"))
+    logits = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    exported = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.allclose(exported, own, atol=1e-4)

@@ -14,8 +14,9 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -36,7 +37,25 @@ NOTES = {
     "upright": "were turned upright as their EXIF orientation says (a phone stores them sideways)",
     "resized": "were resized",
     "stretched": "were not square and were stretched to a square",
+    "cropped": "were not of the size's shape and were cropped to their centre",
+    "padded": "were not of the size's shape and were padded with black to it",
 }
+
+
+class Resize(str, Enum):
+    """dataset.resize: how a picture of another shape than the size becomes that size."""
+
+    squash = "squash"  # both sides to the size: a portrait photo is stretched sideways
+    crop = "crop"  # the shorter side to the size, then the centre (what torchvision's
+    # ImageNet weights were trained and evaluated with)
+    pad = "pad"  # the longer side to the size, the rest black (letterbox): nothing cut
+
+
+def resize_rule(dataset: Dict[str, Any]) -> Resize:
+    """The rule a run's data set config (a checkpoint's ``config["dataset"]``) brought its
+    pictures to size by: squash where it names none (the built-in image sets, all one size)."""
+    rule = dataset.get("resize") or Resize.squash
+    return Resize(getattr(rule, "value", rule))
 
 
 @dataclass(frozen=True)
@@ -61,10 +80,10 @@ def file_kind(path: Path) -> str:
     return f"not a regular file ({kind})"
 
 
-def decode_one(path: Path, channels: int,
-               size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
-    """The image at ``path`` as ``channels`` x H x W uint8 (resized to ``size``, (width,
-    height), if given), or a string saying why it cannot be read."""
+def decode_one(path: Path, channels: int, size: Optional[Tuple[int, int]],
+               resize: Resize = Resize.squash) -> Union[Decoded, str]:
+    """The image at ``path`` as ``channels`` x H x W uint8 (brought to ``size``, (width,
+    height), by the ``resize`` rule, if given), or a string saying why it cannot be read."""
     from PIL import Image
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -77,7 +96,7 @@ def decode_one(path: Path, channels: int,
             warnings.simplefilter("always")
             with Image.open(path) as image:
                 image.load()
-                decoded = _converted(*_upright(image), channels, size)
+                decoded = _converted(*_upright(image), channels, size, Resize(resize))
     except Exception as error:  # Pillow raises many types for broken files
         return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
     if isinstance(decoded, str):
@@ -97,10 +116,8 @@ def _upright(image) -> Tuple[object, list]:
     return ImageOps.exif_transpose(image), ["upright"]
 
 
-def _converted(image, notes: list, channels: int,
-               size: Optional[Tuple[int, int]]) -> Union[Decoded, str]:
-    from PIL import Image
-
+def _converted(image, notes: list, channels: int, size: Optional[Tuple[int, int]],
+               resize: Resize) -> Union[Decoded, str]:
     if image.mode in (*SIXTEEN_BIT, "I", "F"):
         image = _eight_bit(image, notes)
         if isinstance(image, str):
@@ -118,12 +135,35 @@ def _converted(image, notes: list, channels: int,
         notes.append("cmyk")
     image = image.convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != size:
-        notes.append("resized")
-        if image.size[0] != image.size[1] and size[0] == size[1]:
-            notes.append("stretched")
-        image = image.resize(size, Image.Resampling.BILINEAR)
+        image = _resized(image, size, resize, notes)
     pixels = np.asarray(image, dtype=np.uint8)
     return Decoded(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1), tuple(notes))
+
+
+def _resized(image, size: Tuple[int, int], resize: Resize, notes: list):
+    from PIL import Image
+
+    notes.append("resized")
+    width, height = image.size
+    if resize is Resize.squash:
+        if width != height and size[0] == size[1]:
+            notes.append("stretched")
+        return image.resize(size, Image.Resampling.BILINEAR)
+    # crop: the scale at which the picture covers the size; pad: at which it fits inside it
+    scale = (max if resize is Resize.crop else min)(size[0] / width, size[1] / height)
+    inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if inner != image.size:
+        image = image.resize(inner, Image.Resampling.BILINEAR)
+    if inner == size:
+        return image
+    left, top = (inner[0] - size[0]) // 2, (inner[1] - size[1]) // 2
+    if resize is Resize.crop:
+        notes.append("cropped")
+        return image.crop((left, top, left + size[0], top + size[1]))
+    notes.append("padded")
+    canvas = Image.new(image.mode, size)  # black
+    canvas.paste(image, (-left, -top))
+    return canvas
 
 
 def _grey_palette(image) -> bool:

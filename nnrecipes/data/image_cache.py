@@ -49,8 +49,9 @@ def cache_folder() -> Path:
     return Path(base) / "nnrecipes" / "images"
 
 
-def cache_key(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]]) -> str:
-    digest = hashlib.sha256(json.dumps([VERSION, channels, size]).encode())
+def cache_key(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
+              resize: str = "squash") -> str:
+    digest = hashlib.sha256(json.dumps([VERSION, channels, size, resize]).encode())
     for path in map(os.fspath, paths):
         if not os.path.isabs(path):  # not resolve(): a syscall per folder of the path
             path = os.path.abspath(path)

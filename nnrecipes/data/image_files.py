@@ -21,7 +21,7 @@ from nnrecipes.core.console import work_progress
 from nnrecipes.core.cpus import cores
 from nnrecipes.core.memory import available_memory as _available_memory
 from nnrecipes.data import image_cache
-from nnrecipes.data.decode import NOTES, Decoded, decode_one, file_kind
+from nnrecipes.data.decode import NOTES, Decoded, Resize, decode_one, file_kind
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.image_cache import DecodedFolder
 
@@ -32,19 +32,22 @@ SKIP_BAD_HINT = "Remove them, or set dataset.skip_bad=true to leave them out"
 
 def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
                   skip_bad: bool, where: str, fix: str = SKIP_BAD_HINT,
-                  cache: bool = False) -> Tuple[np.ndarray, List[int]]:
+                  cache: bool = False,
+                  resize: Resize = Resize.squash) -> Tuple[np.ndarray, List[int]]:
     """uint8 images (N, C, H, W) and the indices of ``paths`` they came from. ``size`` is
-    (width, height), or None to keep each image's own (then all must agree). What was changed
+    (width, height), or None to keep each image's own (then all must agree); ``resize`` the
+    rule that brings a picture of another shape to it (decode.Resize). What was changed
     on the way is said in the log, a line per kind; files that cannot be read stop the run
     (the message ends with ``fix``) unless ``skip_bad``. With ``cache``, a folder decoded
     before with the same files and settings is read back instead (data/image_cache.py)."""
     started = time.perf_counter()
-    key = image_cache.cache_key(paths, channels, size) if cache else None
+    resize = Resize(resize)
+    key = image_cache.cache_key(paths, channels, size, resize.value) if cache else None
     found = image_cache.load(key, len(paths)) if key else None
     cached = found is not None
     if found is None:
         _check_fits_in_memory(paths, channels, size, where)
-        found = _decode_all(paths, channels, size, where)
+        found = _decode_all(paths, channels, size, where, resize)
         if isinstance(found.images, list) and found.kept:
             _same_size(found.images, [paths[index] for index in found.kept], where)
         if key and found.kept:
@@ -66,7 +69,7 @@ CHUNK = 256
 
 
 def _decode_all(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
-                where: str) -> DecodedFolder:
+                where: str, resize: Resize) -> DecodedFolder:
     """Every file decoded, in the cores this process may use (one process each); the images
     one array where they agree in size, else a list (for _same_size to name the sizes)."""
     workers = min(cores(), math.ceil(len(paths) / CHUNK))
@@ -74,7 +77,8 @@ def _decode_all(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, 
     chunks = [list(paths[start:start + CHUNK]) for start in starts]
     found, blocks, notes = DecodedFolder(images=[], kept=[]), [], Counter()
     with work_progress(f"decoding {where}", len(paths)) as advance, _pool(workers) as pool:
-        arguments = (chunks, starts, [channels] * len(chunks), [size] * len(chunks))
+        arguments = (chunks, starts, [channels] * len(chunks), [size] * len(chunks),
+                     [resize] * len(chunks))
         parts = pool.map(_decode_chunk, *arguments) if pool else map(_decode_chunk, *arguments)
         for chunk, part in zip(chunks, parts):
             blocks += part.images
@@ -106,12 +110,12 @@ def _pool(workers: int) -> Iterator[Optional[ProcessPoolExecutor]]:
 
 
 def _decode_chunk(paths: List[Path], start: int, channels: int,
-                  size: Optional[Tuple[int, int]]) -> DecodedFolder:
+                  size: Optional[Tuple[int, int]], resize: Resize) -> DecodedFolder:
     """Files ``start``... decoded, their images as few arrays as their sizes allow (one array
     crosses between processes much faster than hundreds)."""
     part, notes = DecodedFolder(images=[], kept=[]), Counter()
     for index, path in enumerate(paths, start):
-        _collect(part, notes, path, index, decode_one(path, channels, size))
+        _collect(part, notes, path, index, decode_one(path, channels, size, resize))
     part.notes = dict(notes)
     same = len({pixels.shape for pixels in part.images}) == 1
     part.images = [np.stack(part.images)] if same else [pixels[None] for pixels in part.images]

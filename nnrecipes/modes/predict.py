@@ -22,7 +22,7 @@ from nnrecipes.core.config import ConfigError
 from nnrecipes.core.task import Task, predicted_labels, probabilities
 from nnrecipes.core.validation import validate
 from nnrecipes.data import image_data
-from nnrecipes.data.decode import IMAGE_SUFFIXES
+from nnrecipes.data.decode import IMAGE_SUFFIXES, resize_rule
 from nnrecipes.data.encoding import TableEncoding
 from nnrecipes.data.table_file import read_table
 from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint, write_atomically
@@ -65,7 +65,8 @@ def model_inputs(saved: Dict[str, Any], source: str) -> Tuple[np.ndarray, Any]:
         paths = image_paths(Path(source).expanduser())
         channels, height, width = shape
         images, kept = decode_images(paths, channels, (width, height), False, f"input={source}",
-                                     fix="Remove them from the input, or name the good ones")
+                                     fix="Remove them from the input, or name the good ones",
+                                     resize=resize_rule(saved["config"]["dataset"]))
         return images, pd.DataFrame({"path": [str(paths[index]) for index in kept]})
     if not saved.get("encoding"):
         raise CheckpointError(f"{saved['path']} does not record its input columns (trained "

@@ -19,6 +19,7 @@ from nnrecipes.core.bounds import setting
 from nnrecipes.core.config import DatasetConfig
 from nnrecipes.core.registry import declare
 from nnrecipes.core.task import Task
+from nnrecipes.data.decode import Resize
 from nnrecipes.data.errors import DataError
 from nnrecipes.data.image_files import decode_images
 from nnrecipes.data.raw import RawData
@@ -33,6 +34,9 @@ class ImageFolderConfig(DatasetConfig):
     test_path: Optional[str] = None
     # Resize every image to image_size x image_size; null: keep their size (all must agree).
     image_size: Optional[int] = setting(None, ge=2)
+    # How a picture of another shape becomes that square: squash (stretch), crop (the shorter
+    # side to the size, then the centre; what torchvision's weights expect) or pad (letterbox).
+    resize: Resize = Resize.squash
     # 1: grey, 3: RGB (images are converted).
     channels: int = setting(1, choices=("1", "3"))
     # Leave out files that are not usable images (counted in the log) instead of stopping.
@@ -81,7 +85,8 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
     labels = [(classes or names).index(names[label]) for _, label in files]
     size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
     images, kept = decode_images([path for path, _ in files], int(cfg.channels), size,
-                                 cfg.skip_bad, f"{key}={root}", cache=cfg.cache)
+                                 cfg.skip_bad, f"{key}={root}", cache=cfg.cache,
+                                 resize=cfg.resize)
     return names, images, np.array(labels, dtype=np.int64)[kept]
 
 
