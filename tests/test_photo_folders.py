@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from nnrecipes.data.decode import EXIF_ORIENTATION, decode_one
+from nnrecipes.records.checkpoint import load_checkpoint
 
 QUICK = ("trainer.plots=false", "trainer.baseline=off", "dataset.cache=false")
 T = Image.Transpose
@@ -103,7 +104,6 @@ def test_predict_and_the_onnx_export_give_the_checkpoints_outputs_under_each_rul
 
     from nnrecipes.components.models import model_from_checkpoint
     from nnrecipes.export import main as export
-    from nnrecipes.records.checkpoint import load_checkpoint
 
     for label, shade in (("dark", 30), ("light", 220)):
         (tmp_path / "photos" / label).mkdir(parents=True)
@@ -127,3 +127,38 @@ def test_predict_and_the_onnx_export_give_the_checkpoints_outputs_under_each_rul
     logits = session.run(None, {session.get_inputs()[0].name: pixels})[0]
     exported = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert np.allclose(exported, own, atol=1e-4)
+
+
+def split_layout(root: Path, splits=("train", "valid", "test"), per_split=(20, 6, 6)) -> Path:
+    """Published image sets' layout: split folders, each holding a folder per class."""
+    for split, count in zip(splits, per_split):
+        for label, shade in (("cat", 40), ("dog", 210)):
+            (root / split / label).mkdir(parents=True)
+            for index in range(count):
+                upright_picture(index, shade).save(root / split / label / f"{index}.png")
+    return root
+
+
+def test_train_valid_test_folders_are_the_splits_not_three_classes(nnrun, tmp_path):
+    root = split_layout(tmp_path / "published")
+    run = nnrun("dataset=image_folder", f"dataset.path={root}", "dataset.image_size=8",
+                "model=cnn", "model.channels=[4]", "trainer.epochs=1", *QUICK)
+    log_text = (run.dir / "nnrun.log").read_text()
+    assert "laid out in splits (train/, valid/, test/)" in log_text
+    assert "validation from its own folder" in log_text
+    assert load_checkpoint(run.dir, "best.pt")["class_names"] == ["cat", "dog"]
+    assert run.summary["samples"] == {"train": 40, "val": 12, "test": 12}
+
+
+def test_without_a_val_folder_validation_is_drawn_and_the_key_reads_folders_as_classes(
+        nnrun, tmp_path):
+    root = split_layout(tmp_path / "two", splits=("train", "test"), per_split=(20, 6))
+    run = nnrun("dataset=image_folder", f"dataset.path={root}", "dataset.image_size=8",
+                "model=cnn", "model.channels=[4]", "trainer.epochs=1", *QUICK)
+    assert "validation from a seeded draw" in (run.dir / "nnrun.log").read_text()
+    assert run.summary["samples"]["test"] == 12
+    # classes: each split folder a class, its class folders nested inside (read recursively)
+    forced = nnrun("dataset=image_folder", f"dataset.path={root}", "dataset.layout=classes",
+                   "dataset.image_size=8", "model=cnn", "model.channels=[4]",
+                   "trainer.epochs=1", *QUICK)
+    assert load_checkpoint(forced.dir, "best.pt")["class_names"] == ["test", "train"]

@@ -81,7 +81,7 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
     the training pool is the validation split (cross-validation). ``encoding``: a table's
     encoding as a checkpoint holds it, used as it is instead of one learnt again (mode=eval)."""
     from nnrecipes.data.checks import check_finite_arrays, check_labels
-    from nnrecipes.data.splits import split_fold, split_test, split_validation
+    from nnrecipes.data.splits import split_test
 
     raw = loaded(dataset_cfg)
     task = raw.task or declared_task(dataset_cfg)
@@ -92,16 +92,10 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
                                                     task.classification, raw.group)
     else:
         (x_pool, y_pool), (x_test, y_test) = (raw.x, raw.y), raw.test
-    if dataset_cfg.limit is not None:
-        x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
-    if fold is None:
-        x_train, x_val, y_train, y_val = split_validation(x_pool, y_pool, dataset_cfg.val_size,
-                                                          seed, task.classification, raw.group)
-    else:
-        x_train, x_val, y_train, y_val = split_fold(x_pool, y_pool, *fold, seed,
-                                                    task.classification, raw.group)
+    x_train, x_val, y_train, y_val = _training_and_validation(
+        raw, (x_pool, y_pool), dataset_cfg, seed, fold, task.classification)
     if raw.fit_encoding is None:
-        check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test))
+        check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test, raw.val))
         encoding = None
     else:  # a table: its encoding is learnt on the training split
         encoding = raw.fit_encoding(x_train) if encoding is None else _saved(encoding)
@@ -115,6 +109,26 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
         stats=_training_stats(x_train, y_train, task, _target_space(
             dataset_cfg, task, (x_train, y_train), (x_val, y_val), seed)),
         encoding=_encoding(encoding, raw.columns))
+
+
+def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
+                             fold: Optional[Tuple[int, int]], classification: bool):
+    """(x_train, x_val, y_train, y_val): the data set's own validation split where it has one
+    (a val/ folder), else a seeded draw from the pool; with ``fold``, that fold of the pool
+    (which then includes the data set's own validation rows)."""
+    from nnrecipes.data.splits import split_fold, split_validation
+
+    x_pool, y_pool = pool
+    if raw.val is not None and fold is not None:
+        x_pool, y_pool = np.concatenate([x_pool, raw.val[0]]), np.concatenate([y_pool, raw.val[1]])
+    if dataset_cfg.limit is not None:
+        x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
+    if fold is not None:
+        return split_fold(x_pool, y_pool, *fold, seed, classification, raw.group)
+    if raw.val is not None:
+        return x_pool, raw.val[0], y_pool, raw.val[1]
+    return split_validation(x_pool, y_pool, dataset_cfg.val_size, seed, classification,
+                            raw.group)
 
 
 # Keys used only after loading (splits, batches, epochs): they do not change what is loaded.
@@ -143,7 +157,7 @@ def loaded(dataset_cfg) -> RawData:
     if key not in _last_loaded:
         _last_loaded.clear()
         raw = component("dataset", dataset_cfg.name).build(dataset_cfg)
-        for array in (raw.x, raw.y, *(raw.test or ())):
+        for array in (raw.x, raw.y, *(raw.test or ()), *(raw.val or ())):
             if isinstance(array, np.ndarray):
                 array.flags.writeable = False
         _last_loaded[key] = raw

@@ -21,7 +21,7 @@ def check_finite_arrays(name: str, task: Task, splits) -> None:
             with np.errstate(over="ignore"):  # what overflows is what is looked for
                 bad = ~np.isfinite(np.asarray(array, dtype=np.float32))
             if bad.any():
-                part = f"{'the test split' if index else 'its data'}'s {what}"
+                part = f"{('its data', 'the test split', 'the validation split')[index]}'s {what}"
                 count = int(bad.sum())
                 raise DataError(f"dataset={name}: {part} holds {count} value{'s' * (count > 1)} "
                                 f"that {'are' if count > 1 else 'is'} NaN, infinite or beyond "

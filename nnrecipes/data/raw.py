@@ -17,6 +17,9 @@ class RawData:
     class_names: Optional[List[str]]
     # The data set's official test split, when it has one; otherwise a seeded split is made.
     test: Optional[Tuple[Any, np.ndarray]] = None
+    # Its own validation split (a val/ folder), used instead of a seeded draw from x, y; pooled
+    # with them for cross-validation's folds.
+    val: Optional[Tuple[Any, np.ndarray]] = None
     # The task, where the data decides it (a table's target column); None: the declared one.
     task: Optional[str] = None
     # Learns a TableEncoding from the training split's table (fit there only: no leakage).

@@ -21,6 +21,7 @@ from nnrecipes.core.registry import declare
 from nnrecipes.core.task import Task
 from nnrecipes.data.decode import Resize
 from nnrecipes.data.errors import DataError
+from nnrecipes.data.folder_layout import Layout, split_folders
 from nnrecipes.data.image_files import decode_images
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_image_folder
@@ -37,6 +38,9 @@ class ImageFolderConfig(DatasetConfig):
     # How a picture of another shape becomes that square: squash (stretch), crop (the shorter
     # side to the size, then the centre; what torchvision's weights expect) or pad (letterbox).
     resize: Resize = Resize.squash
+    # auto: train/ val/ test/ folders (valid/ too) of class folders are the splits where every
+    # sub-folder is named so; classes: one sub-folder per class; splits: insist on the former.
+    layout: Layout = Layout.auto
     # 1: grey, 3: RGB (images are converted).
     channels: int = setting(1, choices=("1", "3"))
     # Leave out files that are not usable images (counted in the log) instead of stopping.
@@ -91,16 +95,29 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
 
 
 def load_image_folder(cfg) -> RawData:
-    names, images, labels = _load_split(cfg.path, "dataset.path", cfg)
+    root = Path(cfg.path).expanduser()
+    splits = split_folders(root, cfg.layout, "dataset.path")
+    train = splits.get("train", root)
+    names, images, labels = _load_split(str(train), "dataset.path", cfg)
+    val = _matching(splits["val"], "dataset.path", cfg, names, images) if "val" in splits \
+        else None
     test = None
-    if cfg.test_path:
-        _, test_images, test_labels = _load_split(cfg.test_path, "dataset.test_path", cfg, names)
-        if test_images.shape[1:] != images.shape[1:]:
-            raise DataError(f"dataset.test_path={cfg.test_path} holds images of "
-                            f"{'x'.join(map(str, test_images.shape[2:]))}, dataset.path "
-                            f"{'x'.join(map(str, images.shape[2:]))}; set dataset.image_size")
-        test = (test_images, test_labels)
-    return RawData(images, labels, names, test=test)
+    if "test" in splits or cfg.test_path:
+        source, key = (splits["test"], "dataset.path") if "test" in splits \
+            else (cfg.test_path, "dataset.test_path")
+        test = _matching(source, key, cfg, names, images)
+    return RawData(images, labels, names, test=test, val=val)
+
+
+def _matching(root, key: str, cfg, names: List[str], images: np.ndarray):
+    """The images and labels of a validation or test folder, whose classes and image size
+    must be the training folder's."""
+    _, other, labels = _load_split(str(root), key, cfg, names)
+    if other.shape[1:] != images.shape[1:]:
+        raise DataError(f"{key}={root} holds images of {'x'.join(map(str, other.shape[2:]))}, "
+                        f"the training folder {'x'.join(map(str, images.shape[2:]))}; set "
+                        f"dataset.image_size")
+    return other, labels
 
 
 declare("dataset", "image_folder", ImageFolderConfig, load_image_folder, task=Task.multiclass,

@@ -1,0 +1,55 @@
+"""How a folder of pictures is laid out (``dataset.layout``): one sub-folder per class, or
+``train/`` ``val/`` ``test/`` parents each holding such sub-folders (the most common layout of
+published image sets), whose folders are then the splits. ``auto`` tells them apart where the
+folder is unambiguous; the decision is a log line."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Dict
+
+from nnrecipes.data.errors import DataError
+
+log = logging.getLogger("nnrecipes")
+# Folder names read as splits (any case), and the split each one is.
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+               "validation": "val", "test": "test", "testing": "test"}
+
+
+class Layout(str, Enum):
+    auto = "auto"  # splits where every sub-folder is named as one and holds folders; else classes
+    classes = "classes"  # one sub-folder per class
+    splits = "splits"  # train/ (val/ or valid/, test/) each holding one sub-folder per class
+
+
+def split_folders(root: Path, layout: Layout, key: str) -> Dict[str, Path]:
+    """{"train": folder, "val": ..., "test": ...} where ``root`` is laid out in splits, {} where
+    it holds one sub-folder per class."""
+    layout = Layout(layout)
+    if layout is Layout.classes or not root.is_dir():
+        return {}  # the class-folder reader says what is wrong with a missing root
+    folders = [entry for entry in root.iterdir()
+               if entry.is_dir() and not entry.name.startswith(".")]
+    named = {entry: SPLIT_NAMES.get(entry.name.lower()) for entry in folders}
+    order = ("train", "val", "test")
+    found = dict(sorted(((split, entry) for entry, split in named.items() if split),
+                        key=lambda item: order.index(item[0])))
+    holds_classes = all(any(child.is_dir() for child in entry.iterdir())
+                        for entry in found.values())
+    looks_split = "train" in found and len(found) == len(folders) and holds_classes
+    if layout is Layout.auto and not looks_split:
+        return {}
+    if layout is Layout.splits and not looks_split:
+        raise DataError(f"dataset.layout=splits: {key}={root} must hold a train/ folder (and "
+                        f"val/ or valid/, test/), each with one sub-folder per class, and "
+                        f"nothing else; it holds {', '.join(sorted(e.name for e in folders))}")
+    if sum(1 for split in named.values() if split) > len(found):
+        raise DataError(f"{key}={root} holds two folders for one split: "
+                        f"{', '.join(sorted(entry.name for entry in folders))}")
+    said = ", ".join(f"{entry.name}/" for entry in found.values())
+    val = "its own folder" if "val" in found else "a seeded draw from the training folder"
+    log.info(f"{key}={root}: laid out in splits ({said}), each with a sub-folder per class; "
+             f"validation from {val}. dataset.layout=classes reads them as classes")
+    return found
