@@ -162,3 +162,13 @@ def test_without_a_val_folder_validation_is_drawn_and_the_key_reads_folders_as_c
                    "dataset.image_size=8", "model=cnn", "model.channels=[4]",
                    "trainer.epochs=1", *QUICK)
     assert load_checkpoint(forced.dir, "best.pt")["class_names"] == ["test", "train"]
+
+
+def test_two_folders_for_one_split_are_refused_naming_them(tmp_path):
+    from nnrecipes.data.errors import DataError
+    from nnrecipes.data.folder_layout import Layout, split_folders
+
+    for split in ("train", "val", "valid"):
+        (tmp_path / split / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="two folders for one split: train, val, valid"):
+        split_folders(tmp_path, Layout.auto, "dataset.path")

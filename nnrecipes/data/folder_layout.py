@@ -36,6 +36,9 @@ def split_folders(root: Path, layout: Layout, key: str) -> Dict[str, Path]:
     order = ("train", "val", "test")
     found = dict(sorted(((split, entry) for entry, split in named.items() if split),
                         key=lambda item: order.index(item[0])))
+    if folders and all(named.values()) and len(folders) > len(found):  # val/ and valid/
+        raise DataError(f"{key}={root} holds two folders for one split: "
+                        f"{', '.join(sorted(entry.name for entry in folders))}")
     holds_classes = all(any(child.is_dir() for child in entry.iterdir())
                         for entry in found.values())
     looks_split = "train" in found and len(found) == len(folders) and holds_classes
@@ -45,9 +48,6 @@ def split_folders(root: Path, layout: Layout, key: str) -> Dict[str, Path]:
         raise DataError(f"dataset.layout=splits: {key}={root} must hold a train/ folder (and "
                         f"val/ or valid/, test/), each with one sub-folder per class, and "
                         f"nothing else; it holds {', '.join(sorted(e.name for e in folders))}")
-    if sum(1 for split in named.values() if split) > len(found):
-        raise DataError(f"{key}={root} holds two folders for one split: "
-                        f"{', '.join(sorted(entry.name for entry in folders))}")
     said = ", ".join(f"{entry.name}/" for entry in found.values())
     val = "its own folder" if "val" in found else "a seeded draw from the training folder"
     log.info(f"{key}={root}: laid out in splits ({said}), each with a sub-folder per class; "
