@@ -56,6 +56,11 @@ class RunResult:
     def summary(self) -> Dict:
         return json.loads((self.dir / "summary.json").read_text())
 
+    @property
+    def log(self) -> str:
+        """What the run said in its log file."""
+        return (self.dir / "nnrun.log").read_text()
+
     def metrics_rows(self) -> List[Dict[str, str]]:
         import csv
 

@@ -172,3 +172,32 @@ def test_two_folders_for_one_split_are_refused_naming_them(tmp_path):
         (tmp_path / split / "cat").mkdir(parents=True)
     with pytest.raises(DataError, match="two folders for one split: train, val, valid"):
         split_folders(tmp_path, Layout.auto, "dataset.path")
+
+
+def test_a_folder_holding_one_folder_is_read_one_level_deeper_and_tool_folders_are_not_classes(
+        nnrun, tmp_path):
+    # as an archive unpacks: photos/PetImages/{cat,dog}, with macOS's __MACOSX beside it
+    root = tmp_path / "photos"
+    split_layout(root / "PetImages" / "x", splits=("train",), per_split=(16,))
+    for label in ("cat", "dog"):
+        (root / "PetImages" / "x" / "train" / label).rename(root / "PetImages" / label)
+    for folder in ("x/train", "x"):
+        (root / "PetImages" / folder).rmdir()
+    (root / "PetImages" / "__MACOSX" / "cat").mkdir(parents=True)
+    (root / "PetImages" / "__MACOSX" / "cat" / "._0.png").write_bytes(b"resource fork")
+    (root / ".DS_Store").write_bytes(b"")
+    run = nnrun("dataset=image_folder", f"dataset.path={root}", "dataset.image_size=8",
+                "model=cnn", "model.channels=[4]", "trainer.epochs=1", *QUICK)
+    assert (f"dataset.path={root} holds one folder, PetImages/, and nothing else: the pictures "
+            f"are read from it") in run.log
+    assert load_checkpoint(run.dir, "best.pt")["class_names"] == ["cat", "dog"]
+    assert sum(run.summary["samples"].values()) == 32
+
+
+def test_a_test_path_wins_over_the_layouts_test_folder_said_in_the_log(nnrun, tmp_path):
+    root = split_layout(tmp_path / "published", splits=("train", "test"), per_split=(20, 6))
+    other = split_layout(tmp_path / "other", splits=("test",), per_split=(9,)) / "test"
+    run = nnrun("dataset=image_folder", f"dataset.path={root}", f"dataset.test_path={other}",
+                "dataset.image_size=8", "model=cnn", "model.channels=[4]", "trainer.epochs=1", *QUICK)
+    assert f"dataset.test_path={other} is the test split, not {root / 'test'}" in run.log
+    assert run.summary["samples"]["test"] == 18

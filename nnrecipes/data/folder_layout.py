@@ -1,14 +1,16 @@
 """How a folder of pictures is laid out (``dataset.layout``): one sub-folder per class, or
 ``train/`` ``val/`` ``test/`` parents each holding such sub-folders (the most common layout of
 published image sets), whose folders are then the splits. ``auto`` tells them apart where the
-folder is unambiguous; the decision is a log line."""
+folder is unambiguous; the decision is a log line. A folder holding nothing but one folder (as
+an archive unpacks: ``photos/PetImages/Cat``, ``photos/PetImages/Dog``) is read one level
+deeper, said in the log too."""
 
 from __future__ import annotations
 
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 from nnrecipes.data.errors import DataError
 
@@ -16,6 +18,32 @@ log = logging.getLogger("nnrecipes")
 # Folder names read as splits (any case), and the split each one is.
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                "validation": "val", "test": "test", "testing": "test"}
+
+
+# Folders an archive or a desktop leaves beside the pictures: never a class or a split.
+_LEFT_BY_TOOLS = ("__MACOSX",)
+
+
+def sub_folders(root: Path) -> List[Path]:
+    """The folders in ``root`` that may hold pictures: not hidden, not a tool's."""
+    return [entry for entry in root.iterdir() if entry.is_dir()
+            and not entry.name.startswith(".") and entry.name not in _LEFT_BY_TOOLS]
+
+
+def unwrapped(root: Path, key: str) -> Path:
+    """``root``, or the one folder it holds where it holds nothing else that is visible and
+    that folder holds folders (an archive's top folder), one level deeper at most."""
+    if not root.is_dir():
+        return root  # the class-folder reader says what is wrong with it
+    folders = sub_folders(root)
+    files = [entry for entry in root.iterdir() if not entry.is_dir()
+             and not entry.name.startswith(".")]
+    if len(folders) != 1 or files or folders[0].name.lower() in SPLIT_NAMES \
+            or not sub_folders(folders[0]):
+        return root
+    log.info(f"{key}={root} holds one folder, {folders[0].name}/, and nothing else: the "
+             f"pictures are read from it")
+    return folders[0]
 
 
 class Layout(str, Enum):
@@ -30,8 +58,7 @@ def split_folders(root: Path, layout: Layout, key: str) -> Dict[str, Path]:
     layout = Layout(layout)
     if layout is Layout.classes or not root.is_dir():
         return {}  # the class-folder reader says what is wrong with a missing root
-    folders = [entry for entry in root.iterdir()
-               if entry.is_dir() and not entry.name.startswith(".")]
+    folders = sub_folders(root)
     named = {entry: SPLIT_NAMES.get(entry.name.lower()) for entry in folders}
     order = ("train", "val", "test")
     found = dict(sorted(((split, entry) for entry, split in named.items() if split),

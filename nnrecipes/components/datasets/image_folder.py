@@ -7,6 +7,7 @@ shaped (N, C, H, W), like Fashion-MNIST, so the CNN and every speed path work un
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,12 @@ from nnrecipes.core.registry import declare
 from nnrecipes.core.task import Task
 from nnrecipes.data.decode import Resize
 from nnrecipes.data.errors import DataError
-from nnrecipes.data.folder_layout import Layout, split_folders
+from nnrecipes.data.folder_layout import Layout, split_folders, sub_folders, unwrapped
 from nnrecipes.data.image_files import decode_images
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_image_folder
+
+log = logging.getLogger("nnrecipes")
 
 
 @dataclass
@@ -56,8 +59,7 @@ def class_files(root: Path, key: str) -> Tuple[List[str], List[Tuple[Path, int]]
         raise DataError(f"{key}={root}: no such folder")
     if not root.is_dir():
         raise DataError(f"{key}={root} is not a folder: it must hold one sub-folder per class")
-    classes = sorted(entry.name for entry in root.iterdir()
-                     if entry.is_dir() and not entry.name.startswith("."))
+    classes = sorted(entry.name for entry in sub_folders(root))
     if len(classes) < 2:
         found = f"only {classes[0]}" if classes else "none"
         raise DataError(f"{key}={root} must hold one sub-folder per class, at least two; it "
@@ -95,18 +97,27 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
 
 
 def load_image_folder(cfg) -> RawData:
-    root = Path(cfg.path).expanduser()
+    root = unwrapped(Path(cfg.path).expanduser(), "dataset.path")
     splits = split_folders(root, cfg.layout, "dataset.path")
     train = splits.get("train", root)
     names, images, labels = _load_split(str(train), "dataset.path", cfg)
     val = _matching(splits["val"], "dataset.path", cfg, names, images) if "val" in splits \
         else None
-    test = None
-    if "test" in splits or cfg.test_path:
-        source, key = (splits["test"], "dataset.path") if "test" in splits \
-            else (cfg.test_path, "dataset.test_path")
-        test = _matching(source, key, cfg, names, images)
-    return RawData(images, labels, names, test=test, val=val)
+    return RawData(images, labels, names, test=_test_split(cfg, splits, names, images), val=val)
+
+
+def _test_split(cfg, splits, names: List[str], images: np.ndarray):
+    """The test images: dataset.test_path where set (it wins over a test/ folder, said in the
+    log), else the layout's test/ folder, else none (a seeded draw)."""
+    if cfg.test_path:
+        if "test" in splits:
+            log.info(f"dataset.test_path={cfg.test_path} is the test split, not "
+                     f"{splits['test']}")
+        source = unwrapped(Path(cfg.test_path).expanduser(), "dataset.test_path")
+        return _matching(source, "dataset.test_path", cfg, names, images)
+    if "test" in splits:
+        return _matching(splits["test"], "dataset.path", cfg, names, images)
+    return None
 
 
 def _matching(root, key: str, cfg, names: List[str], images: np.ndarray):
