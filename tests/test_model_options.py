@@ -10,7 +10,7 @@ from nnrecipes.components.models.cnn import CNN
 from nnrecipes.components.models.mlp import MLP, PeriodicEmbedding
 from nnrecipes.core.config import ConfigError
 from nnrecipes.data import Split
-from nnrecipes.run.augment import build_augment, random_crop, random_flip
+from nnrecipes.run.augment import build_augment, random_crop, random_flip, random_resized_crop
 from nnrecipes.run.engine import EpochPlan, train_one_epoch
 
 
@@ -43,6 +43,23 @@ def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
     mirrored = [torch.equal(a.flip(-1), b) for a, b in zip(images, flipped)]
     assert all(s or m for s, m in zip(same, mirrored))
     assert 400 < sum(mirrored) < 600
+
+
+def test_random_resized_crop_stretches_a_part_of_each_image_over_it_a_fresh_box_each():
+    torch.manual_seed(0)
+    # each pixel says its column: 0, 30, ..., 210 across every row
+    columns = (torch.arange(8) * 30).to(torch.uint8).expand(500, 1, 8, 8).clone()
+    # the whole image at a scale of 1 (the box cannot be larger): nothing moves
+    assert torch.equal(random_resized_crop(columns, min_scale=1.0), columns)
+    cropped = random_resized_crop(columns, min_scale=0.35)
+    assert cropped.shape == columns.shape and cropped.dtype == torch.uint8
+    rows = cropped[:, 0].long()
+    # a stretch, not a mirror: columns still rise left to right, rows all alike
+    assert (rows.diff(dim=-1) >= 0).all() and (rows == rows[:, :1]).all()
+    spans = rows[:, 0, -1] - rows[:, 0, 0]
+    assert (spans < 210).float().mean() > 0.9  # most boxes are narrower than the image
+    assert len(set(rows[:, 0, 0].tolist())) > 20  # and start at many places
+    assert spans.min() >= 0.35 * 210 * 0.75 * 0.5  # at least the smallest box's width
 
 
 class Recorder(nn.Module):
@@ -82,7 +99,7 @@ def test_an_unknown_augmentation_names_the_known_ones():
 
 def test_augmented_image_training_runs_end_to_end(nnrun, idx_data_dir):
     run = nnrun("dataset=fashion_mnist", "model=cnn", f"dataset.data_dir={idx_data_dir}",
-                "dataset.augment=[crop,flip]", "trainer.epochs=2")
+                "dataset.augment=[resized_crop,crop,flip]", "trainer.epochs=2")
     assert run.summary["status"] == "completed" and run.summary["epochs_run"] == 2
 
 

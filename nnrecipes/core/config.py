@@ -58,10 +58,14 @@ class DatasetConfig:
     # How many epochs suit this data set; trainer.epochs follows it unless overridden.
     epochs: int = setting(20, ge=1)
     # Image data only: each training batch augmented on the device, a fresh draw per image, by
-    # any of "crop" (shifted by up to augment_padding pixels each way, the edge zero) and "flip"
-    # (half the images mirrored left to right). Validation and test data never are.
+    # any of "crop" (shifted by up to augment_padding pixels each way, the edge zero), "flip"
+    # (half the images mirrored left to right) and "resized_crop" (below). Validation and test
+    # data never are.
     augment: List[str] = field(default_factory=list)
     augment_padding: int = setting(2, ge=1)
+    # "resized_crop": a random part of each image, this fraction of its area or more, with an
+    # aspect ratio of 3/4 to 4/3, stretched back to the whole image (for photos).
+    augment_scale: float = setting(0.35, gt=0, le=1, kind="a fraction")
     # Regression only: the space the network learns the targets in; metrics and predictions are
     # always in the targets' units. auto: log1p where the training targets are positive and
     # skewed and the validation split says it helps (data/target_space.py); none; log1p.

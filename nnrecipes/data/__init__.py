@@ -133,7 +133,7 @@ def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
 
 # Keys used only after loading (splits, batches, epochs): they do not change what is loaded.
 AFTER_LOADING = ("batch_size", "eval_batch_size", "epochs", "val_size", "test_size", "limit",
-                 "augment")
+                 "augment", "augment_padding", "augment_scale")
 # The last data set this process loaded, by its settings (one, to bound the memory held).
 _last_loaded: Dict[str, RawData] = {}
 

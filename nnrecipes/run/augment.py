@@ -7,6 +7,7 @@ no per-image Python. Validation and test data are never augmented.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 from nnrecipes.core.config import ConfigError
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
-KINDS = ("crop", "flip")
+KINDS = ("crop", "flip", "resized_crop")
+# resized_crop's aspect ratios (width over height), torchvision's RandomResizedCrop's.
+RATIOS = (3 / 4, 4 / 3)
 
 
 def random_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
@@ -37,7 +40,32 @@ def random_flip(images: torch.Tensor) -> torch.Tensor:
     return torch.where(mirrored[:, None, None, None], images.flip(-1), images)
 
 
-def build_augment(kinds: Sequence[str], padding: int) -> Optional[Augment]:
+def random_resized_crop(images: torch.Tensor, min_scale: float) -> torch.Tensor:
+    """Each image's random part, of ``min_scale`` to all of its area and an aspect ratio in
+    RATIOS (torchvision's RandomResizedCrop), stretched back to the whole image (bilinear):
+    one affine resampling of the batch, each image with its own box."""
+    count, device = len(images), images.device
+    area = torch.empty(count, device=device).uniform_(min_scale, 1)
+    # the ratio drawn, narrowed to those whose box fits inside the image at this area
+    # (torchvision's draws again instead; a whole-image box is then a ratio of 1)
+    log_ratio = torch.empty(count, device=device).uniform_(*map(math.log, RATIOS))
+    ratio = torch.minimum(torch.maximum(log_ratio, area.log()), -area.log()).exp()
+    # the box's width and height as fractions of the image's
+    width, height = (area * ratio).sqrt().clamp(max=1), (area / ratio).sqrt().clamp(max=1)
+    # its centre, in affine_grid's coordinates (-1 to 1), anywhere the box stays inside
+    x = (torch.rand(count, device=device) * 2 - 1) * (1 - width)
+    y = (torch.rand(count, device=device) * 2 - 1) * (1 - height)
+    zero = torch.zeros(count, device=device)
+    theta = torch.stack([torch.stack([width, zero, x], 1), torch.stack([zero, height, y], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    moved = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)
+    return moved.round().clamp(0, 255).to(images.dtype) if not images.is_floating_point() \
+        else moved
+
+
+def build_augment(kinds: Sequence[str], padding: int, min_scale: float = 0.35
+                  ) -> Optional[Augment]:
     """The augmentation ``dataset.augment`` names (None when it names none)."""
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
@@ -47,6 +75,8 @@ def build_augment(kinds: Sequence[str], padding: int) -> Optional[Augment]:
         return None
 
     def augment(images: torch.Tensor) -> torch.Tensor:
+        if "resized_crop" in kinds:
+            images = random_resized_crop(images, min_scale)
         if "crop" in kinds:
             images = random_crop(images, padding)
         if "flip" in kinds:
@@ -62,4 +92,5 @@ def augment_for(dataset_cfg, image_data: Optional[bool]) -> Optional[Augment]:
     if dataset_cfg.augment and image_data is False:
         raise ConfigError(f"dataset.augment={list(dataset_cfg.augment)} works on image data; "
                           f"dataset={dataset_cfg.name} is tabular. Leave dataset.augment empty.")
-    return build_augment(list(dataset_cfg.augment), dataset_cfg.augment_padding)
+    return build_augment(list(dataset_cfg.augment), dataset_cfg.augment_padding,
+                         dataset_cfg.augment_scale)
