@@ -166,7 +166,10 @@ CASES: List[BadInput] = [
     _case("augmenting tabular data", "dataset=iris dataset.augment=[flip]",
           "works on image data; dataset=iris is tabular"),
     _case("an augmentation that does not exist", "dataset=digits model=cnn "
-          "dataset.augment=[crop,rotate]", "'rotate' is not an augmentation; known: crop, flip"),
+          "dataset.augment=[crop,rotate]", "'rotate' is not an augmentation; known: crop, flip, "
+          "resized_crop"),
+    _case("a resized crop of no area", "dataset=digits model=cnn dataset.augment=[resized_crop] "
+          "dataset.augment_scale=0", "dataset.augment_scale=0"),
     _case("an embedding that does not exist", "model=mlp model.embedding=fourier",
           "model.embedding='fourier' is not allowed"),
     _case("negative step gamma", "scheduler=step scheduler.gamma=-1", "scheduler.gamma=-1.0"),
@@ -467,8 +470,12 @@ CASES: List[BadInput] = [
     _case("backbone learning rate scale without a backbone",
           "model=perceptron optimizer.backbone_lr_scale=0.1",
           "model=perceptron has no backbone to train more slowly"),
-    _case("unfreeze epoch without freezing", "trainer.unfreeze_epoch=1",
-          "model.freeze=backbone"),
+    _case("freezing something that is not a part", "model.freeze=head",
+          "model.freeze='head' is not allowed: choose one of auto, none, backbone"),
+    _case("unfreeze epoch without freezing", "model.freeze=none trainer.unfreeze_epoch=1",
+          "needs model.freeze=backbone or auto"),
+    _case("unfreeze epoch of a run started from no weights", "trainer.unfreeze_epoch=1",
+          "nothing is frozen, as the run starts from no weights"),
     _case("backbone learning rate scale above 1", "optimizer.backbone_lr_scale=2",
           "optimizer.backbone_lr_scale=2"),
     _case("residual network deeper than the images", _images("images", "model=resnet",

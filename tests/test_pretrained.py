@@ -127,6 +127,32 @@ def test_the_backbone_is_frozen_for_an_epoch_then_trains(nnrun, colours):
     assert [row["epoch"] for row in rows] == ["1", "2"]
 
 
+def test_a_run_started_from_weights_trains_its_head_alone_first_by_default(nnrun, colours):
+    images = ("dataset=image_folder", f"dataset.path={colours}", "dataset.image_size=16",
+              "model=cnn", "model.channels=[8,16]", "model.fc_sizes=[16]")
+    first = nnrun(*images, *QUICK)
+    assert "model.freeze=auto" not in first.log  # from scratch: everything trains
+    start = load_checkpoint(first.dir, "last.pt")["model"]
+    head = f"1.{max(int(key.split('.')[1]) for key in start if key.endswith('.weight'))}"
+    one = nnrun(*images, *QUICK, f"model.init={first.dir}")
+    assert ("model.freeze=auto: started from model.init, the head alone trains in epoch 1, "
+            "everything from epoch 2 (the fine-tuning default); model.freeze=none trains "
+            "everything from the start") in one.log
+    after = load_checkpoint(one.dir, "last.pt")["model"]
+    for key, value in _backbone(start, head).items():
+        assert torch.equal(after[key], value), key
+    assert not torch.equal(after[f"{head}.weight"], start[f"{head}.weight"])
+    two = nnrun(*images, *QUICK, f"model.init={first.dir}", "trainer.epochs=2")
+    assert "epoch 2: the backbone is trained too" in two.log
+    later = load_checkpoint(two.dir, "last.pt")["model"]
+    assert not torch.equal(later["1.0.weight"], start["1.0.weight"])
+    # model.freeze=none: the plain defaults, everything trains from the first step
+    plain = nnrun(*images, *QUICK, f"model.init={first.dir}", "model.freeze=none")
+    assert "model.freeze=auto" not in plain.log
+    assert not torch.equal(load_checkpoint(plain.dir, "last.pt")["model"]["1.0.weight"],
+                           start["1.0.weight"])
+
+
 def test_model_init_keeps_the_head_for_the_same_classes(nnrun, colours):
     images = ("dataset=image_folder", f"dataset.path={colours}", "dataset.image_size=16",
               "model=cnn", "model.channels=[8]", "model.fc_sizes=[8]")

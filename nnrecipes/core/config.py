@@ -79,8 +79,10 @@ class ModelConfig:
     # shape fits; the head is re-initialised when the classes differ. null: from scratch.
     init: Optional[str] = None
     # backbone: train the head (the last linear layer) only, batch-norm statistics kept as they
-    # are, until trainer.unfreeze_epoch; none: train everything.
-    freeze: str = setting("none", choices=("none", "backbone"))
+    # are, until trainer.unfreeze_epoch; none: train everything. auto: the fine-tuning default,
+    # the head alone in the first epoch of a run started from weights (model.init,
+    # model.weights), everything from the start of any other (run/transfer.py).
+    freeze: str = setting("auto", choices=("auto", "none", "backbone"))
 
 
 @dataclass
@@ -144,7 +146,7 @@ class TrainerConfig:
     # seed gives the same numbers, at some cost in speed on GPU (README, "Reproducible runs").
     deterministic: bool = False
     # With model.freeze=backbone: the last epoch with the backbone frozen; everything trains from
-    # the next one (fastai's fine_tune). null: frozen to the end.
+    # the next one (fastai's fine_tune). null: frozen to the end (model.freeze=auto: 1).
     unfreeze_epoch: Optional[int] = setting(None, ge=1)
     # k-fold cross-validation: one run per fold of the training pool (the fold validates it;
     # stratified for classification), each in fold_<k>/ under the run, their scores' mean and

@@ -41,9 +41,9 @@ def validate(cfg: DictConfig) -> None:
     if cfg.scheduler.get("min_lr") is not None:
         _check(cfg.scheduler.min_lr <= opt.lr, "scheduler.min_lr", cfg.scheduler.min_lr,
                f"must be at most optimizer.lr ({opt.lr})")
-    _check(cfg.trainer.unfreeze_epoch is None or cfg.model.get("freeze") == "backbone",
+    _check(cfg.trainer.unfreeze_epoch is None or cfg.model.get("freeze") != "none",
            "trainer.unfreeze_epoch", cfg.trainer.unfreeze_epoch,
-           "needs model.freeze=backbone (nothing is frozen to unfreeze)")
+           "needs model.freeze=backbone or auto (nothing is frozen to unfreeze)")
     _check_trainer(cfg.trainer)
     _check(cfg.mode != Mode.eval or bool(cfg.checkpoint or cfg.resume), "checkpoint",
            cfg.checkpoint, "mode=eval needs checkpoint=<run dir or .pt file>")

@@ -31,7 +31,7 @@ from nnrecipes.run.devices import resolve_device, use_deterministic_algorithms
 from nnrecipes.run.engine import SINGLE_PROCESS, EpochPlan, Ranks, smallest_batch
 from nnrecipes.run.settings import RunSettings
 from nnrecipes.run.sizing import fit_threads, probe_model
-from nnrecipes.run.transfer import Freezing, initialise
+from nnrecipes.run.transfer import Freezing, freezing_for, initialise
 
 log = logging.getLogger("nnrecipes")
 
@@ -181,9 +181,8 @@ def build_run(cfg: DictConfig, recorder: Recorder, device: torch.device,
     data = build_data(cfg.dataset, settings.seed, device, fold=settings.fold)
     label = model_label(cfg.model)
     model = _network(cfg, data, settings, label, device)
-    freezing = Freezing(model, cfg.model.freeze, trainer.unfreeze_epoch, label,
-                        data.train.x[:2], cfg.optimizer.backbone_lr_scale) \
-        if cfg.model.freeze != "none" or cfg.optimizer.backbone_lr_scale != 1 else None
+    freezing = freezing_for(model, cfg.model, trainer.unfreeze_epoch, label, data.train.x[:2],
+                            cfg.optimizer.backbone_lr_scale)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device,
                                 backbone=freezing.backbone if freezing else ())
     scheduler = build_scheduler(cfg.scheduler, optimizer, settings.epochs,

@@ -1,5 +1,6 @@
 """Starting from what an earlier model learnt: ``model.init`` (an earlier run's weights) and
-``model.freeze=backbone`` with ``trainer.unfreeze_epoch`` (train the head first, then all).
+``model.freeze=backbone`` with ``trainer.unfreeze_epoch`` (train the head first, then all);
+``model.freeze=auto``, the default, does so for one epoch where a run starts from weights.
 
 The head is the network's last linear layer (``components.models.head_of``); the backbone is
 everything else that has weights. The data's normalisation is never taken from the earlier run:
@@ -103,6 +104,66 @@ def _check_inputs_alike(saved, sample, location: str) -> None:
                           f"or start from a run on {mine[0]}-channel images")
 
 
+# model.freeze=auto: the last epoch a run started from weights trains its head alone (the
+# fine-tuning default). Measured with scripts/transfer.py (docs/fine-tuning.md): the head first
+# gained on every seed; a slower backbone (optimizer.backbone_lr_scale=0.1), weight decay and
+# label smoothing each lost to training everything at the plain settings.
+FINE_TUNING_UNFREEZE_EPOCH = 1
+
+
+def starts_from_weights(model_cfg) -> Optional[str]:
+    """The key that starts the model from weights (``model.init``, ``model.weights``), or None."""
+    return next((f"model.{key}" for key in ("init", "weights")
+                 if model_cfg.get(key) is not None), None)
+
+
+def freezing_for(model: Model, model_cfg, unfreeze_epoch: Optional[int], label: str, sample,
+                 backbone_lr_scale: float) -> Optional["Freezing"]:
+    """What trains in each epoch (``model.freeze``, ``trainer.unfreeze_epoch``), with auto
+    decided here; None where everything always trains at one rate."""
+    freeze = model_cfg.freeze
+    if freeze == "auto":
+        freeze, unfreeze_epoch = _fine_tuning_default(model, model_cfg, unfreeze_epoch, label,
+                                                      sample)
+    if freeze == "none" and backbone_lr_scale == 1:
+        return None
+    return Freezing(model, freeze, unfreeze_epoch, label, sample, backbone_lr_scale)
+
+
+def _fine_tuning_default(model: Model, model_cfg, unfreeze_epoch: Optional[int], label: str,
+                         sample) -> Tuple[str, Optional[int]]:
+    """model.freeze=auto: the backbone frozen for the first epochs of a run started from
+    weights that has one, said in the log; nothing frozen otherwise."""
+    source = starts_from_weights(model_cfg)
+    if source is None:
+        if unfreeze_epoch is not None:
+            raise ConfigError(f"trainer.unfreeze_epoch={unfreeze_epoch}: nothing is frozen, as "
+                              f"the run starts from no weights (model.freeze=auto freezes the "
+                              f"backbone of a run started from model.init or model.weights); "
+                              f"set model.freeze=backbone to freeze it anyway")
+        return "none", None
+    if not _backbone_of(model, label, sample)[0]:
+        return "none", None
+    last = unfreeze_epoch or FINE_TUNING_UNFREEZE_EPOCH
+    epochs = "epoch 1" if last == 1 else f"epochs 1-{last}"
+    log.info(f"model.freeze=auto: started from {source}, the head alone trains in {epochs}, "
+             f"everything from epoch {last + 1} (the fine-tuning default); model.freeze=none "
+             f"trains everything from the start")
+    return "backbone", last
+
+
+def _backbone_of(model: Model, label: str, sample) -> Tuple[List[nn.Parameter],
+                                                            Tuple[nn.Module, ...]]:
+    """The parameters of everything but the head, and its batch-norm layers."""
+    head = _network_prefix(model) + _head(model, label, sample)
+    parameters = [parameter for name, parameter in model.named_parameters()
+                  if not name.startswith(head + ".")]
+    norms = tuple(module for name, module in model.named_modules()
+                  if isinstance(module, nn.modules.batchnorm._BatchNorm)
+                  and not name.startswith(head))
+    return parameters, norms
+
+
 class Freezing:
     """``model.freeze=backbone`` until ``unfreeze_epoch`` (null: to the end): the backbone's
     parameters take no gradient and its batch-norm layers keep their statistics."""
@@ -111,7 +172,7 @@ class Freezing:
                  sample, backbone_lr_scale: float = 1.0):
         self.model, self.active = model, freeze == "backbone"
         self.unfreeze_epoch = unfreeze_epoch
-        self.backbone, self.norms = self._backbone(label, sample)
+        self.backbone, self.norms = _backbone_of(model, label, sample)
         self.frozen = False  # as built: everything trains
         if self.active and not self.backbone:
             raise ConfigError(f"model.freeze=backbone: {label} has no backbone to freeze, only "
@@ -120,15 +181,6 @@ class Freezing:
             raise ConfigError(f"optimizer.backbone_lr_scale={backbone_lr_scale:g}: {label} has "
                               f"no backbone to train more slowly, only its head; leave "
                               f"optimizer.backbone_lr_scale at 1")
-
-    def _backbone(self, label: str, sample) -> Tuple[List[nn.Parameter], Tuple[nn.Module, ...]]:
-        head = _network_prefix(self.model) + _head(self.model, label, sample)
-        parameters = [parameter for name, parameter in self.model.named_parameters()
-                      if not name.startswith(head + ".")]
-        norms = tuple(module for name, module in self.model.named_modules()
-                      if isinstance(module, nn.modules.batchnorm._BatchNorm)
-                      and not name.startswith(head))
-        return parameters, norms
 
     def at_epoch(self, epoch: int) -> bool:
         """Freeze or thaw for ``epoch``; whether what trains changed (DDP then wraps anew)."""
