@@ -90,7 +90,8 @@ def compare(work: Path, args) -> Dict[str, List[float]]:
     """Test accuracies: scratch, and init_<n> for each source size, one per seed."""
     for size in args.source_per_class:
         nnrun(*TARGET, f"dataset.path={work / f'source_{size}'}",
-              f"trainer.epochs={args.source_epochs}", f"hydra.run.dir={work / f'source_{size}_run'}")
+              f"trainer.epochs={args.source_epochs}",
+              f"hydra.run.dir={work / f'source_{size}_run'}")
     few = (*TARGET, f"dataset.path={work / 'few'}", f"dataset.test_path={work / 'few_test'}")
     arms = {"scratch": tuple(args.keys)}
     for size in args.source_per_class:
