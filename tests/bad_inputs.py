@@ -310,7 +310,24 @@ CASES: List[BadInput] = [
     _case("true/false where the model had numbers", _predict("true_false_rooms.csv"),
           "column rooms holds true/false"),
     _case("unknown folder layout", _images("images", "dataset.layout=kaggle"),
-          "dataset.layout=kaggle is not allowed: choose one of auto, classes, splits"),
+          "dataset.layout=kaggle is not allowed: choose one of auto, classes, splits, csv"),
+    _case("a labels CSV naming files that are not there", _images("tagged/missing.csv"),
+          "1 of its 3 files are not there (pics/gone.png; line 3); paths are read from the "
+          "CSV's folder, {root}/own/tagged"),
+    _case("a labels CSV with empty labels", _images("tagged/empty.csv"),
+          "2 rows have an empty label (lines 3, 4); give each picture its class"),
+    _case("a label separator that never occurs",
+          _images("tagged/single.csv", "dataset.label_separator=semicolon"),
+          "dataset.label_separator=';' occurs in none of the 2 labels of dataset.path="
+          "{root}/own/tagged/single.csv"),
+    _case("a label separator for class folders",
+          _images("images", "dataset.label_separator=semicolon"),
+          "separates the classes of a labels CSV; dataset.path={root}/own/images is a folder"),
+    _case("a CSV layout asked of a folder", _images("images", "dataset.layout=csv"),
+          "dataset.layout=csv: dataset.path={root}/own/images must be a CSV file"),
+    _case("a labels CSV tested on a folder",
+          _images("tagged/single.csv", "dataset.test_path={root}/own/images"),
+          "dataset.test_path={root}/own/images must be a CSV of file,label too"),
     _case("split layout asked of class folders", _images("images", "dataset.layout=splits"),
           "must hold a train/ folder"),
     _case("16-bit images that 8 bits would flatten", _images("dim_16bit"),
@@ -598,6 +615,7 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     (root / "sweep" / "multirun.yaml").write_text("hydra: {}\n")
     _own_data(root / "own")
     _new_surfaces(root / "own")
+    _label_tables(root / "own" / "tagged")
     _user_code(root / USER_CODE)
     _search_spaces(root / "spaces" / "search")
     _pretrained(root / "own")
@@ -611,6 +629,20 @@ def prepare_fixtures(root: Path, run_nnrun: Callable[..., None]) -> None:
     write_idx_dataset(root / "good_mnist", compress=True)
     run_nnrun("dataset=mnist", f"dataset.data_dir={root / 'good_mnist'}", "model=perceptron",
               "trainer.epochs=1", "trainer.plots=false", f"hydra.run.dir={root / 'mnist_run'}")
+
+
+def _label_tables(folder: Path) -> None:
+    """Two pictures and CSVs listing them (file,label), each wrong in one way."""
+    from PIL import Image
+
+    (folder / "pics").mkdir(parents=True)
+    for index in range(2):
+        Image.new("RGB", (8, 8), (40 + 100 * index, 0, 0)).save(folder / "pics" / f"{index}.png")
+    tables = {"missing": ["pics/0.png,red", "pics/gone.png,red", "pics/1.png,blue"],
+              "empty": ["pics/0.png,red", "pics/1.png,", "pics/0.png, "],
+              "single": ["pics/0.png,red", "pics/1.png,blue green"]}
+    for name, rows in tables.items():
+        (folder / f"{name}.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
 
 
 def _pretrained(own: Path) -> None:

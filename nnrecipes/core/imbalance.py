@@ -21,6 +21,9 @@ def class_weights(setting: Any, task: Task, labels: np.ndarray,
     if not Task(task).classification:
         raise ConfigError(f"trainer.class_weight={setting} weighs classes; a {task} task has "
                           f"none (use trainer.class_weight=none)")
+    if not Task(task).one_label:
+        raise ConfigError(f"trainer.class_weight={setting} weighs each sample's one class; a "
+                          f"{task} task's samples have several (use trainer.class_weight=none)")
     classes = len(class_names)
     if setting == "balanced":
         counts = np.bincount(np.asarray(labels), minlength=classes)

@@ -1,4 +1,4 @@
-"""The task, ``Task``: regression, binary or multiclass, and everything it decides.
+"""The task, ``Task``: regression, binary, multiclass or multilabel, and everything it decides.
 
 Each data set declares its task (a table's target decides it when loaded). The loss, the number
 of outputs, what an output means, the predicted labels, the metrics, which metric a task is
@@ -33,6 +33,9 @@ class Task(str, Enum):
     regression = "regression"
     binary = "binary"
     multiclass = "multiclass"
+    # Any number of the classes per sample (a labels CSV with dataset.label_separator): one
+    # logit per class, each class's probability on its own (a sigmoid), targets multi-hot.
+    multilabel = "multilabel"
 
     def __str__(self) -> str:  # the value, as YAML, JSON and messages show it
         return self.value
@@ -43,6 +46,12 @@ class Task(str, Enum):
     @property
     def classification(self) -> bool:
         return self is not Task.regression
+
+    @property
+    def one_label(self) -> bool:
+        """Each sample is exactly one class: splits are stratified by it, a confusion matrix
+        and class counts mean something."""
+        return self in (Task.binary, Task.multiclass)
 
     @property
     def thresholded(self) -> bool:
@@ -56,18 +65,21 @@ class Task(str, Enum):
 
     def outputs(self, classes: int) -> int:
         """The model's outputs: one logit per class for multiclass, else one."""
-        return classes if self is Task.multiclass else 1
+        return classes if self in (Task.multiclass, Task.multilabel) else 1
 
     @property
     def output_meaning(self) -> str:
         return {Task.regression: "one value, in the target's units",
                 Task.binary: "one logit: sigmoid(logit) is the probability of class_names[1]",
-                Task.multiclass: "one logit per class: softmax gives the probabilities"}[self]
+                Task.multiclass: "one logit per class: softmax gives the probabilities",
+                Task.multilabel: "one logit per class: sigmoid(logit) is that class's "
+                                 "probability, each class on its own"}[self]
 
 
 # What a data set's task setting may say: a task, or "auto" (the data decides when loaded).
 AUTO = "auto"
-TASK_NAMES = tuple(task.value for task in Task)
+# What a data set's task setting may name; multilabel comes from a labels CSV's separator.
+TASK_NAMES = tuple(task.value for task in Task if task is not Task.multilabel)
 TASK_CHOICES = (AUTO, *TASK_NAMES)
 
 
@@ -84,7 +96,8 @@ def _sklearn(name: str, **options) -> Callable[[np.ndarray, np.ndarray, np.ndarr
 
 
 LossFn = Callable[[Any, Any], Any]  # (outputs, targets) -> loss, tensors
-CLASSIFICATION = (Task.binary, Task.multiclass)
+CLASSIFICATION = (Task.binary, Task.multiclass)  # one label per sample
+MULTILABEL = (Task.multilabel,)
 VALIDATION_PREFIX = "val_"
 
 
@@ -93,7 +106,7 @@ class Metric:
     name: str
     tasks: Tuple[Task, ...]
     # (targets, predictions, scores) -> value; predictions are labels or values, scores are the
-    # positive class's probabilities (binary only).
+    # positive class's probabilities (binary), or each class's (multilabel: rows x classes).
     compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
     minimised: bool = False
     headline: bool = False  # the one number a task's runs are judged and compared by
@@ -111,6 +124,20 @@ def _roc_auc(y, pred, scores) -> float:
 _average_precision_score = _sklearn("average_precision_score")
 
 
+def _each_class_scored(name: str, **options):
+    """A multilabel metric of each class's probabilities: NaN where a class is in every row
+    of the split or in none (no ranking to score)."""
+    compute = _sklearn(name, **options)
+
+    def scored(y, pred, scores) -> float:
+        present = y.sum(axis=0)
+        if ((present == 0) | (present == len(y))).any():
+            return math.nan
+        return compute(y, scores, None)
+
+    return scored
+
+
 def _average_precision(y, pred, scores) -> float:
     return _average_precision_score(y, scores, None) if len(np.unique(y)) == 2 else math.nan
 
@@ -123,8 +150,16 @@ METRICS = (
     Metric("f1", (Task.binary,), _sklearn("f1_score", zero_division=0)),
     Metric("roc_auc", (Task.binary,), _roc_auc),
     Metric("average_precision", (Task.binary,), _average_precision),
-    Metric("f1_macro", (Task.multiclass,),
+    Metric("f1_macro", (Task.multiclass, Task.multilabel),
            _sklearn("f1_score", average="macro", zero_division=0)),
+    # multilabel: scikit-learn's on the multi-hot targets, labels at probability 0.5
+    Metric("average_precision_macro", MULTILABEL,
+           _each_class_scored("average_precision_score", average="macro"), headline=True),
+    Metric("roc_auc_macro", MULTILABEL, _each_class_scored("roc_auc_score", average="macro")),
+    Metric("f1_micro", MULTILABEL, _sklearn("f1_score", average="micro", zero_division=0)),
+    Metric("f1_samples", MULTILABEL, _sklearn("f1_score", average="samples", zero_division=0)),
+    Metric("subset_accuracy", MULTILABEL, _sklearn("accuracy_score")),
+    Metric("hamming_loss", MULTILABEL, _sklearn("hamming_loss"), minimised=True),
     Metric("mse", (Task.regression,), _mse, minimised=True),
     Metric("rmse", (Task.regression,), lambda y, p, s: math.sqrt(_mse(y, p, s)), minimised=True),
     Metric("mae", (Task.regression,), _sklearn("mean_absolute_error"), minimised=True),
@@ -204,6 +239,12 @@ def _binary_bce(outputs, targets, pos_weight: Optional[float] = None):
                                               pos_weight=weight)
 
 
+def _multilabel_bce(outputs, targets):
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype))
+
+
 def _cross_entropy(outputs, targets, label_smoothing: float, weights: Optional[List[float]]):
     import torch
     import torch.nn.functional as F
@@ -221,6 +262,8 @@ def make_loss(task: Task, stats: Dict[str, Any], label_smoothing: float = 0.0,
     task = Task(task)
     if task is Task.multiclass:
         loss = partial(_cross_entropy, label_smoothing=label_smoothing, weights=weights)
+    elif task is Task.multilabel:
+        loss = _multilabel_bce
     elif task is Task.binary:
         loss = partial(_binary_bce, pos_weight=None if weights is None
                        else weights[1] / weights[0])
@@ -256,6 +299,8 @@ def predicted_labels(task: Task, outputs, threshold: float = 0.5):
     task = Task(task)
     if task is Task.multiclass:
         return outputs.argmax(dim=1)
+    if task is Task.multilabel:  # each class where its probability is at least one half
+        return (outputs >= 0).long()
     return (outputs.squeeze(-1) >= logit(threshold)).long()  # logit 0 is probability 0.5
 
 
@@ -272,6 +317,8 @@ def probabilities(task: Task, outputs):
     if task is Task.binary:
         positive = torch.sigmoid(outputs.squeeze(-1))
         return torch.stack([1 - positive, positive], dim=1)
+    if task is Task.multilabel:
+        return torch.sigmoid(outputs)
     return torch.softmax(outputs, dim=1)
 
 
@@ -283,7 +330,7 @@ def averaged_outputs(task: Task, outputs):
     task = Task(task)
     if task is Task.regression:
         return outputs.mean(dim=0)
-    if task is Task.binary:
+    if task in (Task.binary, Task.multilabel):
         probability = outputs.sigmoid().mean(dim=0).clamp(1e-7, 1 - 1e-7)
         return torch.log(probability / (1 - probability))
     return torch.log(outputs.softmax(dim=-1).mean(dim=0).clamp_min(1e-12))
@@ -297,6 +344,9 @@ def compute_metrics(task: Task, outputs, targets, threshold: float = 0.5) -> Dic
     y = targets.detach().cpu().numpy()
     if task is Task.regression:  # in float64: large targets' squared errors overflow float32
         y, pred, scores = y.astype(np.float64), outputs.squeeze(-1).double().numpy(), None
+    elif task is Task.multilabel:
+        y = y.astype(np.int64)
+        pred, scores = predicted_labels(task, outputs).numpy(), outputs.sigmoid().numpy()
     else:
         pred = predicted_labels(task, outputs, threshold).numpy()
         scores = outputs.squeeze(-1).sigmoid().numpy() if task is Task.binary else None

@@ -1,8 +1,8 @@
 """Data sets as tensors on the device: ``build_data(dataset_cfg, seed, device)`` is the only entry.
 
 Every data set's loader (components/datasets/) returns a :class:`RawData` in numpy; this module
-splits it (seeded, stratified for classification), computes the normalisation statistics on the
-training split only, and moves each split to the device as one tensor. Images stay uint8; the
+splits it (seeded, stratified where each sample has one class), computes the normalisation
+statistics on the training split only, and moves each split to the device as one tensor. Images stay uint8; the
 model normalises them on the fly. It also owns the one answer to "is this image data".
 """
 
@@ -85,15 +85,15 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
 
     raw = loaded(dataset_cfg)
     task = raw.task or declared_task(dataset_cfg)
-    if task.classification:
+    if task.one_label:
         check_labels(dataset_cfg.name, raw)
     if raw.test is None:
         x_pool, x_test, y_pool, y_test = split_test(raw.x, raw.y, dataset_cfg.test_size, seed,
-                                                    task.classification, raw.group)
+                                                    task.one_label, raw.group)
     else:
         (x_pool, y_pool), (x_test, y_test) = (raw.x, raw.y), raw.test
     x_train, x_val, y_train, y_val = _training_and_validation(
-        raw, (x_pool, y_pool), dataset_cfg, seed, fold, task.classification)
+        raw, (x_pool, y_pool), dataset_cfg, seed, fold, task.one_label)
     if raw.fit_encoding is None:
         check_finite_arrays(dataset_cfg.name, task, ((raw.x, raw.y), raw.test, raw.val))
         encoding = None
@@ -112,7 +112,7 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
 
 
 def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
-                             fold: Optional[Tuple[int, int]], classification: bool):
+                             fold: Optional[Tuple[int, int]], stratified: bool):
     """(x_train, x_val, y_train, y_val): the data set's own validation split where it has one
     (a val/ folder), else a seeded draw from the pool; with ``fold``, that fold of the pool
     (which then includes the data set's own validation rows)."""
@@ -124,10 +124,10 @@ def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
     if dataset_cfg.limit is not None:
         x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
     if fold is not None:
-        return split_fold(x_pool, y_pool, *fold, seed, classification, raw.group)
+        return split_fold(x_pool, y_pool, *fold, seed, stratified, raw.group)
     if raw.val is not None:
         return x_pool, raw.val[0], y_pool, raw.val[1]
-    return split_validation(x_pool, y_pool, dataset_cfg.val_size, seed, classification,
+    return split_validation(x_pool, y_pool, dataset_cfg.val_size, seed, stratified,
                             raw.group)
 
 

@@ -1,6 +1,7 @@
 """How a folder of pictures is laid out (``dataset.layout``): one sub-folder per class, or
 ``train/`` ``val/`` ``test/`` parents each holding such sub-folders (the most common layout of
-published image sets), whose folders are then the splits. ``auto`` tells them apart where the
+published image sets), whose folders are then the splits; or a CSV of ``file,label``
+(data/label_table.py). ``auto`` tells them apart where the
 folder is unambiguous; the decision is a log line. A folder holding nothing but one folder (as
 an archive unpacks: ``photos/PetImages/Cat``, ``photos/PetImages/Dog``) is read one level
 deeper, said in the log too."""
@@ -50,13 +51,24 @@ class Layout(str, Enum):
     auto = "auto"  # splits where every sub-folder is named as one and holds folders; else classes
     classes = "classes"  # one sub-folder per class
     splits = "splits"  # train/ (val/ or valid/, test/) each holding one sub-folder per class
+    csv = "csv"  # a CSV of file,label (data/label_table.py)
+
+
+def reads_label_table(root: Path, layout: Layout, key: str) -> bool:
+    """Whether ``root`` is a CSV listing the pictures (auto: a file named .csv)."""
+    layout = Layout(layout)
+    table = root.is_file() and root.suffix.lower() == ".csv"
+    if layout is Layout.csv and not table:
+        raise DataError(f"dataset.layout=csv: {key}={root} must be a CSV file of pictures and "
+                        f"their labels (file,label)")
+    return layout is Layout.csv or (layout is Layout.auto and table)
 
 
 def split_folders(root: Path, layout: Layout, key: str) -> Dict[str, Path]:
     """{"train": folder, "val": ..., "test": ...} where ``root`` is laid out in splits, {} where
     it holds one sub-folder per class."""
     layout = Layout(layout)
-    if layout is Layout.classes or not root.is_dir():
+    if layout in (Layout.classes, Layout.csv) or not root.is_dir():
         return {}  # the class-folder reader says what is wrong with a missing root
     folders = sub_folders(root)
     named = {entry: SPLIT_NAMES.get(entry.name.lower()) for entry in folders}

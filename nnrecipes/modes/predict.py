@@ -24,6 +24,7 @@ from nnrecipes.core.validation import validate
 from nnrecipes.data import image_data
 from nnrecipes.data.decode import IMAGE_SUFFIXES, resize_rule
 from nnrecipes.data.encoding import TableEncoding
+from nnrecipes.data.label_table import separator_of
 from nnrecipes.data.table_file import read_table
 from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint, write_atomically
 from nnrecipes.run.devices import resolve_device
@@ -46,8 +47,9 @@ def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     model = model_from_checkpoint(saved).to(device)
     batch_size = saved["config"]["dataset"]["eval_batch_size"]
     outputs = predict(model, torch.from_numpy(x).to(device), batch_size).cpu()
+    separator = separator_of(saved["config"]["dataset"].get("label_separator")) or " "
     table = with_predictions(table, outputs, Task(saved["model_spec"]["task"]),
-                             saved["class_names"], saved.get("threshold") or 0.5)
+                             saved["class_names"], saved.get("threshold") or 0.5, separator)
     target = Path(cfg.output).expanduser() if cfg.output else run_dir / PREDICTIONS
     if target.is_dir():  # output=FOLDER: the file goes inside it
         target = target / PREDICTIONS
@@ -109,16 +111,19 @@ def image_paths(source: Path):
 
 
 def with_predictions(table, outputs: torch.Tensor, task: Task, class_names,
-                     threshold: float = 0.5):
+                     threshold: float = 0.5, separator: str = " "):
     """``table`` with the predicted class (binary: the positive one from ``threshold``, the
-    checkpoint's) and each class's probability, or the value."""
+    checkpoint's; multilabel: each class of probability 0.5 or more, joined by ``separator``,
+    the training labels') and each class's probability, or the value."""
     table = table.copy()
     if not task.classification:
         table[_free(table, "predicted")] = outputs.squeeze(-1).numpy()
         return table
     each = probabilities(task, outputs)
     labels = predicted_labels(task, outputs, threshold).tolist()
-    table[_free(table, "predicted")] = [class_names[index] for index in labels]
+    table[_free(table, "predicted")] = [
+        separator.join(name for name, chosen in zip(class_names, row) if chosen)
+        if task is Task.multilabel else class_names[row] for row in labels]
     for index, name in enumerate(class_names):
         table[_free(table, f"probability_{name}")] = each[:, index].numpy()
     return table

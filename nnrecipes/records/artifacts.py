@@ -40,6 +40,8 @@ def write_run_plots(run_dir: Path, data, history: Sequence[Dict[str, float]],
         y_pred = outputs.squeeze(-1).float().cpu().numpy()
         written.append(plots.regression(y_true, y_pred, run_dir / "regression.png"))
         return written
+    if not data.task.one_label:  # no confusion between classes that a sample may all have
+        return written
     y_pred = predicted_labels(data.task, outputs, threshold).cpu().numpy()
     written.append(plots.confusion(y_true, y_pred, data.class_names,
                                    run_dir / "confusion_matrix.png"))

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Dict, Tuple
+import logging
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from nnrecipes.core.task import Task, score_headline
+
+log = logging.getLogger("nnrecipes")
 
 
 def _features(x, stats) -> np.ndarray:
@@ -24,9 +27,13 @@ def _features(x, stats) -> np.ndarray:
 _SCORED: Dict[Tuple[str, int], Dict[str, Dict[str, float]]] = {}
 
 
-def baseline_scores(data, seed: int) -> Dict[str, Dict[str, Dict[str, float]]]:
+def baseline_scores(data, seed: int) -> Optional[Dict[str, Dict[str, Dict[str, float]]]]:
     """Scores of the baselines trained on ``data.train``: {"test": {model: {metric: value}},
     "val": ...}, on the test and the validation split (a fold, in cross-validation)."""
+    if data.task.classification and not data.task.one_label:
+        log.info(f"trainer.baseline: scikit-learn's baselines score one class a sample; none "
+                 f"for a {data.task} task")
+        return None
     x_train, y_train = _features(data.train.x, data.stats), data.train.y.cpu().numpy()
     scored = {name: (_features(split.x, data.stats), split.y.cpu().numpy())
               for name, split in (("test", data.test), ("val", data.val))}

@@ -22,8 +22,10 @@ from nnrecipes.core.registry import declare
 from nnrecipes.core.task import Task
 from nnrecipes.data.decode import Resize
 from nnrecipes.data.errors import DataError
-from nnrecipes.data.folder_layout import Layout, split_folders, sub_folders, unwrapped
+from nnrecipes.data.folder_layout import (Layout, reads_label_table, split_folders, sub_folders,
+                                          unwrapped)
 from nnrecipes.data.image_files import decode_images
+from nnrecipes.data.label_table import LabelledFiles, read_label_table
 from nnrecipes.data.raw import RawData
 from nnrecipes.data.stand_ins import write_image_folder
 
@@ -42,8 +44,14 @@ class ImageFolderConfig(DatasetConfig):
     # side to the size, then the centre; what torchvision's weights expect) or pad (letterbox).
     resize: Resize = Resize.squash
     # auto: train/ val/ test/ folders (valid/ too) of class folders are the splits where every
-    # sub-folder is named so; classes: one sub-folder per class; splits: insist on the former.
+    # sub-folder is named so, a .csv file lists the pictures; classes: one sub-folder per class;
+    # splits: insist on the former; csv: dataset.path is a CSV of file,label (paths relative to
+    # it), dataset.test_path another.
     layout: Layout = Layout.auto
+    # A labels CSV whose label holds several classes, separated by this character ("cat dog",
+    # "beach;sunset"), or its name (space, semicolon, comma, pipe, tab): multi-label, a sigmoid
+    # per class. null: one class a picture.
+    label_separator: Optional[str] = None
     # 1: grey, 3: RGB (images are converted).
     channels: int = setting(1, choices=("1", "3"))
     # Leave out files that are not usable images (counted in the log) instead of stopping.
@@ -98,6 +106,12 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
 
 def load_image_folder(cfg) -> RawData:
     root = unwrapped(Path(cfg.path).expanduser(), "dataset.path")
+    if reads_label_table(root, cfg.layout, "dataset.path"):
+        return load_label_table(root, cfg)
+    if cfg.label_separator:
+        raise DataError(f"dataset.label_separator={cfg.label_separator!r} separates the classes "
+                        f"of a labels CSV; dataset.path={cfg.path} is a folder (one class a "
+                        f"picture): leave dataset.label_separator unset")
     splits = split_folders(root, cfg.layout, "dataset.path")
     train = splits.get("train", root)
     names, images, labels = _load_split(str(train), "dataset.path", cfg)
@@ -120,14 +134,43 @@ def _test_split(cfg, splits, names: List[str], images: np.ndarray):
     return None
 
 
-def _matching(root, key: str, cfg, names: List[str], images: np.ndarray):
-    """The images and labels of a validation or test folder, whose classes and image size
-    must be the training folder's."""
-    _, other, labels = _load_split(str(root), key, cfg, names)
+def load_label_table(table_path: Path, cfg) -> RawData:
+    """A CSV of file,label (data/label_table.py); dataset.test_path another such CSV."""
+    listed = read_label_table(table_path, "dataset.path", cfg.label_separator)
+    images, labels = _decoded(listed, f"dataset.path={table_path}", cfg)
+    test = None
+    if cfg.test_path:
+        test_path = Path(cfg.test_path).expanduser()
+        if not (test_path.is_file() and test_path.suffix.lower() == ".csv"):
+            raise DataError(f"dataset.test_path={cfg.test_path} must be a CSV of file,label "
+                            f"too, as dataset.path={cfg.path} is")
+        test = _decoded(read_label_table(test_path, "dataset.test_path", cfg.label_separator,
+                                         listed.class_names), f"dataset.test_path={test_path}",
+                        cfg)
+        _same_shape(test[0], images, "dataset.test_path", test_path)
+    return RawData(images, labels, listed.class_names, test=test,
+                   task=Task.multilabel if listed.multilabel else None)
+
+
+def _decoded(listed: LabelledFiles, where: str, cfg):
+    size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
+    images, kept = decode_images(listed.paths, int(cfg.channels), size, cfg.skip_bad, where,
+                                 cache=cfg.cache, resize=cfg.resize)
+    return images, listed.labels[kept]
+
+
+def _same_shape(other: np.ndarray, images: np.ndarray, key: str, root) -> None:
     if other.shape[1:] != images.shape[1:]:
         raise DataError(f"{key}={root} holds images of {'x'.join(map(str, other.shape[2:]))}, "
                         f"the training folder {'x'.join(map(str, images.shape[2:]))}; set "
                         f"dataset.image_size")
+
+
+def _matching(root, key: str, cfg, names: List[str], images: np.ndarray):
+    """The images and labels of a validation or test folder, whose classes and image size
+    must be the training folder's."""
+    _, other, labels = _load_split(str(root), key, cfg, names)
+    _same_shape(other, images, key, root)
     return other, labels
 
 
