@@ -8,6 +8,7 @@ model normalises them on the fly. It also owns the one answer to "is this image 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -83,7 +84,7 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
     from nnrecipes.data.checks import check_finite_arrays, check_labels
     from nnrecipes.data.splits import split_test
 
-    raw = loaded(dataset_cfg)
+    raw = _standing_in(loaded(dataset_cfg))
     task = raw.task or declared_task(dataset_cfg)
     if task.one_label:
         check_labels(dataset_cfg.name, raw)
@@ -111,6 +112,18 @@ def build_data(dataset_cfg, seed: int, device, fold: Optional[Tuple[int, int]] =
         encoding=_encoding(encoding, raw.columns))
 
 
+def _standing_in(raw: RawData) -> RawData:
+    """``raw`` with pixels read in place from a decoded file (data/file_images.py) as the rows
+    that stand in for them while splitting."""
+    from nnrecipes.data.file_images import FileRows, on_file
+
+    if not on_file(raw.x):
+        return raw
+    pair = lambda split: None if split is None else (  # noqa: E731
+        FileRows(split[0]) if on_file(split[0]) else split[0], split[1])
+    return dataclasses.replace(raw, x=FileRows(raw.x), test=pair(raw.test), val=pair(raw.val))
+
+
 def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
                              fold: Optional[Tuple[int, int]], stratified: bool):
     """(x_train, x_val, y_train, y_val): the data set's own validation split where it has one
@@ -120,6 +133,11 @@ def _training_and_validation(raw: RawData, pool, dataset_cfg, seed: int,
 
     x_pool, y_pool = pool
     if raw.val is not None and fold is not None:
+        if not isinstance(x_pool, np.ndarray):
+            raise DataError("cross-validation pools the val/ folder with the training folder; "
+                            "with pictures read from their decoded file (more than memory "
+                            "holds) it cannot yet: merge val/ into train/, or drop "
+                            "trainer.folds")
         x_pool, y_pool = np.concatenate([x_pool, raw.val[0]]), np.concatenate([y_pool, raw.val[1]])
     if dataset_cfg.limit is not None:
         x_pool, y_pool = x_pool[: dataset_cfg.limit], y_pool[: dataset_cfg.limit]
@@ -211,10 +229,13 @@ def _target_space(dataset_cfg, task: Task, train, val, seed: int):
 def _training_stats(x: np.ndarray, y: np.ndarray, task: Task, transform) -> Dict[str, Any]:
     import torch
 
+    from nnrecipes.data.file_images import FileRows, channel_statistics
+
     if image_data(x.shape[1:]):
-        # Per-channel statistics, shaped to broadcast over (C, H, W).
-        pixels = x.astype(np.float64).transpose(1, 0, 2, 3).reshape(x.shape[1], -1)
-        mean, std = pixels.mean(axis=1), pixels.std(axis=1)
+        # Per-channel statistics, shaped to broadcast over (C, H, W), summed a chunk of
+        # pictures at a time: float64 copies of them all would take 8 times their memory.
+        source, rows = (x.source, x.rows) if isinstance(x, FileRows) else (x, np.arange(len(x)))
+        mean, std = channel_statistics(source, rows)
         shape = (-1, 1, 1)
     else:
         from sklearn.preprocessing import StandardScaler
@@ -260,5 +281,9 @@ def _robust_stats(x: np.ndarray, std: np.ndarray) -> Dict[str, Any]:
 def _as_tensor(array: np.ndarray, device):
     import torch
 
+    from nnrecipes.data.file_images import FileImages, FileRows
+
+    if isinstance(array, FileRows):
+        return FileImages(array.source, array.rows, device)
     # pandas hands out read-only arrays; torch wants writable ones (a copy only then).
     return torch.from_numpy(np.require(array, requirements=["C", "W"])).to(device)

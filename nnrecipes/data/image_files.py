@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import ctypes
 import logging
 import math
 import multiprocessing
+import shutil
 import sys
 import time
 import warnings
@@ -28,6 +31,10 @@ from nnrecipes.data.image_cache import DecodedFolder
 log = logging.getLogger("nnrecipes")
 SHOWN = 5  # bad files named in an error; the rest are counted
 SKIP_BAD_HINT = "Remove them, or set dataset.skip_bad=true to leave them out"
+# Pictures are held in memory where this many times their bytes are available: the decoded
+# array, the splits cut from it, and as much again for the training itself (a small CNN's
+# activations at 224 px are half a GiB a batch of 64), measured under a 1 GiB cgroup.
+IN_MEMORY_FACTOR = 3
 
 
 def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
@@ -39,19 +46,25 @@ def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
     rule that brings a picture of another shape to it (decode.Resize). What was changed
     on the way is said in the log, a line per kind; files that cannot be read stop the run
     (the message ends with ``fix``) unless ``skip_bad``. With ``cache``, a folder decoded
-    before with the same files and settings is read back instead (data/image_cache.py)."""
+    before with the same files and settings is read back instead (data/image_cache.py), and
+    pixels that would not fit in memory stay in that file, a read-only memory map, which the
+    data layer reads batch by batch (data/file_images.py)."""
     started = time.perf_counter()
     resize = Resize(resize)
     key = image_cache.cache_key(paths, channels, size, resize.value) if cache else None
     found = image_cache.load(key, len(paths)) if key else None
     cached = found is not None
     if found is None:
-        _check_fits_in_memory(paths, channels, size, where)
-        found = _decode_all(paths, channels, size, where, resize)
-        if isinstance(found.images, list) and found.kept:
-            _same_size(found.images, [paths[index] for index in found.kept], where)
-        if key and found.kept:
-            image_cache.store(key, found, len(paths))
+        if _kept_on_file(paths, channels, size, where, key):
+            found = _decode_into(image_cache.Writing(key, (len(paths), channels, *size[::-1])),
+                                 paths, channels, size, where, resize)
+            _give_back_freed_memory()
+        else:
+            found = _decode_all(paths, channels, size, where, resize)
+            if isinstance(found.images, list) and found.kept:
+                _same_size(found.images, [paths[index] for index in found.kept], where)
+            if key and found.kept:
+                image_cache.store(key, found, len(paths))
     _report_bad(found.bad, skip_bad, where, fix)
     if not found.kept:
         raise DataError(f"{where} holds no readable images")
@@ -61,7 +74,21 @@ def decode_images(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
         if cached else ("decoded", "")
     log.info(f"{verb} {len(found.kept)} images from {where} in {seconds:.1f} s "
              f"({1000 * seconds / len(paths):.2f} s per 1,000){source}")
-    return found.images, found.kept
+    return _in_memory_where_it_fits(found.images, where), found.kept
+
+
+def _in_memory_where_it_fits(images: np.ndarray, where: str) -> np.ndarray:
+    """A memory map read whole into memory where it fits (IN_MEMORY_FACTOR): as fast as
+    ever; else kept as the map, said in the log."""
+    if not isinstance(images, np.memmap):
+        return images
+    available = _available_memory()
+    if available is None or IN_MEMORY_FACTOR * images.nbytes <= available:
+        return np.array(images)
+    log.info(f"{where}: {images.nbytes / 2**30:.2f} GiB of pixels, more than a third of the "
+             f"{available / 2**30:.2f} GiB of memory available: read from the decoded file "
+             f"{images.filename} batch by batch")
+    return images
 
 
 # Files decoded per task of a parallel decode: enough to outweigh handing them over.
@@ -91,6 +118,63 @@ def _decode_all(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, 
     found.images = np.concatenate(blocks) if len({block.shape[1:] for block in blocks}) == 1 \
         else [image for block in blocks for image in block]
     return found
+
+
+def _decode_into(target, paths: Sequence[Path], channels: int, size: Tuple[int, int],
+                 where: str, resize: Resize) -> DecodedFolder:
+    """Every file decoded straight into the cache file ``target`` (image_cache.Writing), a
+    chunk at a time: memory holds a few chunks, never the folder."""
+    workers = min(cores(), math.ceil(len(paths) / CHUNK))
+    chunks = [(list(paths[start:start + CHUNK]), start) for start in range(0, len(paths), CHUNK)]
+    found, notes, filled = DecodedFolder(images=[], kept=[]), Counter(), 0
+    with target, work_progress(f"decoding {where}", len(paths)) as advance, \
+            _pool(workers) as pool:
+        for (chunk, _), part in zip(chunks, _bounded_map(pool, workers, chunks, channels, size,
+                                                         resize)):
+            for block in part.images:
+                target.images[filled:filled + len(block)] = block
+                filled += len(block)
+            found.kept += part.kept
+            found.warned += part.warned
+            found.bad += part.bad
+            notes.update(part.notes)
+            advance(len(chunk))
+        found.notes = dict(notes)
+        if not found.kept:
+            target.abandon()
+            return found
+        target.finish(found, len(paths))
+    kept = image_cache.load(target.key, len(paths))
+    if kept is None:
+        raise DataError(f"{where}: the decoded pictures could not be kept in "
+                        f"{image_cache.cache_folder()} (the log says why), and they do not fit "
+                        f"in memory")
+    return kept
+
+
+def _give_back_freed_memory() -> None:
+    """glibc keeps freed memory for reuse: after the decoded chunks passed through, over a
+    hundred MiB a run under a memory limit then lacks (the benchmark's 1 GiB cgroup)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to give back this way
+        pass
+
+
+def _bounded_map(pool, workers: int, chunks, channels: int, size, resize) -> Iterator:
+    """_decode_chunk of each chunk, in order, with at most two chunks a worker decoded ahead
+    of the one awaited (Executor.map would decode all ahead, into memory)."""
+    if pool is None:
+        yield from (_decode_chunk(chunk, start, channels, size, resize)
+                    for chunk, start in chunks)
+        return
+    pending = collections.deque()
+    for chunk, start in chunks:
+        pending.append(pool.submit(_decode_chunk, chunk, start, channels, size, resize))
+        if len(pending) >= 2 * workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 @contextlib.contextmanager
@@ -134,34 +218,57 @@ def _collect(found: DecodedFolder, notes: Counter, path: Path, index: int,
                      if note.startswith("warning: ")]
 
 
-def _check_fits_in_memory(paths: Sequence[Path], channels: int,
-                          size: Optional[Tuple[int, int]], where: str) -> None:
-    """Refuse, before decoding, a folder whose pixels would take more than half the memory
-    available now (the run holds them twice: decoded, and as the training tensor)."""
+def _kept_on_file(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
+                  where: str, key: Optional[str]) -> bool:
+    """Whether a folder is decoded into its cache file rather than memory: where its pixels
+    would take more than a third of the memory available now (IN_MEMORY_FACTOR). Refused
+    before decoding where they cannot go to a file: no cache (dataset.cache=false), no size
+    given, or no room on the disk."""
     available = _available_memory()  # the cgroup's limit too: a container's, a SLURM job's
-    if available is None or not paths:
-        return
-    if size is None:
-        from PIL import Image
+    pixels = size or _first_size(paths)
+    if available is None or not paths or pixels is None:
+        return False
+    decoded = len(paths) * channels * pixels[0] * pixels[1]
+    if IN_MEMORY_FACTOR * decoded <= available:
+        return False
+    what = (f"{where}: {len(paths):,} images of {pixels[0]}x{pixels[1]}x{channels} would take "
+            f"about {decoded / 2**30:.2f} GiB, more than a third of the "
+            f"{available / 2**30:.2f} GiB of memory available")
+    fits = int(math.sqrt(available / (IN_MEMORY_FACTOR * len(paths) * channels)))
+    if key is None or size is None:
+        why = "set dataset.cache=true to train from a decoded file on disk instead" \
+            if key is None else "set dataset.image_size to decode them into a file instead"
+        raise DataError(f"{what}; {why}, or set dataset.image_size={max(2, fits)} or smaller")
+    _check_disk(decoded, what)
+    log.info(f"{what}: decoded into {image_cache.cache_folder()} and read from there")
+    return True
 
-        regular = next((path for path in paths[:20] if not file_kind(path)), None)
-        if regular is None:
-            return
-        try:
-            with warnings.catch_warnings():  # the decode says Pillow's warnings, by file
-                warnings.simplefilter("ignore")
-                with Image.open(regular) as first:
-                    size = first.size
-        except Exception:  # noqa: BLE001 - the decode says what is wrong with it
-            return
-    needed = 2 * len(paths) * channels * size[0] * size[1]
-    if needed <= available:
-        return
-    fits = int(math.sqrt(available / (2 * len(paths) * channels)))
-    raise DataError(f"{where}: {len(paths):,} images of {size[0]}x{size[1]}x{channels} would "
-                    f"take about {needed / 2**30:.1f} GiB, more than the "
-                    f"{available / 2**30:.1f} GiB of memory available; set "
-                    f"dataset.image_size={max(2, fits)} or smaller")
+
+def _first_size(paths: Sequence[Path]) -> Optional[Tuple[int, int]]:
+    """The size of the first regular picture among the first files (None if none opens)."""
+    from PIL import Image
+
+    regular = next((path for path in paths[:20] if not file_kind(path)), None)
+    if regular is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # the decode says Pillow's warnings, by file
+            warnings.simplefilter("ignore")
+            with Image.open(regular) as first:
+                return first.size
+    except Exception:  # noqa: BLE001 - the decode says what is wrong with it
+        return None
+
+
+def _check_disk(needed: int, what: str) -> None:
+    """Room for the decoded file in the cache's folder (its nearest existing parent's disk)."""
+    folder = image_cache.cache_folder()
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise DataError(f"{what}, and the decoded file's {needed / 2**30:.1f} GiB do not fit "
+                        f"the {free / 2**30:.1f} GiB free in {folder}; free room there, or name "
+                        f"a folder with room in NNRECIPES_CACHE_DIR")
 
 
 def _report_changes(notes: Counter, warned: List[str], where: str,

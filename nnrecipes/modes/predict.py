@@ -24,6 +24,8 @@ from nnrecipes.core.validation import validate
 from nnrecipes.data import image_data
 from nnrecipes.data.decode import IMAGE_SUFFIXES, resize_rule
 from nnrecipes.data.encoding import TableEncoding
+from nnrecipes.data.file_images import FileImages, on_file
+from nnrecipes.data.image_files import CHUNK
 from nnrecipes.data.label_table import separator_of
 from nnrecipes.data.table_file import read_table
 from nnrecipes.records.checkpoint import CheckpointError, load_checkpoint, write_atomically
@@ -46,7 +48,9 @@ def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     x, table = model_inputs(saved, cfg.input)
     model = model_from_checkpoint(saved).to(device)
     batch_size = saved["config"]["dataset"]["eval_batch_size"]
-    outputs = predict(model, torch.from_numpy(x).to(device), batch_size).cpu()
+    inputs = FileImages(x, np.arange(len(x)), device) if on_file(x) else \
+        torch.from_numpy(x).to(device)
+    outputs = predict(model, inputs, batch_size).cpu()
     separator = separator_of(saved["config"]["dataset"].get("label_separator")) or " "
     table = with_predictions(table, outputs, Task(saved["model_spec"]["task"]),
                              saved["class_names"], saved.get("threshold") or 0.5, separator)
@@ -66,8 +70,11 @@ def model_inputs(saved: Dict[str, Any], source: str) -> Tuple[np.ndarray, Any]:
     if image_data(shape):
         paths = image_paths(Path(source).expanduser())
         channels, height, width = shape
+        # Many pictures share the training's decoded file where they are its (and one too
+        # large for memory is read from it, data/file_images.py); a few are not worth a file.
         images, kept = decode_images(paths, channels, (width, height), False, f"input={source}",
                                      fix="Remove them from the input, or name the good ones",
+                                     cache=len(paths) > CHUNK,
                                      resize=resize_rule(saved["config"]["dataset"]))
         return images, pd.DataFrame({"path": [str(paths[index]) for index in kept]})
     if not saved.get("encoding"):

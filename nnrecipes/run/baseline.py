@@ -34,6 +34,10 @@ def baseline_scores(data, seed: int) -> Optional[Dict[str, Dict[str, Dict[str, f
         log.info(f"trainer.baseline: scikit-learn's baselines score one class a sample; none "
                  f"for a {data.task} task")
         return None
+    if not hasattr(data.train.x, "float"):  # pictures read from their file (not a tensor)
+        log.info("trainer.baseline: scikit-learn's baselines need the pictures in memory; "
+                 "these are read from their decoded file, so none")
+        return None
     x_train, y_train = _features(data.train.x, data.stats), data.train.y.cpu().numpy()
     scored = {name: (_features(split.x, data.stats), split.y.cpu().numpy())
               for name, split in (("test", data.test), ("val", data.val))}

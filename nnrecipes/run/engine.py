@@ -125,6 +125,8 @@ def train_one_epoch(model: nn.Module, split, optimizer: torch.optim.Optimizer, l
     seen, lrs, checked = 0, [], 0
     check_every = 1 if x.device.type == "cpu" else CHECK_EVERY
     batches = batch_indices(len(y), plan.batch_size, x.device, True, plan.min_batch)
+    if hasattr(x, "read_ahead"):  # pictures read from their file (data/file_images.py)
+        batches = x.read_ahead(batches, ranks.rank, ranks.world_size)
     for step, group in enumerate(_groups(batches, plan.trainer.accumulate)):
         lrs.append(optimizer.param_groups[0]["lr"])
         losses[step], samples = _step(model, split, group, optimizer, loss_fn, plan)
@@ -220,9 +222,22 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int,
             autocast: Optional[torch.dtype] = None) -> torch.Tensor:
     """Model outputs (float32) for every row of x, in order, on x's device."""
     model.eval()
+    batches = batch_indices(len(x), _evaluation_batch(x, batch_size), x.device, shuffle=False)
+    if hasattr(x, "read_ahead"):  # pictures read from their file (data/file_images.py)
+        batches = x.read_ahead(batches)
     with _autocast(x.device, autocast):
-        return torch.cat([model(x[batch]).float() for batch in
-                          batch_indices(len(x), batch_size, x.device, shuffle=False)])
+        return torch.cat([model(x[batch]).float() for batch in batches])
+
+
+# Evaluation batches are capped at this many bytes of input as float32 times ACTIVATION_RATIO
+# (a layer's output and the next's are alive at once, each a few times the input): 1024
+# pictures of 224 px would take GiBs; tables and small pictures keep dataset.eval_batch_size.
+EVALUATION_BYTES, ACTIVATION_RATIO = 64 * 2**20, 8
+
+
+def _evaluation_batch(x, batch_size: int) -> int:
+    per_sample = 4 * ACTIVATION_RATIO * math.prod(x.shape[1:])
+    return max(1, min(batch_size, EVALUATION_BYTES // per_sample))
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, task: Task,

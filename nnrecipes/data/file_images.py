@@ -1,0 +1,133 @@
+"""Pictures that stay in their decoded file (data/image_cache.py) because they do not fit in
+memory: a split is the file's memory map and the rows that belong to it, and a batch is those
+rows gathered into a tensor on the device when the engine asks for it.
+
+``FileImages`` answers the engine as a tensor of the split's images does: ``len``, ``shape``,
+``device``, and indexing by a tensor of positions or a slice. ``read_ahead`` gathers the next
+batches of an epoch in a background thread while the current one trains (numpy's copy releases
+the GIL, and reading the file is the kernel's), so the loop does not wait on the disk.
+"""
+
+from __future__ import annotations
+
+import collections
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterable, Iterator, Tuple
+
+import numpy as np
+import torch
+
+AHEAD = 3  # batches gathered ahead of the one training
+
+
+def on_file(array) -> bool:
+    """Whether ``array`` is pixels read in place from a decoded file."""
+    return isinstance(array, np.memmap)
+
+
+class FileRows:
+    """Rows of a decoded file, standing in for its pixels while the data set is split: indexed
+    as an array is (a sub-selection of rows, never read), so the splits, folds and limits of
+    data/splits.py and scikit-learn's apply unchanged; build_data then makes each a
+    FileImages on the device."""
+
+    def __init__(self, source: np.memmap, rows=None):
+        self.source = source
+        self.rows = np.arange(len(source)) if rows is None else np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return (len(self.rows), *self.source.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.source.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.source.dtype
+
+    def __getitem__(self, index) -> "FileRows":
+        if isinstance(index, tuple):  # scikit-learn's array[key, ...]
+            index = index[0]
+        return FileRows(self.source, np.atleast_1d(self.rows[index]))
+
+
+class FileImages:
+    """The rows ``rows`` of the uint8 memory map ``source`` (N, C, H, W), as a split's x."""
+
+    def __init__(self, source: np.memmap, rows: np.ndarray, device: torch.device):
+        self.source, self.rows, self.device = source, np.asarray(rows, dtype=np.int64), device
+        self._ready: Dict[bytes, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return (len(self.rows), *self.source.shape[1:])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.uint8
+
+    def __getitem__(self, index) -> torch.Tensor:
+        positions = self._positions(index)
+        waiting = self._ready.pop(positions.tobytes(), None)
+        if waiting is not None:
+            return waiting.result()
+        return self._gather(positions)
+
+    def _positions(self, index) -> np.ndarray:
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        return np.atleast_1d(self.rows[index])
+
+    def _gather(self, positions: np.ndarray) -> torch.Tensor:
+        """The rows, read in the file's order (fewer, longer reads), returned in the asked one."""
+        order = np.argsort(positions, kind="stable")
+        pixels = np.empty((len(positions), *self.source.shape[1:]), dtype=np.uint8)
+        pixels[order] = self.source[positions[order]]
+        return torch.from_numpy(pixels).to(self.device, non_blocking=True)
+
+    def read_ahead(self, batches: Iterable[torch.Tensor], rank: int = 0,
+                   world_size: int = 1) -> Iterator[torch.Tensor]:
+        """``batches`` as they are, this process's share of each (``rank``-th of every
+        ``world_size``) gathered in a background thread a few batches ahead."""
+        pending = collections.deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="nnrecipes-read-ahead") as reader:
+            try:
+                for batch in batches:
+                    positions = self._positions(batch[rank::world_size])
+                    self._ready[positions.tobytes()] = reader.submit(self._gather, positions)
+                    pending.append(batch)
+                    if len(pending) > AHEAD:
+                        yield pending.popleft()
+                while pending:
+                    yield pending.popleft()
+            finally:
+                self._ready.clear()
+
+
+# Pixels summed at a time by channel_statistics: 32 MiB as float64, whatever the picture size.
+CHUNK_ELEMENTS = 1 << 22
+
+
+def channel_statistics(images: np.ndarray, rows: np.ndarray):
+    """Each channel's mean and standard deviation over ``rows`` of ``images``, read a chunk at
+    a time (float64 sums: exact for any number of pictures, in a few MiB)."""
+    channels = images.shape[1]
+    per_chunk = max(1, CHUNK_ELEMENTS // int(np.prod(images.shape[1:])))
+    total, squares, count = np.zeros(channels), np.zeros(channels), 0
+    rows = np.sort(rows)  # the file's order: fewer, longer reads
+    for start in range(0, len(rows), per_chunk):
+        block = images[rows[start:start + per_chunk]].astype(np.float64)
+        total += block.sum(axis=(0, 2, 3))
+        np.square(block, out=block)
+        squares += block.sum(axis=(0, 2, 3))
+        count += block.size // channels
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0))
