@@ -2,8 +2,10 @@
 
 Every data set's loader (components/datasets/) returns a :class:`RawData` in numpy; this module
 splits it (seeded, stratified where each sample has one class), computes the normalisation
-statistics on the training split only, and moves each split to the device as one tensor. Images stay uint8; the
-model normalises them on the fly. It also owns the one answer to "is this image data".
+statistics on the training split only, and moves each split to the device as one tensor (or,
+for pictures larger than memory, as their decoded file read batch by batch: file_images.py).
+Images stay uint8; the model normalises them on the fly. It also owns the one answer to "is
+this image data".
 """
 
 from __future__ import annotations
