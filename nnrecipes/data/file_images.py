@@ -25,11 +25,8 @@ def on_file(array) -> bool:
     return isinstance(array, np.memmap)
 
 
-class FileRows:
-    """Rows of a decoded file, standing in for its pixels while the data set is split: indexed
-    as an array is (a sub-selection of rows, never read), so the splits, folds and limits of
-    data/splits.py and scikit-learn's apply unchanged; build_data then makes each a
-    FileImages on the device."""
+class _Rows:
+    """Rows ``rows`` of the uint8 memory map ``source`` (N, C, H, W); all of them by default."""
 
     def __init__(self, source: np.memmap, rows=None):
         self.source = source
@@ -41,6 +38,13 @@ class FileRows:
     @property
     def shape(self) -> Tuple[int, ...]:
         return (len(self.rows), *self.source.shape[1:])
+
+
+class FileRows(_Rows):
+    """Rows of a decoded file, standing in for its pixels while the data set is split: indexed
+    as an array is (a sub-selection of rows, never read), so the splits, folds and limits of
+    data/splits.py and scikit-learn's apply unchanged; build_data then makes each a
+    FileImages on the device."""
 
     @property
     def ndim(self) -> int:
@@ -56,19 +60,13 @@ class FileRows:
         return FileRows(self.source, np.atleast_1d(self.rows[index]))
 
 
-class FileImages:
-    """The rows ``rows`` of the uint8 memory map ``source`` (N, C, H, W), as a split's x."""
+class FileImages(_Rows):
+    """The rows of a decoded file as a split's x on ``device``: indexing gathers them."""
 
     def __init__(self, source: np.memmap, rows: np.ndarray, device: torch.device):
-        self.source, self.rows, self.device = source, np.asarray(rows, dtype=np.int64), device
+        super().__init__(source, rows)
+        self.device = device
         self._ready: Dict[bytes, object] = {}
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def shape(self) -> Tuple[int, ...]:
-        return (len(self.rows), *self.source.shape[1:])
 
     @property
     def dtype(self) -> torch.dtype:

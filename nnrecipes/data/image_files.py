@@ -97,24 +97,10 @@ CHUNK = 256
 
 def _decode_all(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
                 where: str, resize: Resize) -> DecodedFolder:
-    """Every file decoded, in the cores this process may use (one process each); the images
-    one array where they agree in size, else a list (for _same_size to name the sizes)."""
-    workers = min(cores(), math.ceil(len(paths) / CHUNK))
-    starts = range(0, len(paths), CHUNK)
-    chunks = [list(paths[start:start + CHUNK]) for start in starts]
-    found, blocks, notes = DecodedFolder(images=[], kept=[]), [], Counter()
-    with work_progress(f"decoding {where}", len(paths)) as advance, _pool(workers) as pool:
-        arguments = (chunks, starts, [channels] * len(chunks), [size] * len(chunks),
-                     [resize] * len(chunks))
-        parts = pool.map(_decode_chunk, *arguments) if pool else map(_decode_chunk, *arguments)
-        for chunk, part in zip(chunks, parts):
-            blocks += part.images
-            found.kept += part.kept
-            found.warned += part.warned
-            found.bad += part.bad
-            notes.update(part.notes)
-            advance(len(chunk))
-    found.notes = dict(notes)
+    """Every file decoded into memory; the images one array where they agree in size, else a
+    list (for _same_size to name the sizes)."""
+    blocks: List[np.ndarray] = []
+    found = _decode_each(paths, channels, size, where, resize, blocks.append)
     found.images = np.concatenate(blocks) if len({block.shape[1:] for block in blocks}) == 1 \
         else [image for block in blocks for image in block]
     return found
@@ -124,22 +110,14 @@ def _decode_into(target, paths: Sequence[Path], channels: int, size: Tuple[int, 
                  where: str, resize: Resize) -> DecodedFolder:
     """Every file decoded straight into the cache file ``target`` (image_cache.Writing), a
     chunk at a time: memory holds a few chunks, never the folder."""
-    workers = min(cores(), math.ceil(len(paths) / CHUNK))
-    chunks = [(list(paths[start:start + CHUNK]), start) for start in range(0, len(paths), CHUNK)]
-    found, notes, filled = DecodedFolder(images=[], kept=[]), Counter(), 0
-    with target, work_progress(f"decoding {where}", len(paths)) as advance, \
-            _pool(workers) as pool:
-        for (chunk, _), part in zip(chunks, _bounded_map(pool, workers, chunks, channels, size,
-                                                         resize)):
-            for block in part.images:
-                target.images[filled:filled + len(block)] = block
-                filled += len(block)
-            found.kept += part.kept
-            found.warned += part.warned
-            found.bad += part.bad
-            notes.update(part.notes)
-            advance(len(chunk))
-        found.notes = dict(notes)
+    filled = [0]
+
+    def keep(block: np.ndarray) -> None:
+        target.images[filled[0]:filled[0] + len(block)] = block
+        filled[0] += len(block)
+
+    with target:
+        found = _decode_each(paths, channels, size, where, resize, keep)
         if not found.kept:
             target.abandon()
             return found
@@ -150,6 +128,28 @@ def _decode_into(target, paths: Sequence[Path], channels: int, size: Tuple[int, 
                         f"{image_cache.cache_folder()} (the log says why), and they do not fit "
                         f"in memory")
     return kept
+
+
+def _decode_each(paths: Sequence[Path], channels: int, size: Optional[Tuple[int, int]],
+                 where: str, resize: Resize, keep) -> DecodedFolder:
+    """Every file decoded, in the cores this process may use (one process each), each chunk's
+    pixels handed to ``keep`` in order as they come; the indices kept, the notes and the
+    failures gathered."""
+    workers = min(cores(), math.ceil(len(paths) / CHUNK))
+    chunks = [(list(paths[start:start + CHUNK]), start) for start in range(0, len(paths), CHUNK)]
+    found, notes = DecodedFolder(images=[], kept=[]), Counter()
+    with work_progress(f"decoding {where}", len(paths)) as advance, _pool(workers) as pool:
+        for (chunk, _), part in zip(chunks, _bounded_map(pool, workers, chunks, channels, size,
+                                                         resize)):
+            for block in part.images:
+                keep(block)
+            found.kept += part.kept
+            found.warned += part.warned
+            found.bad += part.bad
+            notes.update(part.notes)
+            advance(len(chunk))
+    found.notes = dict(notes)
+    return found
 
 
 def _give_back_freed_memory() -> None:
