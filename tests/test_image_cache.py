@@ -161,6 +161,11 @@ def test_reading_ahead_gives_each_batch_as_gathering_it_would(tmp_path):
         seen.append(split[mine][:, 0, 0, 0].long())
         assert torch.equal(seen[-1], mine + 10)
     assert len(seen) == 7 and not split._ready  # every batch read ahead was used
+    # what the kernel is asked to read ahead is each row's own bytes in numpy's map
+    for position in (0, 17, 49):
+        start, end = split._span(position)
+        assert np.array_equal(np.frombuffer(split.source._mmap, np.uint8, end - start, start),
+                              pixels[position].ravel())
 
 
 def test_things_that_are_not_files_are_never_opened_and_skip_bad_leaves_them_out(
