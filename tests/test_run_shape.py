@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nnrecipes"
 # Calls that write a file. A run's folder is written by records/ alone (its Recorder); the
 # modules below write elsewhere, each for the reason given.
 WRITERS = {"write_atomically", "write_json", "write_summary", "save_checkpoint", "record_failure",
-           "write_text", "write_bytes", "savefig", "savez", "save"}
+           "write_text", "write_bytes", "savefig", "savez", "save", "open_memmap"}
 WRITING_ELSEWHERE = {
     "data/image_cache.py": "the decoded-image cache, beside the pictures or in the user's cache",
     "data/stand_ins.py": "generated stand-in data for smoke runs and tests",
