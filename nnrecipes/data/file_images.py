@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import mmap
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, Iterator, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -69,9 +69,11 @@ class FileRows(_Rows):
 class FileImages(_Rows):
     """The rows of a decoded file as a split's x on ``device``: indexing gathers them."""
 
-    def __init__(self, source: np.memmap, rows: np.ndarray, device: torch.device):
+    def __init__(self, source: np.memmap, rows: Optional[np.ndarray] = None,
+                 device: torch.device = torch.device("cpu")):
         super().__init__(source, rows)
         self.device = device
+        self._row_bytes = source[0].nbytes if len(source) else 0
         self._ready: Dict[bytes, object] = {}
 
     @property
@@ -139,9 +141,8 @@ class FileImages(_Rows):
     def _span(self, position: int) -> Tuple[int, int]:
         """Where row ``position`` lies in numpy's map of the file, which begins at the
         allocation granule below the array's offset."""
-        row = self.source[0].nbytes
-        start = self.source.offset % mmap.ALLOCATIONGRANULARITY + position * row
-        return start, start + row
+        start = self.source.offset % mmap.ALLOCATIONGRANULARITY + position * self._row_bytes
+        return start, start + self._row_bytes
 
 
 # Pixels summed at a time by channel_statistics: 32 MiB as float64, whatever the picture size.

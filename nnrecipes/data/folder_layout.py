@@ -54,10 +54,15 @@ class Layout(str, Enum):
     csv = "csv"  # a CSV of file,label (data/label_table.py)
 
 
+def is_label_table(path: Path) -> bool:
+    """Whether ``path`` is a CSV that may list pictures: a file named .csv."""
+    return path.is_file() and path.suffix.lower() == ".csv"
+
+
 def reads_label_table(root: Path, layout: Layout, key: str) -> bool:
     """Whether ``root`` is a CSV listing the pictures (auto: a file named .csv)."""
     layout = Layout(layout)
-    table = root.is_file() and root.suffix.lower() == ".csv"
+    table = is_label_table(root)
     if layout is Layout.csv and not table:
         raise DataError(f"dataset.layout=csv: {key}={root} must be a CSV file of pictures and "
                         f"their labels (file,label)")

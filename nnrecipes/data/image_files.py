@@ -83,7 +83,7 @@ def _in_memory_where_it_fits(images: np.ndarray, where: str) -> np.ndarray:
     if not isinstance(images, np.memmap):
         return images
     available = _available_memory()
-    if available is None or IN_MEMORY_FACTOR * images.nbytes <= available:
+    if _fits_in_memory(images.nbytes, available):
         return np.array(images)
     log.info(f"{where}: {images.nbytes / 2**30:.2f} GiB of pixels, more than a third of the "
              f"{available / 2**30:.2f} GiB of memory available: read from the decoded file "
@@ -226,10 +226,10 @@ def _kept_on_file(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
     given, or no room on the disk."""
     available = _available_memory()  # the cgroup's limit too: a container's, a SLURM job's
     pixels = size or _first_size(paths)
-    if available is None or not paths or pixels is None:
+    if not paths or pixels is None:
         return False
     decoded = len(paths) * channels * pixels[0] * pixels[1]
-    if IN_MEMORY_FACTOR * decoded <= available:
+    if _fits_in_memory(decoded, available):
         return False
     what = (f"{where}: {len(paths):,} images of {pixels[0]}x{pixels[1]}x{channels} would take "
             f"about {decoded / 2**30:.2f} GiB, more than a third of the "
@@ -242,6 +242,12 @@ def _kept_on_file(paths: Sequence[Path], channels: int, size: Optional[Tuple[int
     _check_disk(decoded, what)
     log.info(f"{what}: decoded into {image_cache.cache_folder()} and read from there")
     return True
+
+
+def _fits_in_memory(pixel_bytes: int, available: Optional[int]) -> bool:
+    """Whether pictures of ``pixel_bytes`` are held in memory (IN_MEMORY_FACTOR; where the
+    memory is not known, they are)."""
+    return available is None or IN_MEMORY_FACTOR * pixel_bytes <= available
 
 
 def _first_size(paths: Sequence[Path]) -> Optional[Tuple[int, int]]:

@@ -48,8 +48,7 @@ def predict_checkpoint(cfg: DictConfig, run_dir: Path) -> Path:
     x, table = model_inputs(saved, cfg.input)
     model = model_from_checkpoint(saved).to(device)
     batch_size = saved["config"]["dataset"]["eval_batch_size"]
-    inputs = FileImages(x, np.arange(len(x)), device) if on_file(x) else \
-        torch.from_numpy(x).to(device)
+    inputs = FileImages(x, device=device) if on_file(x) else torch.from_numpy(x).to(device)
     outputs = predict(model, inputs, batch_size).cpu()
     separator = separator_of(saved["config"]["dataset"].get("label_separator")) or " "
     table = with_predictions(table, outputs, Task(saved["model_spec"]["task"]),

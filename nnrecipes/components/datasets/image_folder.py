@@ -22,8 +22,8 @@ from nnrecipes.core.registry import declare
 from nnrecipes.core.task import Task
 from nnrecipes.data.decode import Resize
 from nnrecipes.data.errors import DataError
-from nnrecipes.data.folder_layout import (Layout, reads_label_table, split_folders, sub_folders,
-                                          unwrapped)
+from nnrecipes.data.folder_layout import (Layout, is_label_table, reads_label_table, split_folders,
+                                          sub_folders, unwrapped)
 from nnrecipes.data.image_files import decode_images
 from nnrecipes.data.label_table import LabelledFiles, read_label_table
 from nnrecipes.data.raw import RawData
@@ -97,10 +97,7 @@ def _load_split(root: str, key: str, cfg, classes: Optional[List[str]] = None):
         raise DataError(f"{key}={root} has class folders the training folder lacks: "
                         f"{', '.join(sorted(set(names) - set(classes)))}")
     labels = [(classes or names).index(names[label]) for _, label in files]
-    size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
-    images, kept = decode_images([path for path, _ in files], int(cfg.channels), size,
-                                 cfg.skip_bad, f"{key}={root}", cache=cfg.cache,
-                                 resize=cfg.resize)
+    images, kept = _decode([path for path, _ in files], f"{key}={root}", cfg)
     return names, images, np.array(labels, dtype=np.int64)[kept]
 
 
@@ -141,7 +138,7 @@ def load_label_table(table_path: Path, cfg) -> RawData:
     test = None
     if cfg.test_path:
         test_path = Path(cfg.test_path).expanduser()
-        if not (test_path.is_file() and test_path.suffix.lower() == ".csv"):
+        if not is_label_table(test_path):
             raise DataError(f"dataset.test_path={cfg.test_path} must be a CSV of file,label "
                             f"too, as dataset.path={cfg.path} is")
         test = _decoded(read_label_table(test_path, "dataset.test_path", cfg.label_separator,
@@ -153,10 +150,15 @@ def load_label_table(table_path: Path, cfg) -> RawData:
 
 
 def _decoded(listed: LabelledFiles, where: str, cfg):
-    size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
-    images, kept = decode_images(listed.paths, int(cfg.channels), size, cfg.skip_bad, where,
-                                 cache=cfg.cache, resize=cfg.resize)
+    images, kept = _decode(listed.paths, where, cfg)
     return images, listed.labels[kept]
+
+
+def _decode(paths: List[Path], where: str, cfg):
+    """The pictures at ``paths`` decoded as the data set's settings say; (images, kept)."""
+    size = None if cfg.image_size is None else (cfg.image_size, cfg.image_size)
+    return decode_images(paths, int(cfg.channels), size, cfg.skip_bad, where, cache=cfg.cache,
+                         resize=cfg.resize)
 
 
 def _same_shape(other: np.ndarray, images: np.ndarray, key: str, root) -> None:
