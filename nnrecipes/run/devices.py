@@ -40,8 +40,12 @@ def _use_threads(threads: Optional[int]) -> None:
 # activations page-fault in afresh: 2.7-4.1 million minor faults in a 3-epoch Fashion-MNIST run,
 # whose first epoch took up to 60% longer (docs/benchmarks-archive.md). Blocks under MMAP_THRESHOLD
 # come from the heap instead, and up to KEEP_FREE of free heap is kept for the next batch.
-MMAP_THRESHOLD, KEEP_FREE = 256 << 20, 1 << 30
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+# Every thread shares one arena (ARENAS): each arena keeps its own freed memory, so the threads
+# that read pictures ahead and torch's workers would each hold another copy of a batch's peak
+# (a run under a 1 GiB memory limit grew by 0.2-0.7 GiB while testing, and was killed).
+MMAP_THRESHOLD, KEEP_FREE, ARENAS = 256 << 20, 1 << 30, 1
+# mallopt's parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,7 +54,7 @@ def keep_freed_memory() -> bool:
     glibc (macOS, Windows, musl's mallopt does nothing) and nothing was changed."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if os.name == "posix" else None
     return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                and mallopt(_M_TRIM_THRESHOLD, KEEP_FREE))
+                and mallopt(_M_TRIM_THRESHOLD, KEEP_FREE) and mallopt(_M_ARENA_MAX, ARENAS))
 
 
 def resolve_device(name: str, threads: Optional[int] = None) -> torch.device:
