@@ -5,6 +5,7 @@ file, read in place batch by batch, with the same result as from memory."""
 
 import json
 import logging
+import mmap
 import os
 import subprocess
 import sys
@@ -146,8 +147,16 @@ def test_a_folder_too_large_for_memory_trains_from_its_file_as_from_memory(
     assert torch.equal(split[torch.tensor([2, 0])], torch.from_numpy(images[[9, 5]]))
 
 
-def test_reading_ahead_gives_each_batch_as_gathering_it_would(tmp_path):
+def test_reading_ahead_gives_each_batch_as_gathering_it_would(tmp_path, monkeypatch):
+    """Each batch is the rows asked for; the kernel is asked to read each row's bytes before
+    it is gathered and to drop them after (pages that the page cache would otherwise keep)."""
+    from nnrecipes.data import file_images
     from nnrecipes.data.file_images import FileImages
+
+    advised = []
+    monkeypatch.setattr(file_images.os, "posix_fadvise",
+                        lambda _, start, length, advice: advised.append((start, length, advice)),
+                        raising=False)
 
     pixels = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.uint8,
                                        shape=(50, 1, 2, 2))
@@ -161,11 +170,17 @@ def test_reading_ahead_gives_each_batch_as_gathering_it_would(tmp_path):
         seen.append(split[mine][:, 0, 0, 0].long())
         assert torch.equal(seen[-1], mine + 10)
     assert len(seen) == 7 and not split._ready  # every batch read ahead was used
-    # what the kernel is asked to read ahead is each row's own bytes in numpy's map
-    for position in (0, 17, 49):
-        start, end = split._span(position)
-        assert np.array_equal(np.frombuffer(split.source._mmap, np.uint8, end - start, start),
-                              pixels[position].ravel())
+    data = (tmp_path / "p.npy").read_bytes()
+    read = {row for batch in batches for row in (batch[1::2] + 10).tolist()}
+    for advice in ("POSIX_FADV_WILLNEED", "POSIX_FADV_DONTNEED"):
+        ranges = [(start, length) for start, length, kind in advised
+                  if kind == getattr(file_images.os, advice, advice)]
+        assert len(ranges) == sum(len(batch[1::2]) for batch in batches)
+        for row in read:  # a row's own bytes lie in some advised range of whole pages
+            start = split._offset(row)
+            assert data[start:start + 4] == pixels[row].tobytes()
+            assert any(begin <= start and start + 4 <= begin + length and begin % mmap.PAGESIZE == 0
+                       for begin, length in ranges)
 
 
 def test_things_that_are_not_files_are_never_opened_and_skip_bad_leaves_them_out(
