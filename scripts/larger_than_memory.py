@@ -105,9 +105,24 @@ class MemoryCgroup:
         self.folder.rmdir()
 
 
+def drop_page_cache() -> bool:
+    """Empty the kernel's page cache (root only), so that no step reads pages an earlier one
+    left cached: those stay charged to the earlier step's cgroup (or its parent, once removed),
+    and this step's limit would not count them."""
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3")
+        return True
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
 def run(command: List[str], limit: Optional[int], env: Dict[str, str]) -> Dict:
-    """``command`` in a fresh process (in a cgroup of ``limit`` bytes): exit status, seconds,
-    peak memory."""
+    """``command`` in a fresh process (in a cgroup of ``limit`` bytes) with nothing in the page
+    cache: exit status, seconds, peak memory."""
+    if not drop_page_cache():
+        print("could not empty the page cache (not root?): a step may read what an earlier "
+              "one left cached", flush=True)
     cgroup = MemoryCgroup(limit) if limit else None
     started = time.perf_counter()
     try:
