@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from nnrecipes.core.task import Task, score_headline
+from nnrecipes.data.file_images import FileImages
 
 log = logging.getLogger("nnrecipes")
 
@@ -34,7 +35,7 @@ def baseline_scores(data, seed: int) -> Optional[Dict[str, Dict[str, Dict[str, f
         log.info(f"trainer.baseline: scikit-learn's baselines score one class a sample; none "
                  f"for a {data.task} task")
         return None
-    if not hasattr(data.train.x, "float"):  # pictures read from their file (not a tensor)
+    if isinstance(data.train.x, FileImages):
         log.info("trainer.baseline: scikit-learn's baselines need the pictures in memory; "
                  "these are read from their decoded file, so none")
         return None
