@@ -4,11 +4,11 @@ sweep job (Ludwig keeps a preprocessed cache the same way).
 One .npy file of pixels and a .json record per (files, pixel settings): the key hashes every
 file's path, size and modification time with the settings that change the pixels (channels,
 size, resize rule) and the decoder's version, so a changed, added or removed file, or another
-size, is another key. The pixels are read in place as a memory map: a folder larger than memory
-trains from the file, and every run, sweep job, fold, torchrun rank and predict of the same
-files shares it through the page cache. The file is written under a temporary name and renamed,
-its record written last (never seen half-written); one that cannot be read back whole (the
-record, the array's shape) is decoded again and replaced, never trusted.
+size, is another key. The pixels are read in place: a folder larger than memory trains from
+the file (its rows read batch by batch, data/file_images.py), and every run, sweep job, fold,
+torchrun rank and predict of the same files shares it. The file is written under a temporary
+name and renamed, its record written last (never seen half-written); one that cannot be read
+back whole (the record, the array's shape) is decoded again and replaced, never trusted.
 
 Where: ``$NNRECIPES_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnrecipes/images``, else
 ``~/.cache/nnrecipes/images``. ``dataset.cache=false`` neither reads nor writes it; deleting the
